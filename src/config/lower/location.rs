@@ -1,0 +1,230 @@
+//! `location` blocks: modifiers, nesting rules (S3.4, S3.5) and the tree nginx builds from
+//! them (`ngx_http_init_locations`, `ngx_http_join_exact_locations`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::loc::{LocBuilder, Shared};
+use super::log::LogCx;
+use crate::config::diagnostic::{code, Diagnostic, Place};
+use crate::config::load::Loader;
+use crate::config::registry::{Spec, LOC};
+use crate::config::template::Scope;
+use crate::ir::location::{LocId, Location, LocationKind, LocationTree};
+use crate::ir::regex::Regex;
+use crate::source::Span;
+use crate::syntax::Directive;
+
+#[derive(Clone, Debug)]
+pub enum Kind {
+    Exact,
+    Prefix,
+    NoRegex,
+    Regex(Regex),
+    Named,
+}
+
+#[derive(Clone, Debug)]
+pub struct LocationBuilder {
+    pub kind: Kind,
+    /// The name as nginx keeps it: the URI, the regex pattern, or `@name`.
+    pub name: Box<[u8]>,
+    pub loc: LocBuilder,
+    pub children: Vec<LocationBuilder>,
+    pub span: Span,
+    pub end: Span,
+}
+
+impl LocationBuilder {
+    pub fn is_regex(&self) -> bool {
+        matches!(self.kind, Kind::Regex(_))
+    }
+}
+
+/// Reads `location [modifier] name { ... }` inside `parent` (None at server level).
+pub fn parse(l: &mut Loader, d: &Directive, parent: Option<&LocationBuilder>) -> Option<LocationBuilder> {
+    let (kind, name) = if d.args.len() == 2 {
+        let m = d.args[0].as_bytes();
+        let name = d.args[1].as_bytes();
+        match m {
+            b"=" => (Kind::Exact, name.to_vec()),
+            b"^~" => (Kind::NoRegex, name.to_vec()),
+            b"~" | b"~*" => (regex(l, d, name, m == b"~*")?, name.to_vec()),
+            _ => {
+                let e = l.arg_error(d, &d.args[0], format!("invalid location modifier \"{}\"", d.args[0].show()));
+                l.error(e.help("modifiers are =, ^~, ~ and ~*"));
+                return None;
+            }
+        }
+    } else {
+        let v = d.args[0].as_bytes();
+        if v.first() == Some(&b'=') {
+            (Kind::Exact, v[1..].to_vec())
+        } else if v.starts_with(b"^~") {
+            (Kind::NoRegex, v[2..].to_vec())
+        } else if v.starts_with(b"~*") {
+            (regex(l, d, &v[2..], true)?, v[2..].to_vec())
+        } else if v.first() == Some(&b'~') {
+            (regex(l, d, &v[1..], false)?, v[1..].to_vec())
+        } else if v.first() == Some(&b'@') {
+            (Kind::Named, v.to_vec())
+        } else {
+            (Kind::Prefix, v.to_vec())
+        }
+    };
+    let show = crate::source::show_bytes(&name);
+    if let Some(p) = parent {
+        let pshow = crate::source::show_bytes(&p.name);
+        let nested_error = |msg: String| {
+            Diagnostic::error(code::LOCATION, msg, d.head_span())
+                .place(Place::At(d.end))
+                .also(p.span, "the enclosing location")
+        };
+        if matches!(p.kind, Kind::Exact) {
+            l.error(nested_error(format!("location \"{show}\" cannot be inside the exact location \"{pshow}\"")).help("an exact location matches one URI: nothing can be nested in it"));
+            return None;
+        }
+        if matches!(p.kind, Kind::Named) {
+            l.error(nested_error(format!("location \"{show}\" cannot be inside the named location \"{pshow}\"")));
+            return None;
+        }
+        if matches!(kind, Kind::Named) {
+            l.error(
+                Diagnostic::error(code::LOCATION, format!("named location \"{show}\" can be on the server level only"), d.head_span())
+                    .place(Place::At(d.end))
+                    .help("move it out to the server block"),
+            );
+            return None;
+        }
+        if !matches!(kind, Kind::Regex(_)) && !name.starts_with(&p.name) {
+            l.error(nested_error(format!("location \"{show}\" is outside location \"{pshow}\"")).help(format!(
+                "a nested prefix location must start with its parent's prefix \"{pshow}\""
+            )));
+            return None;
+        }
+    }
+    let mut loc = LocBuilder {
+        is_location: true,
+        named: matches!(kind, Kind::Named),
+        regex: matches!(kind, Kind::Regex(_)),
+        location_name: name.clone().into(),
+        ..LocBuilder::default()
+    };
+    let mut me = LocationBuilder {
+        kind,
+        name: name.into(),
+        loc: LocBuilder::default(),
+        children: Vec::new(),
+        span: d.head_span(),
+        end: d.end,
+    };
+    let mut children: Vec<LocationBuilder> = Vec::new();
+    let snapshot = me.clone();
+    l.walk(d, LOC, &mut |l, d, spec: &'static Spec| {
+        if spec.name == "location" {
+            if let Some(child) = parse(l, d, Some(&snapshot)) {
+                children.push(child);
+            }
+            return;
+        }
+        if !loc.directive(l, d, spec) && spec.support == crate::config::registry::Support::Implemented {
+            super::main::unreachable_directive(l, d, spec);
+        }
+    });
+    me.loc = loc;
+    me.children = children;
+    Some(me)
+}
+
+fn regex(l: &mut Loader, d: &Directive, pattern: &[u8], caseless: bool) -> Option<Kind> {
+    let span = d.args.last().map(|a| a.span).unwrap_or(d.name.span);
+    match crate::config::regex::compile(pattern, caseless, span, d.end) {
+        Ok(re) => {
+            for n in re.names.iter().flatten() {
+                l.scope.captures.insert(n.clone());
+            }
+            Some(Kind::Regex(re))
+        }
+        Err(e) => {
+            l.error(e);
+            None
+        }
+    }
+}
+
+/// Builds one level of the tree and every level below it, merging each location's settings
+/// with its parent's. Locations are appended to `out`; the level's tree is returned.
+pub fn build(
+    l: &mut Loader,
+    scope: &mut Scope,
+    logs: &mut LogCx,
+    shared: &mut Shared,
+    level: &mut [LocationBuilder],
+    parent: &LocBuilder,
+    at: Span,
+    out: &mut Vec<Location>,
+    named: &mut HashMap<Box<[u8]>, LocId>,
+) -> LocationTree {
+    let mut tree = LocationTree::default();
+    // Exact and prefix locations of one name: at most one of each kind (S3.5).
+    let mut seen: HashMap<(Vec<u8>, bool), Span> = HashMap::new();
+    let mut prefixes: Vec<(Box<[u8]>, LocId)> = Vec::new();
+    for b in level.iter_mut() {
+        b.loc.inherit_from(parent);
+        b.loc.proxy.check_buffers(l, at);
+        let key = match b.kind {
+            Kind::Exact => Some((b.name.to_vec(), true)),
+            Kind::Prefix | Kind::NoRegex => Some((b.name.to_vec(), false)),
+            _ => None,
+        };
+        if let Some(key) = key {
+            if let Some(first) = seen.get(&key) {
+                l.error(
+                    Diagnostic::error(
+                        code::LOCATION,
+                        format!("duplicate location \"{}\"", crate::source::show_bytes(&b.name)),
+                        b.span,
+                    )
+                    .place(Place::At(b.end))
+                    .also(*first, "first defined here")
+                    .help("\"location /a\" and \"location ^~ /a\" are the same prefix; keep one"),
+                );
+                continue;
+            }
+            seen.insert(key, b.span);
+        }
+        let conf = Arc::new(b.loc.finish(l, scope, logs, shared));
+        let mut children = std::mem::take(&mut b.children);
+        let nested = build(l, scope, logs, shared, &mut children, &b.loc, at, out, named);
+        let auto_redirect = conf.proxy.is_some() && b.name.last() == Some(&b'/');
+        let kind = match &b.kind {
+            Kind::Exact => LocationKind::Exact,
+            Kind::Prefix => LocationKind::Prefix,
+            Kind::NoRegex => LocationKind::PrefixNoRegex,
+            Kind::Regex(re) => LocationKind::Regex(re.clone()),
+            Kind::Named => LocationKind::Named,
+        };
+        let id = LocId(out.len() as u32);
+        out.push(Location {
+            name: b.name.clone(),
+            kind,
+            conf,
+            nested,
+            auto_redirect,
+        });
+        match &b.kind {
+            Kind::Exact => {
+                tree.exact.insert(b.name.clone(), id);
+            }
+            Kind::Prefix | Kind::NoRegex => prefixes.push((b.name.clone(), id)),
+            Kind::Regex(_) => tree.regexes.push(id),
+            Kind::Named => {
+                named.entry(b.name.clone()).or_insert(id);
+            }
+        }
+    }
+    // Longest prefix first; among equal lengths the order does not matter (names differ).
+    prefixes.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0)));
+    tree.prefixes = prefixes.into_iter().map(|(_, id)| id).collect();
+    tree
+}

@@ -1,0 +1,388 @@
+//! The shape of the directive table and the lookups nginx's `ngx_conf_handler` makes with it:
+//! is the name known, is it allowed in this context, does it take a block, is the number of
+//! arguments right. The rows themselves live in [`super::directives`].
+//!
+//! Contexts and argument counts use nginx's own flag layout, so a row reads like the
+//! `ngx_command_t` it was taken from and the checks are nginx's, bit for bit.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use super::directives::DIRECTIVES;
+
+// Contexts (nginx's `NGX_*_CONF`), one bit each.
+pub const MAIN: u32 = 1 << 0;
+pub const EVENTS: u32 = 1 << 1;
+pub const HTTP: u32 = 1 << 2;
+pub const SRV: u32 = 1 << 3;
+pub const LOC: u32 = 1 << 4;
+pub const UPS: u32 = 1 << 5;
+pub const SIF: u32 = 1 << 6;
+pub const LIF: u32 = 1 << 7;
+pub const LMT: u32 = 1 << 8;
+pub const MAIL: u32 = 1 << 9;
+pub const MAIL_SRV: u32 = 1 << 10;
+pub const STREAM: u32 = 1 << 11;
+pub const STREAM_SRV: u32 = 1 << 12;
+pub const STREAM_UPS: u32 = 1 << 13;
+/// `include`: allowed everywhere directives are.
+pub const ANY: u32 = (1 << 14) - 1;
+
+// Argument counts (nginx's `NGX_CONF_*` argument flags); bit n = n arguments accepted.
+pub const NOARGS: u32 = 1 << 0;
+pub const TAKE1: u32 = 1 << 1;
+pub const TAKE2: u32 = 1 << 2;
+pub const TAKE3: u32 = 1 << 3;
+pub const TAKE4: u32 = 1 << 4;
+pub const TAKE5: u32 = 1 << 5;
+pub const TAKE6: u32 = 1 << 6;
+pub const TAKE7: u32 = 1 << 7;
+pub const TAKE12: u32 = TAKE1 | TAKE2;
+pub const TAKE13: u32 = TAKE1 | TAKE3;
+pub const TAKE23: u32 = TAKE2 | TAKE3;
+pub const TAKE123: u32 = TAKE1 | TAKE2 | TAKE3;
+pub const TAKE1234: u32 = TAKE1 | TAKE2 | TAKE3 | TAKE4;
+pub const BLOCK: u32 = 1 << 8;
+pub const FLAG: u32 = 1 << 9;
+pub const ANY_ARGS: u32 = 1 << 10;
+pub const MORE1: u32 = 1 << 11;
+pub const MORE2: u32 = 1 << 12;
+
+/// nginx's `NGX_CONF_MAX_ARGS`.
+pub const MAX_ARGS: usize = 8;
+
+/// How nginx reads a directive's value, when it uses one of its generic slots. Ignored and
+/// inert directives are checked by this kind, so a bad value fails `-t` as it does in nginx.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `on` or `off`.
+    Flag,
+    /// A time in milliseconds (S1.14).
+    Msec,
+    /// A time in seconds.
+    Sec,
+    /// A size (`k`, `m`).
+    Size,
+    /// An offset (`k`, `m`, `g`).
+    Off,
+    /// A non-negative number.
+    Num,
+    /// Any string.
+    Str,
+    /// One of these words.
+    Enum(&'static [&'static str]),
+    /// Any of these words, at least one.
+    Bitmask(&'static [&'static str]),
+    /// `number size`.
+    Bufs,
+    /// A path and optional levels.
+    Path,
+    /// `key value`.
+    KeyVal,
+    /// Strings, accumulated.
+    StrArray,
+    /// An obsolete directive nginx accepts with a warning naming its replacement.
+    Obsolete(&'static str),
+    /// A handler of its own; checked only by the lowering code that implements it.
+    Custom,
+}
+
+/// What rginx does with a directive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Support {
+    /// Lowered into the IR with full argument checking, and executed.
+    Implemented,
+    /// Process or performance tuning that cannot change what a client or an upstream sees:
+    /// checked like nginx checks it, then listed in the `-t` report.
+    Ignored,
+    /// Tuning of a feature rginx does not do (named here); it has no effect unless that
+    /// feature is switched on, which rginx refuses, so it is accepted.
+    Inert(&'static str),
+    /// Changes behaviour and rginx does not do it: an error, unless the value is one of these
+    /// (nginx's default, which changes nothing).
+    Unsupported(&'static [&'static str]),
+}
+
+/// Where the directive comes from in Debian's nginx 1.22.1 build.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Build {
+    /// Compiled in.
+    Static,
+    /// Known only after `load_module` of this file.
+    Dynamic(&'static str),
+    /// Not compiled into Debian's nginx: nginx says `unknown directive`.
+    Absent,
+}
+
+/// One row of the directive table.
+#[derive(Clone, Copy, Debug)]
+pub struct Spec {
+    pub name: &'static str,
+    pub module: &'static str,
+    /// Contexts, as the `MAIN`…`STREAM_UPS` bits.
+    pub contexts: u32,
+    /// Argument count flags, as nginx's `NGX_CONF_*` bits (and `BLOCK`).
+    pub args: u32,
+    pub kind: Kind,
+    pub support: Support,
+    pub build: Build,
+}
+
+/// A row of the table (used by [`super::directives`]).
+pub const fn d(
+    name: &'static str,
+    module: &'static str,
+    contexts: u32,
+    args: u32,
+    kind: Kind,
+    support: Support,
+    build: Build,
+) -> Spec {
+    Spec {
+        name,
+        module,
+        contexts,
+        args,
+        kind,
+        support,
+        build,
+    }
+}
+
+impl Spec {
+    pub fn is_block(&self) -> bool {
+        self.args & BLOCK != 0
+    }
+
+    /// nginx's argument count check (`ngx_conf_handler`); `n` excludes the name.
+    pub fn accepts_arg_count(&self, n: usize) -> bool {
+        let t = self.args;
+        if t & ANY_ARGS != 0 {
+            return true;
+        }
+        if t & FLAG != 0 {
+            return n == 1;
+        }
+        if t & MORE1 != 0 {
+            return n >= 1;
+        }
+        if t & MORE2 != 0 {
+            return n >= 2;
+        }
+        if n >= MAX_ARGS {
+            return false;
+        }
+        t & (1 << n) != 0
+    }
+
+    /// The arity as nginx's documentation writes it, for the generated table.
+    pub fn arity_text(&self) -> String {
+        let t = self.args;
+        if t & ANY_ARGS != 0 {
+            return "any".into();
+        }
+        if t & FLAG != 0 {
+            return "on|off".into();
+        }
+        if t & MORE1 != 0 {
+            return "1+".into();
+        }
+        if t & MORE2 != 0 {
+            return "2+".into();
+        }
+        let counts: Vec<String> = (0..MAX_ARGS)
+            .filter(|n| t & (1 << n) != 0)
+            .map(|n| n.to_string())
+            .collect();
+        counts.join(",")
+    }
+}
+
+/// Names of the context bits, as nginx's documentation calls the contexts.
+pub fn context_names(bits: u32) -> Vec<&'static str> {
+    const NAMES: &[(u32, &str)] = &[
+        (MAIN, "main"),
+        (EVENTS, "events"),
+        (HTTP, "http"),
+        (SRV, "server"),
+        (LOC, "location"),
+        (UPS, "upstream"),
+        (SIF, "if in server"),
+        (LIF, "if in location"),
+        (LMT, "limit_except"),
+        (MAIL, "mail"),
+        (MAIL_SRV, "mail server"),
+        (STREAM, "stream"),
+        (STREAM_SRV, "stream server"),
+        (STREAM_UPS, "stream upstream"),
+    ];
+    if bits == ANY {
+        return vec!["any"];
+    }
+    NAMES
+        .iter()
+        .filter(|(b, _)| bits & b != 0)
+        .map(|(_, n)| *n)
+        .collect()
+}
+
+/// Every row, in table order.
+pub fn all() -> &'static [Spec] {
+    DIRECTIVES
+}
+
+fn index() -> &'static HashMap<&'static [u8], Vec<&'static Spec>> {
+    static INDEX: OnceLock<HashMap<&'static [u8], Vec<&'static Spec>>> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        let mut map: HashMap<&'static [u8], Vec<&'static Spec>> = HashMap::new();
+        for spec in DIRECTIVES {
+            map.entry(spec.name.as_bytes()).or_default().push(spec);
+        }
+        map
+    })
+}
+
+/// The rows for a directive name (several modules may define the same name, e.g. `server`
+/// in http, upstream, mail and stream). Names match case-sensitively, as in nginx.
+pub fn lookup(name: &[u8]) -> &'static [&'static Spec] {
+    index().get(name).map(Vec::as_slice).unwrap_or(&[])
+}
+
+/// The outcome of looking a directive up where it stands.
+pub enum Found {
+    /// A row that is allowed in this context.
+    Allowed(&'static Spec),
+    /// Known, but not in this context (nginx: `"x" directive is not allowed here`).
+    NotAllowed(&'static Spec),
+    /// Not known (nginx: `unknown directive "x"`).
+    Unknown,
+}
+
+/// Finds the row nginx would use for `name` in `context`, honouring which dynamic modules
+/// were loaded with `load_module`.
+pub fn find(name: &[u8], context: u32, loaded: &dyn Fn(&str) -> bool) -> Found {
+    let mut seen: Option<&'static Spec> = None;
+    for spec in lookup(name) {
+        let present = match spec.build {
+            Build::Static => true,
+            Build::Dynamic(so) => loaded(so),
+            Build::Absent => false,
+        };
+        if !present {
+            continue;
+        }
+        if spec.contexts & context != 0 {
+            return Found::Allowed(spec);
+        }
+        seen.get_or_insert(spec);
+    }
+    match seen {
+        Some(spec) => Found::NotAllowed(spec),
+        None => Found::Unknown,
+    }
+}
+
+/// The closest known names to a misspelt one, preferring those allowed in `context`.
+pub fn suggest(name: &[u8], context: u32) -> Option<&'static str> {
+    let name = std::str::from_utf8(name).ok()?;
+    let mut best: Option<(f64, &'static str)> = None;
+    for spec in DIRECTIVES {
+        if spec.build == Build::Absent {
+            continue;
+        }
+        let mut score = strsim::jaro_winkler(name, spec.name);
+        if spec.contexts & context == 0 {
+            score -= 0.1;
+        }
+        if score > 0.88 && best.is_none_or(|(s, _)| score > s) {
+            best = Some((score, spec.name));
+        }
+    }
+    // Case mistakes (`LISTEN`) are the commonest of all.
+    if let Some(spec) = DIRECTIVES
+        .iter()
+        .find(|s| s.name.eq_ignore_ascii_case(name) && s.name != name)
+    {
+        return Some(spec.name);
+    }
+    best.map(|(_, n)| n)
+}
+
+/// nginx's `configure arguments:` line for what rginx implements: the modules whose switches
+/// are implemented are `--with-*`, every stock module without any implemented directive is
+/// `--without-*`.
+pub fn configure_arguments() -> String {
+    let mut with = vec!["--with-http_ssl_module".to_string(), "--with-http_v2_module".to_string()];
+    let mut without = Vec::new();
+    let mut modules: Vec<&str> = DIRECTIVES.iter().map(|s| s.module).collect();
+    modules.sort_unstable();
+    modules.dedup();
+    for m in modules {
+        let implemented = DIRECTIVES
+            .iter()
+            .any(|s| s.module == m && s.support == Support::Implemented);
+        let name = m.trim_start_matches("ngx_").trim_end_matches("_module");
+        if implemented {
+            if !matches!(m, "ngx_http_ssl_module" | "ngx_http_v2_module") && m.starts_with("ngx_http_") {
+                with.push(format!("--with-{name}_module"));
+            }
+        } else {
+            without.push(format!("--without-{name}_module"));
+        }
+    }
+    with.extend(without);
+    with.join(" ")
+}
+
+/// The closest of `candidates` to a misspelt word (parameters, values).
+pub fn suggest_word(word: &[u8], candidates: &[&'static str]) -> Option<&'static str> {
+    let word = std::str::from_utf8(word).ok()?;
+    candidates
+        .iter()
+        .map(|c| (strsim::jaro_winkler(word, c.trim_end_matches('=')), *c))
+        .filter(|(s, _)| *s > 0.85)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arity_follows_nginx() {
+        let listen = lookup(b"listen")[0];
+        assert!(!listen.accepts_arg_count(0));
+        assert!(listen.accepts_arg_count(1));
+        assert!(listen.accepts_arg_count(12));
+        let flag = lookup(b"proxy_buffering")[0];
+        assert!(flag.accepts_arg_count(1));
+        assert!(!flag.accepts_arg_count(2));
+        let psh = lookup(b"proxy_set_header")[0];
+        assert!(psh.accepts_arg_count(2));
+        assert!(!psh.accepts_arg_count(1));
+        assert!(!psh.accepts_arg_count(3));
+    }
+
+    #[test]
+    fn names_in_several_modules_are_found_by_context() {
+        let loaded = |_: &str| false;
+        assert!(matches!(find(b"server", HTTP, &loaded), Found::Allowed(s) if s.is_block()));
+        assert!(matches!(find(b"server", UPS, &loaded), Found::Allowed(s) if !s.is_block()));
+        assert!(matches!(find(b"proxy_pass", SRV, &loaded), Found::NotAllowed(_)));
+        assert!(matches!(find(b"proxy_passs", LOC, &loaded), Found::Unknown));
+        // Dynamic modules exist only once loaded.
+        assert!(matches!(find(b"mail", MAIN, &loaded), Found::Unknown));
+        let mail = |so: &str| so == "ngx_mail_module.so";
+        assert!(matches!(find(b"mail", MAIN, &mail), Found::Allowed(_)));
+        // Modules Debian does not build are unknown, as in nginx.
+        assert!(matches!(find(b"kqueue_events", EVENTS, &loaded), Found::Unknown));
+    }
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(suggest(b"proxy_passs", LOC), Some("proxy_pass"));
+        assert_eq!(suggest(b"LISTEN", SRV), Some("listen"));
+        assert_eq!(suggest(b"zzzzzz", SRV), None);
+    }
+}

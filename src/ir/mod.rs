@@ -1,0 +1,79 @@
+//! The IR: a validated, typed, immutable configuration.
+//!
+//! Plain data only: enums, typed ids, socket addresses, compiled templates and regexes,
+//! certificates already read. Nothing here is a string to interpret while serving, and
+//! nothing refers back to the AST. `config::load` builds it; the runtime only reads it.
+
+pub mod location;
+pub mod log;
+pub mod map;
+pub mod proxy;
+pub mod regex;
+pub mod server;
+pub mod tls;
+pub mod upstream;
+pub mod var;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use location::{LocConf, LocId, Location, LocationKind, LocationTree};
+pub use log::{AccessLog, ErrorLog, Level, LogFiles, LogFormat, LogTarget};
+pub use map::Map;
+pub use proxy::{Proxy, ProxyPass, ProxyTarget};
+pub use server::{AddrConf, ListenAddr, Server, ServerId, Socket};
+pub use upstream::{Peer, PeerAddr, Upstream, UpstreamId};
+pub use var::{MapId, Part, Template, Var};
+
+/// The whole configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub paths: Paths,
+    pub main: Main,
+    pub http: Option<Http>,
+    pub log_files: LogFiles,
+}
+
+/// The prefix and configuration paths, as nginx computes them (`-p`, `-c`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Paths {
+    /// `-p`, with a trailing `/`.
+    pub prefix: PathBuf,
+    /// The main configuration file.
+    pub conf_file: PathBuf,
+    /// Its directory, with a trailing `/`: relative `include`s and certificates resolve here.
+    pub conf_prefix: PathBuf,
+}
+
+/// A user and group to switch to (`user`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub name: Box<str>,
+    pub group: Box<str>,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// The main and events contexts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Main {
+    pub user: Option<User>,
+    /// `None` = `auto`.
+    pub worker_processes: Option<u32>,
+    pub pid: PathBuf,
+    pub daemon: bool,
+    pub master_process: bool,
+    pub worker_rlimit_nofile: Option<u64>,
+    pub worker_connections: u32,
+    pub worker_shutdown_timeout: Option<Duration>,
+    pub error_log: Vec<ErrorLog>,
+}
+
+/// The http context.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Http {
+    pub servers: Vec<Server>,
+    pub sockets: Vec<Socket>,
+    pub upstreams: Vec<Upstream>,
+    pub maps: Vec<Map>,
+}

@@ -1,0 +1,56 @@
+//! TLS settings of a server, with its certificates already read and checked (S12).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+/// One `ssl_certificate` / `ssl_certificate_key` pair.
+#[derive(Debug)]
+pub struct CertKey {
+    pub chain: Vec<CertificateDer<'static>>,
+    pub key: PrivateKeyDer<'static>,
+    pub cert_path: PathBuf,
+    pub key_path: PathBuf,
+}
+
+impl Clone for CertKey {
+    fn clone(&self) -> CertKey {
+        CertKey {
+            chain: self.chain.clone(),
+            key: self.key.clone_key(),
+            cert_path: self.cert_path.clone(),
+            key_path: self.key_path.clone(),
+        }
+    }
+}
+
+impl PartialEq for CertKey {
+    fn eq(&self, other: &CertKey) -> bool {
+        self.chain == other.chain && self.key.secret_der() == other.key.secret_der()
+    }
+}
+
+impl Eq for CertKey {}
+
+/// `ssl_protocols`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Protocols {
+    pub tls10: bool,
+    pub tls11: bool,
+    pub tls12: bool,
+    pub tls13: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerTls {
+    pub certs: Vec<CertKey>,
+    pub protocols: Protocols,
+    /// rustls cipher suite names the `ssl_ciphers` string selects, in preference order.
+    pub ciphers: Vec<&'static str>,
+    pub prefer_server_ciphers: bool,
+    pub session_timeout: Duration,
+    pub session_tickets: bool,
+    /// Key exchange groups (`ssl_ecdh_curve`), rustls names; empty = rustls defaults.
+    pub groups: Vec<&'static str>,
+}

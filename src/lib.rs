@@ -1,0 +1,12 @@
+//! rginx: a reverse proxy that runs an existing `nginx.conf` unchanged.
+//!
+//! Four layers, data flowing one way: [`syntax`] (bytes to an AST with spans), [`config`]
+//! (the directive table, includes, checks and lowering), [`ir`] (the typed, validated
+//! configuration) and the runtime that executes it.
+
+pub mod source;
+pub mod syntax;
+pub mod config;
+pub mod ir;
+pub mod app;
+pub mod cli;

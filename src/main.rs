@@ -1,0 +1,22 @@
+//! The rginx binary: parse nginx's command line, run the mode, exit with its code.
+
+use clap::Parser;
+
+fn main() {
+    let cli = match rginx::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            std::process::exit(if e.use_stderr() { 1 } else { 0 });
+        }
+    };
+    let code = if cli.version || cli.version_full {
+        rginx::app::version(cli.version_full)
+    } else if cli.test || cli.dump {
+        rginx::app::check(&cli)
+    } else {
+        eprintln!("rginx: serving is not implemented in this build yet; use -t");
+        1
+    };
+    std::process::exit(code);
+}
