@@ -30,9 +30,15 @@ pub fn compile(pattern: &[u8], caseless: bool, span: Span, end: Span) -> Result<
     };
     if let Some((at, construct, help)) = unsupported_construct(text) {
         let s = sub_span(span, at, 2);
+        // The commonest case has a direct equivalent: "dot files except .well-known".
+        let help = if text.contains("(?!well-known") {
+            "match the exception first: \"location ^~ /.well-known/ { }\" before \"location ~ /\\. { deny all; }\""
+        } else {
+            help
+        };
         return Err(Diagnostic::error(
             code::REGEX,
-            format!("regular expression \"{text}\" uses {construct}, which rginx does not support"),
+            format!("regular expression \"{text}\" uses {construct}, which is not supported by rginx"),
             s,
         )
         .place(Place::At(end))
@@ -57,7 +63,7 @@ pub fn compile(pattern: &[u8], caseless: bool, span: Span, end: Span) -> Result<
         }
         Err(e) => {
             let reason = match &e {
-                regex::Error::Syntax(s) => s.lines().last().unwrap_or(s).trim_start_matches("error: ").to_string(),
+                regex::Error::Syntax(s) => pcre_wording(s.lines().last().unwrap_or(s).trim_start_matches("error: ")),
                 other => other.to_string(),
             };
             Err(Diagnostic::error(
@@ -69,6 +75,24 @@ pub fn compile(pattern: &[u8], caseless: bool, span: Span, end: Span) -> Result<
             .label("invalid regular expression"))
         }
     }
+}
+
+/// PCRE2's words for the errors both engines reject, so messages read as nginx's.
+fn pcre_wording(reason: &str) -> String {
+    let map: &[(&str, &str)] = &[
+        ("unclosed group", "missing closing parenthesis"),
+        ("unopened group", "unmatched closing parenthesis"),
+        ("unclosed character class", "missing terminating ] for character class"),
+        ("repetition operator missing expression", "quantifier does not follow a repeatable item"),
+        ("invalid escape sequence", "unrecognized character follows \\"),
+        ("incomplete escape sequence", "\\ at end of pattern"),
+    ];
+    for (ours, pcre) in map {
+        if reason.contains(ours) {
+            return (*pcre).to_string();
+        }
+    }
+    reason.to_string()
 }
 
 fn sub_span(span: Span, at: usize, len: usize) -> Span {

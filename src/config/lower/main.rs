@@ -278,6 +278,28 @@ fn load_module(l: &mut Loader, d: &Directive) {
         Build::Dynamic(so) if so.as_bytes() == file.as_slice() => Some(so),
         _ => None,
     });
+    // A module built for nginx's stream (or mail) core resolves that core's symbols when it
+    // is loaded, so the core must be loaded first.
+    if let Some(so) = known {
+        let needs = match so {
+            "ngx_stream_geoip_module.so" => Some(("ngx_stream_module.so", "ngx_stream_add_variable")),
+            _ => None,
+        };
+        if let Some((core, symbol)) = needs {
+            if !l.loaded_modules.contains(core) {
+                l.error(
+                    Diagnostic::error(
+                        code::MODULE,
+                        format!("dlopen() \"{}\" failed ({}: undefined symbol: {symbol})", path.display(), path.display()),
+                        d.args[0].span,
+                    )
+                    .place(Place::At(d.end))
+                    .help(format!("load modules/{core} before this module")),
+                );
+                return;
+            }
+        }
+    }
     match known {
         Some(so) => {
             if !l.loaded_modules.insert(so) {

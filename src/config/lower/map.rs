@@ -157,7 +157,7 @@ fn conflict(
 ) -> bool {
     if let Some((_, _, first)) = exact.iter().find(|(e, _, _)| **e == *k) {
         l.error(
-            Diagnostic::error(code::MAP, format!("conflicting parameter \"{}\"", key.show()), key.span)
+            Diagnostic::error(code::MAP, format!("conflicting parameter \"{}\"", crate::source::show_bytes(k)), key.span)
                 .place(Place::At(line.end))
                 .also(*first, "the same key (keys compare case-insensitively)")
                 .help("remove one of the two lines"),

@@ -201,7 +201,7 @@ impl SslBuilder {
                             format!("cannot load certificate \"{}\": {reason}", cert.display()),
                             *cspan,
                         )
-                        .place(Place::At(*cend))
+                        .place(Place::Nowhere)
                         .label("this file")
                         .help("relative paths are resolved against the main configuration's directory"),
                     );
@@ -217,7 +217,7 @@ impl SslBuilder {
                             format!("cannot load certificate key \"{}\": {reason}", key.display()),
                             *kspan,
                         )
-                        .place(Place::At(*kend))
+                        .place(Place::Nowhere)
                         .label("this file"),
                     );
                     return None;
@@ -236,7 +236,7 @@ impl SslBuilder {
                             ),
                             *kspan,
                         )
-                        .place(Place::At(*kend))
+                        .place(Place::Nowhere)
                         .also(*cspan, "the certificate")
                         .help("this key does not belong to the certificate; check the pair"),
                     );
