@@ -34,11 +34,13 @@ pub fn check(cli: &Cli) -> i32 {
         }
         Format::Text => {
             let interesting = loaded.diagnostics.iter().any(|d| {
-                d.is_error() || (!cli.quiet && d.severity != config::diagnostic::Severity::Note)
+                d.is_error()
+                    || (!cli.quiet && d.severity != config::diagnostic::Severity::Note)
                     || d.severity == config::diagnostic::Severity::Warn
             });
             if interesting {
-                let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+                let color =
+                    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
                 let _ = write!(stderr, "\n{}", report::render(&loaded, color, false));
             }
             if !cli.quiet {
@@ -69,7 +71,10 @@ pub fn version(full: bool) -> i32 {
     eprintln!("{PROGRAM} version: {PROGRAM}/{VERSION} (nginx/{NGINX_VERSION} compatible)");
     if full {
         eprintln!("built with rustls (TLS SNI support enabled)");
-        eprintln!("configure arguments: {}", crate::config::registry::configure_arguments());
+        eprintln!(
+            "configure arguments: {}",
+            crate::config::registry::configure_arguments()
+        );
     }
     0
 }

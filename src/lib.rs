@@ -4,9 +4,9 @@
 //! (the directive table, includes, checks and lowering), [`ir`] (the typed, validated
 //! configuration) and the runtime that executes it.
 
-pub mod source;
-pub mod syntax;
-pub mod config;
-pub mod ir;
 pub mod app;
 pub mod cli;
+pub mod config;
+pub mod ir;
+pub mod source;
+pub mod syntax;

@@ -146,12 +146,7 @@ impl Loader {
     }
 
     /// Walks the directives of a block in `context` (nginx's `ngx_conf_parse` for a block).
-    pub fn walk(
-        &mut self,
-        d: &Directive,
-        context: u32,
-        on: &mut OnDirective<'_>,
-    ) {
+    pub fn walk(&mut self, d: &Directive, context: u32, on: &mut OnDirective<'_>) {
         if let Some(block) = &d.block {
             let mut state = BlockState::default();
             self.walk_block(block, d.file(), context, &mut state, on);
@@ -245,7 +240,10 @@ impl Loader {
                     d.end,
                 )
                 .label("a block opens here")
-                .help(format!("\"{}\" takes no block: end it with \";\"", spec.name)),
+                .help(format!(
+                    "\"{}\" takes no block: end it with \";\"",
+                    spec.name
+                )),
             );
             return;
         }
@@ -257,7 +255,10 @@ impl Loader {
                     d.end,
                 )
                 .label("expected \"{\" here")
-                .help(format!("\"{}\" is a block: \"{} ... {{ ... }}\"", spec.name, spec.name)),
+                .help(format!(
+                    "\"{}\" is a block: \"{} ... {{ ... }}\"",
+                    spec.name, spec.name
+                )),
             );
             return;
         }
@@ -330,7 +331,9 @@ impl Loader {
                                 ),
                                 d.head_span(),
                             )
-                            .why("rginx does not support this directive, but this value is a no-op"),
+                            .why(
+                                "rginx does not support this directive, but this value is a no-op",
+                            ),
                         );
                     }
                     return;
@@ -504,7 +507,10 @@ impl Loader {
             self.error(
                 Diagnostic::error(
                     code::INCLUDE,
-                    format!("glob() \"{}\" failed (pattern is not UTF-8)", path.display()),
+                    format!(
+                        "glob() \"{}\" failed (pattern is not UTF-8)",
+                        path.display()
+                    ),
                     d.args[0].span,
                 )
                 .place(Place::At(d.end)),
@@ -569,7 +575,11 @@ impl Loader {
                 Some(parsed)
             }
             Err(e) => {
-                let call = if e.raw_os_error() == Some(21) { "pread()" } else { "open()" };
+                let call = if e.raw_os_error() == Some(21) {
+                    "pread()"
+                } else {
+                    "open()"
+                };
                 self.error(
                     Diagnostic::error(code::INCLUDE, os_error(call, path, &e), d.args[0].span)
                         .place(Place::At(d.end))
@@ -685,7 +695,10 @@ pub fn block_context(spec: &Spec, parent: u32) -> u32 {
 
 fn unknown_help(name: &[u8], context: u32, loaded: &HashSet<&'static str>) -> Option<String> {
     // A directive of a dynamic module that was not loaded.
-    if let Some(spec) = registry::lookup(name).iter().find(|s| matches!(s.build, Build::Dynamic(_))) {
+    if let Some(spec) = registry::lookup(name)
+        .iter()
+        .find(|s| matches!(s.build, Build::Dynamic(_)))
+    {
         if let Build::Dynamic(so) = spec.build {
             if !loaded.contains(so) {
                 return Some(format!(
@@ -695,7 +708,10 @@ fn unknown_help(name: &[u8], context: u32, loaded: &HashSet<&'static str>) -> Op
             }
         }
     }
-    if registry::lookup(name).iter().any(|s| s.build == Build::Absent) {
+    if registry::lookup(name)
+        .iter()
+        .any(|s| s.build == Build::Absent)
+    {
         return Some("this directive's module is not part of Debian's nginx build".to_string());
     }
     if let Some(s) = registry::suggest(name, context) {
@@ -706,7 +722,9 @@ fn unknown_help(name: &[u8], context: u32, loaded: &HashSet<&'static str>) -> Op
         return Some("the file starts with a UTF-8 byte order mark; save it without one".into());
     }
     if text.contains("lua") || text.starts_with("more_") || text.starts_with("websockify") {
-        return Some("this is a third-party module's directive; nginx 1.22 and rginx do not know it".into());
+        return Some(
+            "this is a third-party module's directive; nginx 1.22 and rginx do not know it".into(),
+        );
     }
     None
 }
@@ -745,22 +763,36 @@ pub fn duplicate(d: &Directive, name: &str, first: Span) -> Diagnostic {
     .place(Place::At(d.end))
     .label("set again here")
     .also(first, "first defined here")
-    .help(format!("\"{name}\" may be set once per block; remove one of them"))
+    .help(format!(
+        "\"{name}\" may be set once per block; remove one of them"
+    ))
 }
 
 /// `"x" directive MESSAGE` (nginx's form for a handler's error string).
 pub fn directive_error(d: &Directive, name: &str, message: &str) -> Diagnostic {
-    let span = d.args.first().map(|a| a.span.to(d.args[d.args.len() - 1].span)).unwrap_or(d.name.span);
-    Diagnostic::error(code::INVALID_VALUE, format!("\"{name}\" directive {message}"), span)
-        .place(Place::At(d.end))
+    let span = d
+        .args
+        .first()
+        .map(|a| a.span.to(d.args[d.args.len() - 1].span))
+        .unwrap_or(d.name.span);
+    Diagnostic::error(
+        code::INVALID_VALUE,
+        format!("\"{name}\" directive {message}"),
+        span,
+    )
+    .place(Place::At(d.end))
 }
 
 /// `invalid value "x"` for an enum or bitmask argument.
 fn invalid_value(d: &Directive, i: usize, values: &[&str]) -> Diagnostic {
     let a = &d.args[i];
-    Diagnostic::error(code::INVALID_VALUE, format!("invalid value \"{}\"", a.show()), a.span)
-        .place(Place::At(d.end))
-        .help(format!("expected one of: {}", values.join(", ")))
+    Diagnostic::error(
+        code::INVALID_VALUE,
+        format!("invalid value \"{}\"", a.show()),
+        a.span,
+    )
+    .place(Place::At(d.end))
+    .help(format!("expected one of: {}", values.join(", ")))
 }
 
 /// Turns a syntax error into a diagnostic, with nginx's line.

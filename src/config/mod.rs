@@ -93,7 +93,9 @@ pub fn load(options: &Options) -> Loaded {
     let mut state = load::BlockState::default();
 
     if let Some(params) = &options.params {
-        l.walk_params(params, &mut state, &mut |l, d, spec| main.directive(l, d, spec));
+        l.walk_params(params, &mut state, &mut |l, d, spec| {
+            main.directive(l, d, spec)
+        });
     }
     if !l.stopped {
         match l.read(&paths.conf_file) {
@@ -116,11 +118,8 @@ pub fn load(options: &Options) -> Loaded {
     if syntax_ok {
         let http = main.http.take().and_then(|h| h.result);
         let main_ir = main.finish(&mut l);
-        if !l.diags.has_errors() {
-            lint::run(&mut l, http.as_ref());
-            if options.open_logs {
-                open_logs(&mut l);
-            }
+        if !l.diags.has_errors() && options.open_logs {
+            open_logs(&mut l);
         }
         if !l.diags.has_errors() {
             let log_files = std::mem::take(&mut l.log_files);
@@ -145,7 +144,11 @@ pub fn load(options: &Options) -> Loaded {
 fn open_logs(l: &mut Loader) {
     let paths = l.log_files.paths.clone();
     for p in paths {
-        if let Err(e) = std::fs::OpenOptions::new().append(true).create(true).open(&p) {
+        if let Err(e) = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&p)
+        {
             l.error(
                 Diagnostic::bare(code::LOG, load::os_error("open()", &p, &e))
                     .post()

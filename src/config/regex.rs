@@ -13,19 +13,26 @@ use crate::ir::regex::Regex;
 use crate::source::Span;
 
 /// Compiles a pattern; `span` is where it is written, `end` where nginx reports.
-pub fn compile(pattern: &[u8], caseless: bool, span: Span, end: Span) -> Result<Regex, Diagnostic> {
+pub fn compile(
+    pattern: &[u8],
+    caseless: bool,
+    span: Span,
+    end: Span,
+) -> Result<Regex, Box<Diagnostic>> {
     let text = match std::str::from_utf8(pattern) {
         Ok(t) => t,
         Err(_) => {
-            return Err(Diagnostic::error(
-                code::REGEX,
-                format!(
-                    "regular expression \"{}\" is not valid UTF-8, which rginx cannot compile",
-                    crate::source::show_bytes(pattern)
-                ),
-                span,
-            )
-            .place(Place::At(end)))
+            return Err(Box::new(
+                Diagnostic::error(
+                    code::REGEX,
+                    format!(
+                        "regular expression \"{}\" is not valid UTF-8, which rginx cannot compile",
+                        crate::source::show_bytes(pattern)
+                    ),
+                    span,
+                )
+                .place(Place::At(end)),
+            ))
         }
     };
     if let Some((at, construct, help)) = unsupported_construct(text) {
@@ -36,14 +43,16 @@ pub fn compile(pattern: &[u8], caseless: bool, span: Span, end: Span) -> Result<
         } else {
             help
         };
-        return Err(Diagnostic::error(
-            code::REGEX,
-            format!("regular expression \"{text}\" uses {construct}, which is not supported by rginx"),
-            s,
-        )
-        .place(Place::At(end))
-        .label(construct)
-        .help(help));
+        return Err(Box::new(
+            Diagnostic::error(
+                code::REGEX,
+                format!("regular expression \"{text}\" uses {construct}, which is not supported by rginx"),
+                s,
+            )
+            .place(Place::At(end))
+            .label(construct)
+            .help(help),
+        ));
     }
     let translated = translate(text);
     let re = regex::bytes::RegexBuilder::new(&translated)
@@ -63,16 +72,20 @@ pub fn compile(pattern: &[u8], caseless: bool, span: Span, end: Span) -> Result<
         }
         Err(e) => {
             let reason = match &e {
-                regex::Error::Syntax(s) => pcre_wording(s.lines().last().unwrap_or(s).trim_start_matches("error: ")),
+                regex::Error::Syntax(s) => {
+                    pcre_wording(s.lines().last().unwrap_or(s).trim_start_matches("error: "))
+                }
                 other => other.to_string(),
             };
-            Err(Diagnostic::error(
-                code::REGEX,
-                format!("pcre2_compile() failed: {reason} in \"{text}\""),
-                span,
-            )
-            .place(Place::At(end))
-            .label("invalid regular expression"))
+            Err(Box::new(
+                Diagnostic::error(
+                    code::REGEX,
+                    format!("pcre2_compile() failed: {reason} in \"{text}\""),
+                    span,
+                )
+                .place(Place::At(end))
+                .label("invalid regular expression"),
+            ))
         }
     }
 }
@@ -82,9 +95,18 @@ fn pcre_wording(reason: &str) -> String {
     let map: &[(&str, &str)] = &[
         ("unclosed group", "missing closing parenthesis"),
         ("unopened group", "unmatched closing parenthesis"),
-        ("unclosed character class", "missing terminating ] for character class"),
-        ("repetition operator missing expression", "quantifier does not follow a repeatable item"),
-        ("invalid escape sequence", "unrecognized character follows \\"),
+        (
+            "unclosed character class",
+            "missing terminating ] for character class",
+        ),
+        (
+            "repetition operator missing expression",
+            "quantifier does not follow a repeatable item",
+        ),
+        (
+            "invalid escape sequence",
+            "unrecognized character follows \\",
+        ),
         ("incomplete escape sequence", "\\ at end of pattern"),
     ];
     for (ours, pcre) in map {
@@ -97,7 +119,11 @@ fn pcre_wording(reason: &str) -> String {
 
 fn sub_span(span: Span, at: usize, len: usize) -> Span {
     let start = (span.start as usize + at).min(span.end as usize);
-    Span::new(span.file, start, (start + len).min(span.end as usize).max(start))
+    Span::new(
+        span.file,
+        start,
+        (start + len).min(span.end as usize).max(start),
+    )
 }
 
 /// Finds the first PCRE construct the `regex` crate cannot do.
@@ -153,22 +179,46 @@ fn unsupported_construct(p: &str) -> Option<(usize, &'static str, &'static str)>
             b'(' if b.get(i + 1) == Some(&b'?') => {
                 let rest = &p[i + 2..];
                 if rest.starts_with('=') || rest.starts_with('!') {
-                    return Some((i, "a lookahead", "match without looking ahead, or split the rule in two locations"));
+                    return Some((
+                        i,
+                        "a lookahead",
+                        "match without looking ahead, or split the rule in two locations",
+                    ));
                 }
                 if rest.starts_with("<=") || rest.starts_with("<!") {
-                    return Some((i, "a lookbehind", "match without looking behind, or split the rule in two locations"));
+                    return Some((
+                        i,
+                        "a lookbehind",
+                        "match without looking behind, or split the rule in two locations",
+                    ));
                 }
                 if rest.starts_with('>') {
                     return Some((i, "an atomic group", "use a plain group (?:...)"));
                 }
                 if rest.starts_with('\'') {
-                    return Some((i, "a (?'name'...) group", "write named groups as (?<name>...)"));
+                    return Some((
+                        i,
+                        "a (?'name'...) group",
+                        "write named groups as (?<name>...)",
+                    ));
                 }
                 if rest.starts_with('(') {
-                    return Some((i, "a conditional group", "split the rule into separate patterns"));
+                    return Some((
+                        i,
+                        "a conditional group",
+                        "split the rule into separate patterns",
+                    ));
                 }
-                if rest.starts_with('R') || rest.starts_with(|ch: char| ch.is_ascii_digit()) || rest.starts_with('&') || rest.starts_with("P>") {
-                    return Some((i, "a recursive pattern", "recursion cannot be expressed with the regex crate"));
+                if rest.starts_with('R')
+                    || rest.starts_with(|ch: char| ch.is_ascii_digit())
+                    || rest.starts_with('&')
+                    || rest.starts_with("P>")
+                {
+                    return Some((
+                        i,
+                        "a recursive pattern",
+                        "recursion cannot be expressed with the regex crate",
+                    ));
                 }
                 if rest.starts_with('|') {
                     return Some((i, "a branch reset group", "use a plain group (?:...)"));
@@ -183,7 +233,10 @@ fn unsupported_construct(p: &str) -> Option<(usize, &'static str, &'static str)>
             b'(' if b.get(i + 1) == Some(&b'*') => {
                 return Some((i, "a backtracking control verb", "remove the (*VERB)"));
             }
-            b'+' if i > 0 && matches!(b[i - 1], b'*' | b'+' | b'?' | b'}') && !is_escaped(b, i - 1) => {
+            b'+' if i > 0
+                && matches!(b[i - 1], b'*' | b'+' | b'?' | b'}')
+                && !is_escaped(b, i - 1) =>
+            {
                 return Some((i, "a possessive quantifier", "drop the trailing \"+\""));
             }
             _ => {}
@@ -251,7 +304,11 @@ fn translate(p: &str) -> String {
         }
         if c == b'{' {
             // A repetition: copy it whole.
-            let end = b[i..].iter().position(|x| *x == b'}').map(|e| i + e + 1).unwrap_or(b.len());
+            let end = b[i..]
+                .iter()
+                .position(|x| *x == b'}')
+                .map(|e| i + e + 1)
+                .unwrap_or(b.len());
             out.push_str(&p[i..end]);
             i = end;
             continue;
@@ -292,7 +349,7 @@ mod tests {
         Span::new(FileId(0), 0, 10)
     }
 
-    fn check(p: &str) -> Result<Regex, Diagnostic> {
+    fn check(p: &str) -> Result<Regex, Box<Diagnostic>> {
         compile(p.as_bytes(), false, span(), span())
     }
 

@@ -312,7 +312,10 @@ pub fn suggest(name: &[u8], context: u32) -> Option<&'static str> {
 /// are implemented are `--with-*`, every stock module without any implemented directive is
 /// `--without-*`.
 pub fn configure_arguments() -> String {
-    let mut with = vec!["--with-http_ssl_module".to_string(), "--with-http_v2_module".to_string()];
+    let mut with = vec![
+        "--with-http_ssl_module".to_string(),
+        "--with-http_v2_module".to_string(),
+    ];
     let mut without = Vec::new();
     let mut modules: Vec<&str> = DIRECTIVES.iter().map(|s| s.module).collect();
     modules.sort_unstable();
@@ -323,7 +326,9 @@ pub fn configure_arguments() -> String {
             .any(|s| s.module == m && s.support == Support::Implemented);
         let name = m.trim_start_matches("ngx_").trim_end_matches("_module");
         if implemented {
-            if !matches!(m, "ngx_http_ssl_module" | "ngx_http_v2_module") && m.starts_with("ngx_http_") {
+            if !matches!(m, "ngx_http_ssl_module" | "ngx_http_v2_module")
+                && m.starts_with("ngx_http_")
+            {
                 with.push(format!("--with-{name}_module"));
             }
         } else {
@@ -369,14 +374,20 @@ mod tests {
         let loaded = |_: &str| false;
         assert!(matches!(find(b"server", HTTP, &loaded), Found::Allowed(s) if s.is_block()));
         assert!(matches!(find(b"server", UPS, &loaded), Found::Allowed(s) if !s.is_block()));
-        assert!(matches!(find(b"proxy_pass", SRV, &loaded), Found::NotAllowed(_)));
+        assert!(matches!(
+            find(b"proxy_pass", SRV, &loaded),
+            Found::NotAllowed(_)
+        ));
         assert!(matches!(find(b"proxy_passs", LOC, &loaded), Found::Unknown));
         // Dynamic modules exist only once loaded.
         assert!(matches!(find(b"mail", MAIN, &loaded), Found::Unknown));
         let mail = |so: &str| so == "ngx_mail_module.so";
         assert!(matches!(find(b"mail", MAIN, &mail), Found::Allowed(_)));
         // Modules Debian does not build are unknown, as in nginx.
-        assert!(matches!(find(b"kqueue_events", EVENTS, &loaded), Found::Unknown));
+        assert!(matches!(
+            find(b"kqueue_events", EVENTS, &loaded),
+            Found::Unknown
+        ));
     }
 
     #[test]

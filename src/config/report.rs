@@ -22,7 +22,9 @@ pub fn nginx_lines(loaded: &Loaded, program: &str, quiet: bool) -> Vec<String> {
         if d.phase == Phase::Post && !syntax_ok_printed {
             syntax_ok_printed = true;
             if !quiet {
-                out.push(format!("{program}: the configuration file {conf} syntax is ok"));
+                out.push(format!(
+                    "{program}: the configuration file {conf} syntax is ok"
+                ));
             }
         }
         out.push(format!("{program}: {}", d.nginx_line(&loaded.sources)));
@@ -33,9 +35,13 @@ pub fn nginx_lines(loaded: &Loaded, program: &str, quiet: bool) -> Vec<String> {
     }
     if !quiet {
         if !syntax_ok_printed {
-            out.push(format!("{program}: the configuration file {conf} syntax is ok"));
+            out.push(format!(
+                "{program}: the configuration file {conf} syntax is ok"
+            ));
         }
-        out.push(format!("{program}: configuration file {conf} test is successful"));
+        out.push(format!(
+            "{program}: configuration file {conf} test is successful"
+        ));
     }
     out
 }
@@ -59,6 +65,7 @@ pub fn render(loaded: &Loaded, color: bool, with_notes: bool) -> String {
     for d in &list {
         let r = Rendered::new(d, &loaded.sources);
         let _ = handler.render_report(&mut out, &r);
+        out.push('\n');
     }
     let (errors, warnings, lints) = counts(loaded);
     if errors + warnings + lints > 0 {
@@ -75,12 +82,23 @@ pub fn migration(loaded: &Loaded) -> String {
     let mut ignored: Vec<(String, usize)> = Vec::new();
     let mut inert: Vec<(String, usize)> = Vec::new();
     let mut unsupported: Vec<(String, usize)> = Vec::new();
-    let bump = |list: &mut Vec<(String, usize)>, name: String| match list.iter_mut().find(|(n, _)| *n == name) {
+    let bump = |list: &mut Vec<(String, usize)>, name: String| match list
+        .iter_mut()
+        .find(|(n, _)| *n == name)
+    {
         Some((_, c)) => *c += 1,
         None => list.push((name, 1)),
     };
     for d in loaded.diagnostics.iter() {
-        let name = d.message.split('"').nth(1).unwrap_or("").split(' ').next().unwrap_or("").to_string();
+        let name = d
+            .message
+            .split('"')
+            .nth(1)
+            .unwrap_or("")
+            .split(' ')
+            .next()
+            .unwrap_or("")
+            .to_string();
         match d.code {
             code::IGNORED => bump(&mut ignored, name),
             code::INERT => bump(&mut inert, name),
@@ -93,19 +111,34 @@ pub fn migration(loaded: &Loaded) -> String {
     }
     let fmt = |list: &[(String, usize)]| {
         list.iter()
-            .map(|(n, c)| if *c > 1 { format!("{n} (x{c})") } else { n.clone() })
+            .map(|(n, c)| {
+                if *c > 1 {
+                    format!("{n} (x{c})")
+                } else {
+                    n.clone()
+                }
+            })
             .collect::<Vec<_>>()
             .join(", ")
     };
     let mut s = String::from("migration report:\n");
     if !unsupported.is_empty() {
-        s.push_str(&format!("  not supported by rginx (errors above): {}\n", fmt(&unsupported)));
+        s.push_str(&format!(
+            "  not supported by rginx (errors above): {}\n",
+            fmt(&unsupported)
+        ));
     }
     if !ignored.is_empty() {
-        s.push_str(&format!("  accepted and ignored (tuning that changes nothing a client sees): {}\n", fmt(&ignored)));
+        s.push_str(&format!(
+            "  accepted and ignored (tuning that changes nothing a client sees): {}\n",
+            fmt(&ignored)
+        ));
     }
     if !inert.is_empty() {
-        s.push_str(&format!("  accepted, no effect (they tune features that are off): {}\n", fmt(&inert)));
+        s.push_str(&format!(
+            "  accepted, no effect (they tune features that are off): {}\n",
+            fmt(&inert)
+        ));
     }
     s
 }
@@ -346,7 +379,9 @@ impl miette::Diagnostic for Rendered {
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn SourceCode> {
@@ -365,7 +400,9 @@ impl miette::Diagnostic for Rendered {
         if self.related.is_empty() {
             None
         } else {
-            Some(Box::new(self.related.iter().map(|r| r as &dyn miette::Diagnostic)))
+            Some(Box::new(
+                self.related.iter().map(|r| r as &dyn miette::Diagnostic),
+            ))
         }
     }
 }

@@ -90,7 +90,12 @@ pub fn parse_bytes(l: &mut Loader, v: &[u8], span: Span, end: Span) -> Option<Ra
     let mut i = 0;
     // Spans of variables are approximate when the word had escapes or quotes: they point
     // into the word; exact when it had none.
-    let offset = if l.sources.slice(span).first().is_some_and(|b| *b == b'"' || *b == b'\'') {
+    let offset = if l
+        .sources
+        .slice(span)
+        .first()
+        .is_some_and(|b| *b == b'"' || *b == b'\'')
+    {
         1
     } else {
         0
@@ -159,7 +164,10 @@ pub fn parse_bytes(l: &mut Loader, v: &[u8], span: Span, end: Span) -> Option<Ra
         if !lit.is_empty() {
             parts.push(RawPart::Literal(std::mem::take(&mut lit)));
         }
-        parts.push(RawPart::Var(name.to_ascii_lowercase().into(), at(dollar, i)));
+        parts.push(RawPart::Var(
+            name.to_ascii_lowercase().into(),
+            at(dollar, i),
+        ));
     }
     if !lit.is_empty() {
         parts.push(RawPart::Literal(lit));
@@ -311,35 +319,137 @@ fn suggest_var(name: &[u8]) -> Option<&'static str> {
 
 /// Names nginx 1.22 defines (http), for suggestions and for `map` redefinition checks.
 pub const BUILTIN_NAMES: &[&str] = &[
-    "host", "http_host", "http_user_agent", "http_referer", "http_via", "http_x_forwarded_for",
-    "http_cookie", "content_length", "content_type", "binary_remote_addr", "remote_addr",
-    "remote_port", "proxy_protocol_addr", "proxy_protocol_port", "proxy_protocol_server_addr",
-    "proxy_protocol_server_port", "server_addr", "server_port", "server_protocol", "scheme",
-    "https", "request_uri", "uri", "document_uri", "request", "document_root", "realpath_root",
-    "query_string", "args", "is_args", "request_filename", "server_name", "request_method",
-    "remote_user", "bytes_sent", "body_bytes_sent", "pipe", "request_completion", "request_body",
-    "request_body_file", "request_length", "request_time", "request_id", "status",
-    "sent_http_content_type", "sent_http_content_length", "sent_http_location",
-    "sent_http_last_modified", "sent_http_connection", "sent_http_keep_alive",
-    "sent_http_transfer_encoding", "sent_http_cache_control", "sent_http_link", "limit_rate",
-    "connection", "connection_requests", "connection_time", "nginx_version", "hostname", "pid",
-    "msec", "time_iso8601", "time_local", "tcpinfo_rtt", "tcpinfo_rttvar", "tcpinfo_snd_cwnd",
-    "tcpinfo_rcv_space", "upstream_addr", "upstream_status", "upstream_connect_time",
-    "upstream_header_time", "upstream_response_time", "upstream_response_length",
-    "upstream_bytes_received", "upstream_bytes_sent", "upstream_cache_status",
-    "upstream_cache_last_modified", "upstream_cache_etag", "msie", "modern_browser",
-    "ancient_browser", "fastcgi_script_name", "fastcgi_path_info", "grpc_internal_trailers",
-    "limit_conn_status", "limit_req_status", "proxy_host", "proxy_port",
-    "proxy_add_x_forwarded_for", "proxy_add_via", "proxy_internal_body_length",
-    "proxy_internal_chunked", "realip_remote_addr", "realip_remote_port", "date_local",
-    "date_gmt", "ssl_protocol", "ssl_cipher", "ssl_ciphers", "ssl_curve", "ssl_curves",
-    "ssl_session_id", "ssl_session_reused", "ssl_early_data", "ssl_server_name",
-    "ssl_alpn_protocol", "ssl_client_cert", "ssl_client_raw_cert", "ssl_client_escaped_cert",
-    "ssl_client_s_dn", "ssl_client_i_dn", "ssl_client_s_dn_legacy", "ssl_client_i_dn_legacy",
-    "ssl_client_serial", "ssl_client_fingerprint", "ssl_client_verify", "ssl_client_v_start",
-    "ssl_client_v_end", "ssl_client_v_remain", "connections_active", "connections_reading",
-    "connections_writing", "connections_waiting", "http2", "gzip_ratio", "uid_got", "uid_set",
-    "uid_reset", "slice_range", "secure_link", "secure_link_expires",
+    "host",
+    "http_host",
+    "http_user_agent",
+    "http_referer",
+    "http_via",
+    "http_x_forwarded_for",
+    "http_cookie",
+    "content_length",
+    "content_type",
+    "binary_remote_addr",
+    "remote_addr",
+    "remote_port",
+    "proxy_protocol_addr",
+    "proxy_protocol_port",
+    "proxy_protocol_server_addr",
+    "proxy_protocol_server_port",
+    "server_addr",
+    "server_port",
+    "server_protocol",
+    "scheme",
+    "https",
+    "request_uri",
+    "uri",
+    "document_uri",
+    "request",
+    "document_root",
+    "realpath_root",
+    "query_string",
+    "args",
+    "is_args",
+    "request_filename",
+    "server_name",
+    "request_method",
+    "remote_user",
+    "bytes_sent",
+    "body_bytes_sent",
+    "pipe",
+    "request_completion",
+    "request_body",
+    "request_body_file",
+    "request_length",
+    "request_time",
+    "request_id",
+    "status",
+    "sent_http_content_type",
+    "sent_http_content_length",
+    "sent_http_location",
+    "sent_http_last_modified",
+    "sent_http_connection",
+    "sent_http_keep_alive",
+    "sent_http_transfer_encoding",
+    "sent_http_cache_control",
+    "sent_http_link",
+    "limit_rate",
+    "connection",
+    "connection_requests",
+    "connection_time",
+    "nginx_version",
+    "hostname",
+    "pid",
+    "msec",
+    "time_iso8601",
+    "time_local",
+    "tcpinfo_rtt",
+    "tcpinfo_rttvar",
+    "tcpinfo_snd_cwnd",
+    "tcpinfo_rcv_space",
+    "upstream_addr",
+    "upstream_status",
+    "upstream_connect_time",
+    "upstream_header_time",
+    "upstream_response_time",
+    "upstream_response_length",
+    "upstream_bytes_received",
+    "upstream_bytes_sent",
+    "upstream_cache_status",
+    "upstream_cache_last_modified",
+    "upstream_cache_etag",
+    "msie",
+    "modern_browser",
+    "ancient_browser",
+    "fastcgi_script_name",
+    "fastcgi_path_info",
+    "grpc_internal_trailers",
+    "limit_conn_status",
+    "limit_req_status",
+    "proxy_host",
+    "proxy_port",
+    "proxy_add_x_forwarded_for",
+    "proxy_add_via",
+    "proxy_internal_body_length",
+    "proxy_internal_chunked",
+    "realip_remote_addr",
+    "realip_remote_port",
+    "date_local",
+    "date_gmt",
+    "ssl_protocol",
+    "ssl_cipher",
+    "ssl_ciphers",
+    "ssl_curve",
+    "ssl_curves",
+    "ssl_session_id",
+    "ssl_session_reused",
+    "ssl_early_data",
+    "ssl_server_name",
+    "ssl_alpn_protocol",
+    "ssl_client_cert",
+    "ssl_client_raw_cert",
+    "ssl_client_escaped_cert",
+    "ssl_client_s_dn",
+    "ssl_client_i_dn",
+    "ssl_client_s_dn_legacy",
+    "ssl_client_i_dn_legacy",
+    "ssl_client_serial",
+    "ssl_client_fingerprint",
+    "ssl_client_verify",
+    "ssl_client_v_start",
+    "ssl_client_v_end",
+    "ssl_client_v_remain",
+    "connections_active",
+    "connections_reading",
+    "connections_writing",
+    "connections_waiting",
+    "http2",
+    "gzip_ratio",
+    "uid_got",
+    "uid_set",
+    "uid_reset",
+    "slice_range",
+    "secure_link",
+    "secure_link_expires",
 ];
 
 /// nginx's built-in variables (and prefix families), as rginx evaluates them.
@@ -439,7 +549,9 @@ pub fn builtin(name: &[u8]) -> Option<Result<Var, Unresolved>> {
             return unsupported("rginx does not implement request limiting")
         }
         b"date_local" | b"date_gmt" => return unsupported("rginx does not implement SSI"),
-        b"connections_active" | b"connections_reading" | b"connections_writing"
+        b"connections_active"
+        | b"connections_reading"
+        | b"connections_writing"
         | b"connections_waiting" => return unsupported("rginx does not implement stub_status"),
         b"uid_got" | b"uid_set" | b"uid_reset" => {
             return unsupported("rginx does not implement the userid module")
@@ -449,7 +561,9 @@ pub fn builtin(name: &[u8]) -> Option<Result<Var, Unresolved>> {
             return unsupported("rginx does not implement the secure_link module")
         }
         _ => {
-            if name.starts_with(b"ssl_client_") && BUILTIN_NAMES.contains(&std::str::from_utf8(name).unwrap_or("")) {
+            if name.starts_with(b"ssl_client_")
+                && BUILTIN_NAMES.contains(&std::str::from_utf8(name).unwrap_or(""))
+            {
                 return Some(Ok(SslClientEmpty));
             }
             return prefix_var(name).map(Ok);
@@ -459,7 +573,7 @@ pub fn builtin(name: &[u8]) -> Option<Result<Var, Unresolved>> {
 }
 
 fn prefix_var(name: &[u8]) -> Option<Var> {
-    let strip = |p: &[u8]| name.strip_prefix(p).map(|s| Box::<[u8]>::from(s));
+    let strip = |p: &[u8]| name.strip_prefix(p).map(Box::<[u8]>::from);
     // Longest prefixes first: `upstream_http_` before `http_`.
     if let Some(s) = strip(b"upstream_http_") {
         return Some(Var::UpstreamHttp(s));
@@ -499,8 +613,14 @@ mod tests {
 
     #[test]
     fn prefixes_resolve_longest_first() {
-        assert_eq!(prefix_var(b"upstream_http_x"), Some(Var::UpstreamHttp((*b"x").into())));
-        assert_eq!(prefix_var(b"http_user_agent"), Some(Var::Http((*b"user_agent").into())));
+        assert_eq!(
+            prefix_var(b"upstream_http_x"),
+            Some(Var::UpstreamHttp((*b"x").into()))
+        );
+        assert_eq!(
+            prefix_var(b"http_user_agent"),
+            Some(Var::Http((*b"user_agent").into()))
+        );
         assert_eq!(prefix_var(b"arg_A"), Some(Var::Arg((*b"A").into())));
         assert_eq!(prefix_var(b"nosuch"), None);
     }

@@ -179,7 +179,9 @@ mod tests {
         for (s, ms) in ok {
             assert_eq!(msec(s.as_bytes()), Some(Duration::from_millis(*ms)), "{s}");
         }
-        for bad in ["30s1m", "1.5s", "1y", "1M", "1S", "", "s", "5x", "1m1m", "-1"] {
+        for bad in [
+            "30s1m", "1.5s", "1y", "1M", "1S", "", "s", "5x", "1m1m", "-1",
+        ] {
             assert_eq!(msec(bad.as_bytes()), None, "{bad}");
         }
         assert_eq!(sec(b"1y"), Some(Duration::from_secs(31_536_000)));

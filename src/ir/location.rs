@@ -130,9 +130,14 @@ pub enum Expires {
     Max,
     /// Seconds from now (negative: `Cache-Control: no-cache`), or from the file's
     /// modification time with `modified`.
-    Delta { seconds: i64, modified: bool },
+    Delta {
+        seconds: i64,
+        modified: bool,
+    },
     /// `@15h30m`: the next such time of day.
-    Daily { seconds: i64 },
+    Daily {
+        seconds: i64,
+    },
     /// A value with variables, evaluated per response.
     Template(Template),
 }

@@ -68,11 +68,7 @@ fn comment(i: In) -> IResult<In, In> {
 
 /// One run of blanks or one comment, returning the comment if it was one.
 fn blank(i: In) -> IResult<In, Option<In>> {
-    alt((
-        take_while1(is_space).map(|_| None),
-        comment.map(Some),
-    ))
-    .parse(i)
+    alt((take_while1(is_space).map(|_| None), comment.map(Some))).parse(i)
 }
 
 /// One piece of an unquoted word: a backslash pair, a run of `$` with the `{` that may follow
@@ -292,12 +288,8 @@ impl<'a> Lexer<'a> {
                 }
                 b'}' => {
                     if !words.is_empty() {
-                        let mut e = self.error(
-                            SyntaxErrorKind::Unexpected(b'}'),
-                            at,
-                            1,
-                            self.line_at(at),
-                        );
+                        let mut e =
+                            self.error(SyntaxErrorKind::Unexpected(b'}'), at, 1, self.line_at(at));
                         e.opened = Some(words[0].span.to(words[words.len() - 1].span));
                         return Err(e);
                     }
@@ -347,7 +339,7 @@ impl<'a> Lexer<'a> {
                 }
                 self.pos = next + 1;
             }
-            Some(&b) if matches!(b, b';' | b'{' | b')') => {
+            Some(b';' | b'{' | b')') => {
                 if too_long(body_start, next, self.input.len()) {
                     return Err(self.too_long_error(body_start, None));
                 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::loc::{LocBuilder, Shared};
+use super::loc::{Finish, LocBuilder, Shared};
 use super::location;
 use super::log::{parse_log_format, LogCx};
 use super::map::{self, MapRaw};
@@ -109,7 +109,10 @@ impl HttpBuilder {
                 l.num_arg(d, 0);
             }
             _ => {
-                if self.srv.directive(l, d, spec) || self.ssl.directive(l, d, spec) || self.loc.directive(l, d, spec) {
+                if self.srv.directive(l, d, spec)
+                    || self.ssl.directive(l, d, spec)
+                    || self.loc.directive(l, d, spec)
+                {
                     return;
                 }
                 if spec.support == Support::Implemented {
@@ -122,40 +125,52 @@ impl HttpBuilder {
     /// nginx's work once the http block is read.
     pub fn after_block(&mut self, l: &mut Loader, d: &Directive) {
         let close = d.block.as_ref().and_then(|b| b.close).unwrap_or(d.end);
-        let mut shared = Shared::with_upstreams(l.upstreams.take().unwrap_or_default());
-        let mut scope = std::mem::take(&mut l.scope);
-        let upstreams = shared.upstreams.finish(l);
+        let mut fin = Finish {
+            scope: std::mem::take(&mut l.scope),
+            logs: std::mem::take(&mut self.logs),
+            shared: Shared::with_upstreams(l.upstreams.take().unwrap_or_default()),
+        };
+        let upstreams = fin.shared.upstreams.finish(l);
         self.loc.proxy.check_buffers(l, close);
 
         let mut servers = Vec::with_capacity(self.servers.len());
         for sb in &mut self.servers {
+            crate::config::lint::inheritance(l, &sb.loc, &self.loc, "server");
             sb.loc.inherit_from(&self.loc);
             sb.srv.inherit_from(&self.srv);
             sb.ssl.inherit_from(&self.ssl);
             sb.loc.proxy.check_buffers(l, close);
-            let mut conf = sb.loc.finish(l, &mut scope, &mut self.logs, &mut shared);
+            let mut conf = sb
+                .loc
+                .finish(l, &mut fin.scope, &mut fin.logs, &mut fin.shared);
             let ret = conf.ret.take();
             let mut out = Vec::new();
             let mut named = HashMap::new();
             let server_loc = sb.loc.clone();
             let tree = location::build(
                 l,
-                &mut scope,
-                &mut self.logs,
-                &mut shared,
+                &mut fin,
                 &mut sb.locations,
                 &server_loc,
                 close,
                 &mut out,
                 &mut named,
             );
+            crate::config::lint::server(l, sb, &fin.shared.upstreams);
             let needs_tls = sb.listens.iter().any(|x| x.ssl) || or(&sb.ssl.ssl_on, false);
-            let tls = if needs_tls { sb.ssl.finish(l, sb.span, sb.end) } else { None };
+            let tls = if needs_tls {
+                sb.ssl.finish(l, sb.span, sb.end)
+            } else {
+                None
+            };
             let (file, line) = l.sources.nginx_location(sb.end);
             servers.push(Server {
                 server_name: sb.server_name_var(),
                 srv: SrvConf {
-                    client_header_timeout: or(&sb.srv.client_header_timeout, Duration::from_secs(60)),
+                    client_header_timeout: or(
+                        &sb.srv.client_header_timeout,
+                        Duration::from_secs(60),
+                    ),
                     client_header_buffer_size: or(&sb.srv.client_header_buffer_size, 1024) as usize,
                     large_client_header_buffers: {
                         let (n, s) = or(&sb.srv.large_client_header_buffers, (4, 8192));
@@ -175,7 +190,12 @@ impl HttpBuilder {
                 file_line: format!("{file}:{line}").into(),
             });
         }
-        let maps = self.maps.iter().map(|m| map::finish(l, &mut scope, m)).collect();
+        let mut scope = fin.scope;
+        let maps = self
+            .maps
+            .iter()
+            .map(|m| map::finish(l, &mut scope, m))
+            .collect();
         let sockets = self.sockets(l);
         l.scope = scope;
         self.result = Some(Http {
@@ -229,8 +249,11 @@ impl HttpBuilder {
                 }
                 if x.default_server {
                     if let Some((_, first)) = e.default {
-                        l.error(listen_error(x, format!("a duplicate default server for {}", e.text)).also(first, "the default server is already here")
-                            .help("only one server per address may be default_server"));
+                        l.error(
+                            listen_error(x, format!("a duplicate default server for {}", e.text))
+                                .also(first, "the default server is already here")
+                                .help("only one server per address may be default_server"),
+                        );
                     } else {
                         e.default = Some((si, x.span));
                     }
@@ -258,22 +281,33 @@ impl HttpBuilder {
                 wildcard_tail: Vec::new(),
                 regexes: Vec::new(),
             };
-            let captures = self.servers[default].names.iter().any(|(n, _, _)| matches!(n, Name::Regex(r) if r.names.len() > 1));
+            let captures = self.servers[default]
+                .names
+                .iter()
+                .any(|(n, _, _)| matches!(n, Name::Regex(r) if r.names.len() > 1));
             if e.servers.len() > 1 || captures {
                 self.names(l, e.servers.as_slice(), &e.text, bucket, &mut conf);
             }
-            let opts = e.opts.clone().map(|o| o.0).unwrap_or(SocketOpts { ipv6only: true, ..SocketOpts::default() });
+            let opts = e.opts.clone().map(|o| o.0).unwrap_or(SocketOpts {
+                ipv6only: true,
+                ..SocketOpts::default()
+            });
             confs.push((conf, opts));
         }
         // S2.3: a wildcard address of a port serves the specific addresses of the same family
         // and port, unless they asked for their own socket with `bind` (or other options).
         let mut sockets: Vec<Socket> = Vec::new();
-        let is_wild = |a: &ListenAddr| matches!(a, ListenAddr::Inet(sa) if sa.ip().is_unspecified());
+        let is_wild =
+            |a: &ListenAddr| matches!(a, ListenAddr::Inet(sa) if sa.ip().is_unspecified());
         for (conf, opts) in &confs {
             if let ListenAddr::Inet(sa) = &conf.addr {
                 if !sa.ip().is_unspecified() && !opts.bind {
                     let wild = confs.iter().any(|(c, _)| match &c.addr {
-                        ListenAddr::Inet(w) => w.ip().is_unspecified() && w.port() == sa.port() && w.is_ipv4() == sa.is_ipv4(),
+                        ListenAddr::Inet(w) => {
+                            w.ip().is_unspecified()
+                                && w.port() == sa.port()
+                                && w.is_ipv4() == sa.is_ipv4()
+                        }
                         _ => false,
                     });
                     if wild {
@@ -286,7 +320,11 @@ impl HttpBuilder {
                 if let ListenAddr::Inet(w) = &conf.addr {
                     for (c, o) in &confs {
                         if let ListenAddr::Inet(sa) = &c.addr {
-                            if !sa.ip().is_unspecified() && !o.bind && sa.port() == w.port() && sa.is_ipv4() == w.is_ipv4() {
+                            if !sa.ip().is_unspecified()
+                                && !o.bind
+                                && sa.port() == w.port()
+                                && sa.is_ipv4() == w.is_ipv4()
+                            {
                                 addrs.push(c.clone());
                             }
                         }
@@ -304,7 +342,14 @@ impl HttpBuilder {
     }
 
     /// The server name tables of one address (`ngx_http_server_names`).
-    fn names(&self, l: &mut Loader, servers: &[usize], text: &str, bucket: u64, conf: &mut AddrConf) {
+    fn names(
+        &self,
+        l: &mut Loader,
+        servers: &[usize],
+        text: &str,
+        bucket: u64,
+        conf: &mut AddrConf,
+    ) {
         for &si in servers {
             let id = ServerId(si as u32);
             for (name, written, span) in &self.servers[si].names {
@@ -312,11 +357,16 @@ impl HttpBuilder {
                     l.error(
                         Diagnostic::warning(
                             code::SERVER_NAME,
-                            format!("conflicting server name \"{}\" on {text}, ignored", crate::source::show_bytes(shown)),
+                            format!(
+                                "conflicting server name \"{}\" on {text}, ignored",
+                                crate::source::show_bytes(shown)
+                            ),
                             *span,
                         )
                         .place(Place::Nowhere)
-                        .help("another server on this address has the same name; the first one wins"),
+                        .help(
+                            "another server on this address has the same name; the first one wins",
+                        ),
                     );
                 };
                 match name {
@@ -339,10 +389,13 @@ impl HttpBuilder {
                         conf.wildcard_head.push((suffix.clone(), id));
                         if *dot {
                             let exact: Box<[u8]> = suffix[1..].into();
-                            if conf.exact.contains_key(&exact) {
-                                conflict(l, &exact);
-                            } else {
-                                conf.exact.insert(exact, id);
+                            match conf.exact.entry(exact) {
+                                std::collections::hash_map::Entry::Occupied(e) => {
+                                    conflict(l, e.key())
+                                }
+                                std::collections::hash_map::Entry::Vacant(e) => {
+                                    e.insert(id);
+                                }
                             }
                         }
                     }
@@ -368,8 +421,10 @@ impl HttpBuilder {
                 }
             }
         }
-        conf.wildcard_head.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
-        conf.wildcard_tail.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        conf.wildcard_head
+            .sort_by_key(|w| std::cmp::Reverse(w.0.len()));
+        conf.wildcard_tail
+            .sort_by_key(|w| std::cmp::Reverse(w.0.len()));
     }
 }
 

@@ -26,6 +26,9 @@ use crate::ir::ErrorLog;
 use crate::source::Span;
 use crate::syntax::Directive;
 
+/// `types` entries: extension (lowercased) and MIME type.
+pub type TypeList = Vec<(Box<[u8]>, Box<[u8]>)>;
+
 #[derive(Clone, Debug)]
 pub struct RawErrorPage {
     pub codes: Vec<u16>,
@@ -60,7 +63,7 @@ pub enum RawFallback {
     Named(Box<[u8]>),
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct RawGzip {
     pub on: Slot<bool>,
     pub types: Slot<(Vec<Box<[u8]>>, bool)>,
@@ -70,21 +73,6 @@ pub struct RawGzip {
     pub vary: Slot<bool>,
     pub comp_level: Slot<u32>,
     pub disable: Slot<(Vec<crate::ir::regex::Regex>, bool, bool)>,
-}
-
-impl Default for RawGzip {
-    fn default() -> Self {
-        RawGzip {
-            on: None,
-            types: None,
-            proxied: None,
-            http_version_10: None,
-            min_length: None,
-            vary: None,
-            comp_level: None,
-            disable: None,
-        }
-    }
 }
 
 /// The http/server/location-level settings of one block.
@@ -103,7 +91,7 @@ pub struct LocBuilder {
     pub root: Slot<(bool, Raw)>,
     pub index: Option<Vec<Raw>>,
     pub try_files: Slot<RawTryFiles>,
-    pub types: Option<(Vec<(Box<[u8]>, Box<[u8]>)>, Span)>,
+    pub types: Option<(TypeList, Span)>,
     pub default_type: Slot<Box<[u8]>>,
     pub etag: Slot<bool>,
     pub if_modified_since: Slot<IfModifiedSince>,
@@ -374,7 +362,8 @@ impl LocBuilder {
         }
         let v = d.args[0].as_bytes();
         for var in ["document_root", "realpath_root"] {
-            if contains(v, format!("${var}").as_bytes()) || contains(v, format!("${{{var}}}").as_bytes())
+            if contains(v, format!("${var}").as_bytes())
+                || contains(v, format!("${{{var}}}").as_bytes())
             {
                 l.error(
                     Diagnostic::error(
@@ -397,7 +386,10 @@ impl LocBuilder {
         // Relative paths are resolved against the prefix, unless they start with a variable.
         if path.first() != Some(&b'$') {
             use std::os::unix::ffi::OsStrExt;
-            path = full_name(&l.paths.prefix, &path).as_os_str().as_bytes().to_vec();
+            path = full_name(&l.paths.prefix, &path)
+                .as_os_str()
+                .as_bytes()
+                .to_vec();
         }
         let Some(raw) = template::parse_bytes(l, &path, d.args[0].span, d.end) else {
             return;
@@ -423,7 +415,10 @@ impl LocBuilder {
                 l.error(
                     Diagnostic::error(
                         code::INVALID_VALUE,
-                        format!("index \"{}\" in \"index\" directive is invalid", d.args[0].show()),
+                        format!(
+                            "index \"{}\" in \"index\" directive is invalid",
+                            d.args[0].show()
+                        ),
                         a.span,
                     )
                     .place(Place::At(d.end)),
@@ -590,7 +585,9 @@ impl LocBuilder {
                 (c as u16, text)
             }
             None if d.args.len() == 1
-                && (v.starts_with(b"http://") || v.starts_with(b"https://") || v.starts_with(b"$scheme")) =>
+                && (v.starts_with(b"http://")
+                    || v.starts_with(b"https://")
+                    || v.starts_with(b"$scheme")) =>
             {
                 match template::parse(l, a, d.end) {
                     Some(r) => (302, Some(r)),
@@ -634,12 +631,14 @@ impl LocBuilder {
                 None => return,
             }
         };
-        self.add_headers.get_or_insert_with(Vec::new).push(RawAddHeader {
-            name: d.args[0].value.clone(),
-            value,
-            always,
-            span: d.head_span(),
-        });
+        self.add_headers
+            .get_or_insert_with(Vec::new)
+            .push(RawAddHeader {
+                name: d.args[0].value.clone(),
+                value,
+                always,
+                span: d.head_span(),
+            });
     }
 
     fn expires(&mut self, l: &mut Loader, d: &Directive) {
@@ -680,9 +679,17 @@ impl LocBuilder {
             ("auth", GzipProxied::AUTH),
             ("any", GzipProxied::ANY),
         ];
-        let mut mask = self.gzip.proxied.as_ref().map(|s| s.value).unwrap_or(GzipProxied::empty());
+        let mut mask = self
+            .gzip
+            .proxied
+            .as_ref()
+            .map(|s| s.value)
+            .unwrap_or(GzipProxied::empty());
         for (i, a) in d.args.iter().enumerate() {
-            match NAMES.iter().find(|(n, _)| a.as_bytes().eq_ignore_ascii_case(n.as_bytes())) {
+            match NAMES
+                .iter()
+                .find(|(n, _)| a.as_bytes().eq_ignore_ascii_case(n.as_bytes()))
+            {
                 Some((_, m)) => mask |= *m,
                 None => {
                     l.error(invalid_value_at(d, i));
@@ -712,7 +719,7 @@ impl LocBuilder {
                 match crate::config::regex::compile(a.as_bytes(), true, a.span, d.end) {
                     Ok(re) => res.push(re),
                     Err(e) => {
-                        l.error(e);
+                        l.error(*e);
                         return;
                     }
                 }
@@ -747,12 +754,18 @@ impl LocBuilder {
                 }
                 None => {
                     let e = l.arg_error(d, a, format!("invalid parameter \"{}\"", a.show()));
-                    l.error(e.help("an address, a CIDR range like 192.168.0.0/16, \"unix:\" or \"all\""));
+                    l.error(e.help(
+                        "an address, a CIDR range like 192.168.0.0/16, \"unix:\" or \"all\"",
+                    ));
                     return;
                 }
             }
         };
-        let rule = if allow { AccessRule::Allow(net) } else { AccessRule::Deny(net) };
+        let rule = if allow {
+            AccessRule::Allow(net)
+        } else {
+            AccessRule::Deny(net)
+        };
         self.access.get_or_insert_with(Vec::new).push(rule);
     }
 
@@ -807,24 +820,46 @@ impl LocBuilder {
         inherit(&mut self.server_tokens, &p.server_tokens);
         inherit(&mut self.msie_padding, &p.msie_padding);
         inherit(&mut self.absolute_redirect, &p.absolute_redirect);
-        inherit(&mut self.server_name_in_redirect, &p.server_name_in_redirect);
+        inherit(
+            &mut self.server_name_in_redirect,
+            &p.server_name_in_redirect,
+        );
         inherit(&mut self.port_in_redirect, &p.port_in_redirect);
-        inherit(&mut self.chunked_transfer_encoding, &p.chunked_transfer_encoding);
+        inherit(
+            &mut self.chunked_transfer_encoding,
+            &p.chunked_transfer_encoding,
+        );
     }
 
     /// Applies nginx's defaults and resolves templates. `default_types` is what an http
     /// block without `types` gets (nginx's built-in html/gif/jpg set).
-    pub fn finish(&self, l: &mut Loader, scope: &mut Scope, logs: &mut LogCx, shared: &mut Shared) -> LocConf {
+    pub fn finish(
+        &self,
+        l: &mut Loader,
+        scope: &mut Scope,
+        logs: &mut LogCx,
+        shared: &mut Shared,
+    ) -> LocConf {
         let resolve = |l: &mut Loader, scope: &mut Scope, r: &Raw| scope.resolve(l, r);
         let (root, root_is_default) = match &self.root {
             Some(s) => {
                 let t = resolve(l, scope, &s.value.1);
-                (if s.value.0 { Root::Alias(t) } else { Root::Root(t) }, false)
+                (
+                    if s.value.0 {
+                        Root::Alias(t)
+                    } else {
+                        Root::Root(t)
+                    },
+                    false,
+                )
             }
             None => {
                 use std::os::unix::ffi::OsStrExt;
                 let p = full_name(&l.paths.prefix, b"html");
-                (Root::Root(crate::ir::Template::literal(p.as_os_str().as_bytes())), true)
+                (
+                    Root::Root(crate::ir::Template::literal(p.as_os_str().as_bytes())),
+                    true,
+                )
             }
         };
         let index: Arc<[crate::ir::Template]> = match &self.index {
@@ -833,7 +868,12 @@ impl LocBuilder {
         };
         let try_files = self.try_files.as_ref().map(|s| {
             Arc::new(TryFiles {
-                files: s.value.files.iter().map(|(r, dir)| (resolve(l, scope, r), *dir)).collect(),
+                files: s
+                    .value
+                    .files
+                    .iter()
+                    .map(|(r, dir)| (resolve(l, scope, r), *dir))
+                    .collect(),
                 fallback: match &s.value.fallback {
                     RawFallback::Uri(r) => TryFilesFallback::Uri(resolve(l, scope, r)),
                     RawFallback::Code(c) => TryFilesFallback::Code(*c),
@@ -877,7 +917,9 @@ impl LocBuilder {
             RawExpires::Template(r, _) => Expires::Template(resolve(l, scope, r)),
         });
         let charset = match &self.charset {
-            Some(Set { value: Some(raw), .. }) => {
+            Some(Set {
+                value: Some(raw), ..
+            }) => {
                 let (types, any) = match &self.charset_types {
                     Some(s) => (s.value.0.clone(), s.value.1),
                     None => (
@@ -984,6 +1026,14 @@ impl LocBuilder {
     }
 }
 
+/// What finishing a location needs besides the loader: variable resolution, log formats and
+/// files, and shared values.
+pub struct Finish {
+    pub scope: Scope,
+    pub logs: LogCx,
+    pub shared: Shared,
+}
+
 /// Values shared between many locations (one `Arc` per distinct `types` block, ...).
 #[derive(Default)]
 pub struct Shared {
@@ -1000,7 +1050,7 @@ impl Shared {
         }
     }
 
-    fn types(&mut self, list: &[(Box<[u8]>, Box<[u8]>)], span: Span) -> Arc<Types> {
+    fn types(&mut self, list: &TypeList, span: Span) -> Arc<Types> {
         self.types
             .entry(span)
             .or_insert_with(|| {

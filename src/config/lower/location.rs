@@ -4,12 +4,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::loc::{LocBuilder, Shared};
-use super::log::LogCx;
+use super::loc::{Finish, LocBuilder};
 use crate::config::diagnostic::{code, Diagnostic, Place};
 use crate::config::load::Loader;
 use crate::config::registry::{Spec, LOC};
-use crate::config::template::Scope;
 use crate::ir::location::{LocId, Location, LocationKind, LocationTree};
 use crate::ir::regex::Regex;
 use crate::source::Span;
@@ -42,7 +40,11 @@ impl LocationBuilder {
 }
 
 /// Reads `location [modifier] name { ... }` inside `parent` (None at server level).
-pub fn parse(l: &mut Loader, d: &Directive, parent: Option<&LocationBuilder>) -> Option<LocationBuilder> {
+pub fn parse(
+    l: &mut Loader,
+    d: &Directive,
+    parent: Option<&LocationBuilder>,
+) -> Option<LocationBuilder> {
     let (kind, name) = if d.args.len() == 2 {
         let m = d.args[0].as_bytes();
         let name = d.args[1].as_bytes();
@@ -51,7 +53,11 @@ pub fn parse(l: &mut Loader, d: &Directive, parent: Option<&LocationBuilder>) ->
             b"^~" => (Kind::NoRegex, name.to_vec()),
             b"~" | b"~*" => (regex(l, d, name, m == b"~*")?, name.to_vec()),
             _ => {
-                let e = l.arg_error(d, &d.args[0], format!("invalid location modifier \"{}\"", d.args[0].show()));
+                let e = l.arg_error(
+                    d,
+                    &d.args[0],
+                    format!("invalid location modifier \"{}\"", d.args[0].show()),
+                );
                 l.error(e.help("modifiers are =, ^~, ~ and ~*"));
                 return None;
             }
@@ -81,25 +87,41 @@ pub fn parse(l: &mut Loader, d: &Directive, parent: Option<&LocationBuilder>) ->
                 .also(p.span, "the enclosing location")
         };
         if matches!(p.kind, Kind::Exact) {
-            l.error(nested_error(format!("location \"{show}\" cannot be inside the exact location \"{pshow}\"")).help("an exact location matches one URI: nothing can be nested in it"));
+            l.error(
+                nested_error(format!(
+                    "location \"{show}\" cannot be inside the exact location \"{pshow}\""
+                ))
+                .help("an exact location matches one URI: nothing can be nested in it"),
+            );
             return None;
         }
         if matches!(p.kind, Kind::Named) {
-            l.error(nested_error(format!("location \"{show}\" cannot be inside the named location \"{pshow}\"")));
+            l.error(nested_error(format!(
+                "location \"{show}\" cannot be inside the named location \"{pshow}\""
+            )));
             return None;
         }
         if matches!(kind, Kind::Named) {
             l.error(
-                Diagnostic::error(code::LOCATION, format!("named location \"{show}\" can be on the server level only"), d.head_span())
-                    .place(Place::At(d.end))
-                    .help("move it out to the server block"),
+                Diagnostic::error(
+                    code::LOCATION,
+                    format!("named location \"{show}\" can be on the server level only"),
+                    d.head_span(),
+                )
+                .place(Place::At(d.end))
+                .help("move it out to the server block"),
             );
             return None;
         }
         if !matches!(kind, Kind::Regex(_)) && !name.starts_with(&p.name) {
-            l.error(nested_error(format!("location \"{show}\" is outside location \"{pshow}\"")).help(format!(
-                "a nested prefix location must start with its parent's prefix \"{pshow}\""
-            )));
+            l.error(
+                nested_error(format!(
+                    "location \"{show}\" is outside location \"{pshow}\""
+                ))
+                .help(format!(
+                    "a nested prefix location must start with its parent's prefix \"{pshow}\""
+                )),
+            );
             return None;
         }
     }
@@ -127,7 +149,9 @@ pub fn parse(l: &mut Loader, d: &Directive, parent: Option<&LocationBuilder>) ->
             }
             return;
         }
-        if !loc.directive(l, d, spec) && spec.support == crate::config::registry::Support::Implemented {
+        if !loc.directive(l, d, spec)
+            && spec.support == crate::config::registry::Support::Implemented
+        {
             super::main::unreachable_directive(l, d, spec);
         }
     });
@@ -146,7 +170,7 @@ fn regex(l: &mut Loader, d: &Directive, pattern: &[u8], caseless: bool) -> Optio
             Some(Kind::Regex(re))
         }
         Err(e) => {
-            l.error(e);
+            l.error(*e);
             None
         }
     }
@@ -156,9 +180,7 @@ fn regex(l: &mut Loader, d: &Directive, pattern: &[u8], caseless: bool) -> Optio
 /// with its parent's. Locations are appended to `out`; the level's tree is returned.
 pub fn build(
     l: &mut Loader,
-    scope: &mut Scope,
-    logs: &mut LogCx,
-    shared: &mut Shared,
+    fin: &mut Finish,
     level: &mut [LocationBuilder],
     parent: &LocBuilder,
     at: Span,
@@ -170,6 +192,7 @@ pub fn build(
     let mut seen: HashMap<(Vec<u8>, bool), Span> = HashMap::new();
     let mut prefixes: Vec<(Box<[u8]>, LocId)> = Vec::new();
     for b in level.iter_mut() {
+        crate::config::lint::inheritance(l, &b.loc, parent, "location");
         b.loc.inherit_from(parent);
         b.loc.proxy.check_buffers(l, at);
         let key = match b.kind {
@@ -182,7 +205,10 @@ pub fn build(
                 l.error(
                     Diagnostic::error(
                         code::LOCATION,
-                        format!("duplicate location \"{}\"", crate::source::show_bytes(&b.name)),
+                        format!(
+                            "duplicate location \"{}\"",
+                            crate::source::show_bytes(&b.name)
+                        ),
                         b.span,
                     )
                     .place(Place::At(b.end))
@@ -193,9 +219,13 @@ pub fn build(
             }
             seen.insert(key, b.span);
         }
-        let conf = Arc::new(b.loc.finish(l, scope, logs, shared));
+        let conf = Arc::new(
+            b.loc
+                .finish(l, &mut fin.scope, &mut fin.logs, &mut fin.shared),
+        );
         let mut children = std::mem::take(&mut b.children);
-        let nested = build(l, scope, logs, shared, &mut children, &b.loc, at, out, named);
+        let nested = build(l, fin, &mut children, &b.loc, at, out, named);
+        b.children = children;
         let auto_redirect = conf.proxy.is_some() && b.name.last() == Some(&b'/');
         let kind = match &b.kind {
             Kind::Exact => LocationKind::Exact,

@@ -98,27 +98,42 @@ pub fn parse_access_log(l: &mut Loader, d: &Directive) -> Option<Option<AccessLo
     } else {
         (template::parse(l, a, d.end)?, None)
     };
-    let format: Box<[u8]> = d.args.get(1).map(|f| f.value.clone()).unwrap_or_else(|| Box::from(&b"combined"[..]));
+    let format: Box<[u8]> = d
+        .args
+        .get(1)
+        .map(|f| f.value.clone())
+        .unwrap_or_else(|| Box::from(&b"combined"[..]));
     let mut condition = None;
     for p in d.args.iter().skip(2) {
         let v = p.as_bytes();
         if let Some(s) = v.strip_prefix(b"buffer=") {
             if crate::config::value::size(s).is_none() {
-                let e = l.arg_error(d, p, format!("invalid buffer size \"{}\"", crate::source::show_bytes(s)));
+                let e = l.arg_error(
+                    d,
+                    p,
+                    format!("invalid buffer size \"{}\"", crate::source::show_bytes(s)),
+                );
                 l.error(e);
                 return None;
             }
         } else if let Some(s) = v.strip_prefix(b"flush=") {
             if crate::config::value::msec(s).is_none() {
-                let e = l.arg_error(d, p, format!("invalid flush time \"{}\"", crate::source::show_bytes(s)));
+                let e = l.arg_error(
+                    d,
+                    p,
+                    format!("invalid flush time \"{}\"", crate::source::show_bytes(s)),
+                );
                 l.error(e);
                 return None;
             }
         } else if v == b"gzip" || v.starts_with(b"gzip=") {
             let e = l.arg_error(d, p, "compressed access logs are not supported by rginx");
             l.error(
-                Diagnostic { code: code::NOT_SUPPORTED, ..e }
-                    .help("remove the gzip parameter; rotate and compress logs with logrotate instead"),
+                Diagnostic {
+                    code: code::NOT_SUPPORTED,
+                    ..e
+                }
+                .help("remove the gzip parameter; rotate and compress logs with logrotate instead"),
             );
             return None;
         } else if let Some(c) = v.strip_prefix(b"if=") {
@@ -134,7 +149,10 @@ pub fn parse_access_log(l: &mut Loader, d: &Directive) -> Option<Option<AccessLo
         l.error(
             Diagnostic::error(
                 code::LOG,
-                format!("unknown log format \"{}\"", crate::source::show_bytes(&format)),
+                format!(
+                    "unknown log format \"{}\"",
+                    crate::source::show_bytes(&format)
+                ),
                 span,
             )
             .place(Place::At(d.end))
@@ -153,10 +171,18 @@ pub fn parse_access_log(l: &mut Loader, d: &Directive) -> Option<Option<AccessLo
 }
 
 /// `log_format name [escape=...] string ...;`
-pub fn parse_log_format(l: &mut Loader, d: &Directive, formats: &mut HashMap<Box<[u8]>, FormatRaw>) {
+pub fn parse_log_format(
+    l: &mut Loader,
+    d: &Directive,
+    formats: &mut HashMap<Box<[u8]>, FormatRaw>,
+) {
     let name = &d.args[0];
     if name.is("combined") || formats.contains_key(name.as_bytes()) {
-        let e = l.arg_error(d, name, format!("duplicate \"log_format\" name \"{}\"", name.show()));
+        let e = l.arg_error(
+            d,
+            name,
+            format!("duplicate \"log_format\" name \"{}\"", name.show()),
+        );
         let e = match formats.get(name.as_bytes()) {
             Some(f) => e.also(f.span, "first defined here"),
             None => e.help("\"combined\" is predefined"),
@@ -173,7 +199,14 @@ pub fn parse_log_format(l: &mut Loader, d: &Directive, formats: &mut HashMap<Box
                 b"none" => Escape::None,
                 b"default" => Escape::Default,
                 _ => {
-                    let e = l.arg_error(d, a, format!("unknown log format escaping \"{}\"", crate::source::show_bytes(v)));
+                    let e = l.arg_error(
+                        d,
+                        a,
+                        format!(
+                            "unknown log format escaping \"{}\"",
+                            crate::source::show_bytes(v)
+                        ),
+                    );
                     l.error(e);
                     return;
                 }
@@ -183,7 +216,9 @@ pub fn parse_log_format(l: &mut Loader, d: &Directive, formats: &mut HashMap<Box
     }
     let mut raw = Raw::default();
     for a in &d.args[s..] {
-        let Some(part) = template::parse(l, a, d.end) else { return };
+        let Some(part) = template::parse(l, a, d.end) else {
+            return;
+        };
         raw.parts.extend(part.parts);
     }
     formats.insert(
@@ -212,8 +247,13 @@ impl LogCx {
             return f.clone();
         }
         let f = if name == b"combined" {
-            let raw = template::parse_bytes(l, COMBINED, Span::new(crate::source::FileId(0), 0, 0), Span::new(crate::source::FileId(0), 0, 0))
-                .unwrap_or_default();
+            let raw = template::parse_bytes(
+                l,
+                COMBINED,
+                Span::new(crate::source::FileId(0), 0, 0),
+                Span::new(crate::source::FileId(0), 0, 0),
+            )
+            .unwrap_or_default();
             LogFormat {
                 name: "combined".into(),
                 escape: Escape::Default,
@@ -239,7 +279,12 @@ impl LogCx {
         f
     }
 
-    pub fn access_logs(&mut self, l: &mut Loader, scope: &mut Scope, list: &[AccessLogRaw]) -> Arc<[AccessLog]> {
+    pub fn access_logs(
+        &mut self,
+        l: &mut Loader,
+        scope: &mut Scope,
+        list: &[AccessLogRaw],
+    ) -> Arc<[AccessLog]> {
         let mut out = Vec::new();
         for raw in list {
             let format = self.format(l, scope, &raw.format);

@@ -51,6 +51,8 @@ pub struct MainBuilder {
     worker_connections: Slot<u32>,
     error_log: Vec<ErrorLog>,
     events: Option<crate::source::Span>,
+    /// A block that makes nginx count its modules has been read: `load_module` is too late.
+    modules_used: bool,
     pub http: Option<HttpBuilder>,
     http_span: Option<crate::source::Span>,
 }
@@ -122,14 +124,27 @@ impl MainBuilder {
                     self.error_log.push(log);
                 }
             }
-            "load_module" => load_module(l, d),
-            "events" => self.events(l, d),
+            "load_module" => {
+                if self.modules_used {
+                    l.error(
+                        crate::config::load::directive_error(d, "load_module", "is specified too late")
+                            .help("put load_module lines at the top of the main file, before events and http"),
+                    );
+                } else {
+                    load_module(l, d)
+                }
+            }
+            "events" => {
+                self.modules_used = true;
+                self.events(l, d)
+            }
             "http" => {
                 if let Some(first) = self.http_span {
                     l.error(crate::config::load::duplicate(d, "http", first));
                     return;
                 }
                 self.http_span = Some(d.head_span());
+                self.modules_used = true;
                 let mut http = HttpBuilder::new(l);
                 l.walk(d, HTTP, &mut |l, d, spec| http.directive(l, d, spec));
                 if !l.stopped {
@@ -159,14 +174,22 @@ impl MainBuilder {
             return;
         }
         let name = d.args[0].show();
-        let group = d.args.get(1).map(|g| g.show()).unwrap_or_else(|| name.clone());
+        let group = d
+            .args
+            .get(1)
+            .map(|g| g.show())
+            .unwrap_or_else(|| name.clone());
         let pw = nix::unistd::User::from_name(&name).ok().flatten();
         let Some(pw) = pw else {
             l.error(
-                Diagnostic::error(code::USER, format!("getpwnam(\"{name}\") failed"), d.args[0].span)
-                    .place(Place::At(d.end))
-                    .label("no such user")
-                    .help("create the user, or name an existing one (Debian's nginx uses www-data)"),
+                Diagnostic::error(
+                    code::USER,
+                    format!("getpwnam(\"{name}\") failed"),
+                    d.args[0].span,
+                )
+                .place(Place::At(d.end))
+                .label("no such user")
+                .help("create the user, or name an existing one (Debian's nginx uses www-data)"),
             );
             return;
         };
@@ -264,7 +287,11 @@ fn load_module(l: &mut Loader, d: &Directive) {
         l.error(
             Diagnostic::error(
                 code::MODULE,
-                format!("dlopen() \"{}\" failed ({}: {reason})", path.display(), path.display()),
+                format!(
+                    "dlopen() \"{}\" failed ({}: {reason})",
+                    path.display(),
+                    path.display()
+                ),
                 d.args[0].span,
             )
             .place(Place::At(d.end))
@@ -273,7 +300,10 @@ fn load_module(l: &mut Loader, d: &Directive) {
         );
         return;
     }
-    let file = path.file_name().map(|f| f.as_bytes().to_vec()).unwrap_or_default();
+    let file = path
+        .file_name()
+        .map(|f| f.as_bytes().to_vec())
+        .unwrap_or_default();
     let known = registry::all().iter().find_map(|s| match s.build {
         Build::Dynamic(so) if so.as_bytes() == file.as_slice() => Some(so),
         _ => None,
@@ -282,7 +312,9 @@ fn load_module(l: &mut Loader, d: &Directive) {
     // is loaded, so the core must be loaded first.
     if let Some(so) = known {
         let needs = match so {
-            "ngx_stream_geoip_module.so" => Some(("ngx_stream_module.so", "ngx_stream_add_variable")),
+            "ngx_stream_geoip_module.so" => {
+                Some(("ngx_stream_module.so", "ngx_stream_add_variable"))
+            }
             _ => None,
         };
         if let Some((core, symbol)) = needs {
@@ -290,7 +322,11 @@ fn load_module(l: &mut Loader, d: &Directive) {
                 l.error(
                     Diagnostic::error(
                         code::MODULE,
-                        format!("dlopen() \"{}\" failed ({}: undefined symbol: {symbol})", path.display(), path.display()),
+                        format!(
+                            "dlopen() \"{}\" failed ({}: undefined symbol: {symbol})",
+                            path.display(),
+                            path.display()
+                        ),
                         d.args[0].span,
                     )
                     .place(Place::At(d.end))
@@ -335,7 +371,10 @@ pub fn unreachable_directive(l: &mut Loader, d: &Directive, spec: &Spec) {
     l.error(
         Diagnostic::error(
             code::NOT_SUPPORTED,
-            format!("\"{}\" directive is not supported by rginx in this context", spec.name),
+            format!(
+                "\"{}\" directive is not supported by rginx in this context",
+                spec.name
+            ),
             d.head_span(),
         )
         .place(Place::At(d.end))

@@ -32,8 +32,14 @@ pub fn parse(l: &mut Loader, d: &Directive) -> Option<MapRaw> {
     let name = &d.args[1];
     let n = name.as_bytes();
     if n.first() != Some(&b'$') {
-        let e = l.arg_error(d, name, format!("invalid variable name \"{}\"", name.show()));
-        l.error(e.help("the second argument is the variable the map defines, e.g. $connection_upgrade"));
+        let e = l.arg_error(
+            d,
+            name,
+            format!("invalid variable name \"{}\"", name.show()),
+        );
+        l.error(
+            e.help("the second argument is the variable the map defines, e.g. $connection_upgrade"),
+        );
         return None;
     }
     let var: Box<[u8]> = n[1..].to_ascii_lowercase().into();
@@ -41,7 +47,10 @@ pub fn parse(l: &mut Loader, d: &Directive) -> Option<MapRaw> {
         l.error(
             Diagnostic::error(
                 code::MAP,
-                format!("the duplicate \"{}\" variable", crate::source::show_bytes(&var)),
+                format!(
+                    "the duplicate \"{}\" variable",
+                    crate::source::show_bytes(&var)
+                ),
                 name.span,
             )
             .place(Place::At(d.end))
@@ -65,7 +74,9 @@ pub fn parse(l: &mut Loader, d: &Directive) -> Option<MapRaw> {
     };
     let mut default_span: Option<Span> = None;
     l.walk_lines(d, &mut |l, line| {
-        let words: Vec<&crate::syntax::Word> = std::iter::once(&line.name).chain(line.args.iter()).collect();
+        let words: Vec<&crate::syntax::Word> = std::iter::once(&line.name)
+            .chain(line.args.iter())
+            .collect();
         if words.len() == 1 && line.name.is("hostnames") {
             m.hostnames = true;
             return;
@@ -76,9 +87,13 @@ pub fn parse(l: &mut Loader, d: &Directive) -> Option<MapRaw> {
         }
         if words.len() != 2 {
             l.error(
-                Diagnostic::error(code::MAP, "invalid number of the map parameters", line.head_span())
-                    .place(Place::At(line.end))
-                    .help("each line is \"key value;\" (quote a value with spaces)"),
+                Diagnostic::error(
+                    code::MAP,
+                    "invalid number of the map parameters",
+                    line.head_span(),
+                )
+                .place(Place::At(line.end))
+                .help("each line is \"key value;\" (quote a value with spaces)"),
             );
             return;
         }
@@ -90,9 +105,13 @@ pub fn parse(l: &mut Loader, d: &Directive) -> Option<MapRaw> {
         if key.is("default") {
             if let Some(first) = default_span {
                 l.error(
-                    Diagnostic::error(code::MAP, "duplicate default map parameter", line.head_span())
-                        .place(Place::At(line.end))
-                        .also(first, "first default here"),
+                    Diagnostic::error(
+                        code::MAP,
+                        "duplicate default map parameter",
+                        line.head_span(),
+                    )
+                    .place(Place::At(line.end))
+                    .also(first, "first default here"),
                 );
                 return;
             }
@@ -101,16 +120,24 @@ pub fn parse(l: &mut Loader, d: &Directive) -> Option<MapRaw> {
             return;
         }
         if k.first() == Some(&b'~') {
-            let (caseless, pat) = if k.get(1) == Some(&b'*') { (true, &k[2..]) } else { (false, &k[1..]) };
+            let (caseless, pat) = if k.get(1) == Some(&b'*') {
+                (true, &k[2..])
+            } else {
+                (false, &k[1..])
+            };
             match crate::config::regex::compile(pat, caseless, key.span, line.end) {
                 Ok(re) => m.regexes.push((re, value)),
                 Err(e) => {
-                    l.error(e);
+                    l.error(*e);
                 }
             }
             return;
         }
-        let k = if k.first() == Some(&b'\\') { &k[1..] } else { k };
+        let k = if k.first() == Some(&b'\\') {
+            &k[1..]
+        } else {
+            k
+        };
         let lower: Box<[u8]> = k.to_ascii_lowercase().into();
         if m.hostnames && is_wildcard(&lower) {
             match wildcard(&lower) {
@@ -157,10 +184,14 @@ fn conflict(
 ) -> bool {
     if let Some((_, _, first)) = exact.iter().find(|(e, _, _)| **e == *k) {
         l.error(
-            Diagnostic::error(code::MAP, format!("conflicting parameter \"{}\"", crate::source::show_bytes(k)), key.span)
-                .place(Place::At(line.end))
-                .also(*first, "the same key (keys compare case-insensitively)")
-                .help("remove one of the two lines"),
+            Diagnostic::error(
+                code::MAP,
+                format!("conflicting parameter \"{}\"", crate::source::show_bytes(k)),
+                key.span,
+            )
+            .place(Place::At(line.end))
+            .also(*first, "the same key (keys compare case-insensitively)")
+            .help("remove one of the two lines"),
         );
         return true;
     }
@@ -201,19 +232,29 @@ pub fn finish(l: &mut Loader, scope: &mut Scope, m: &MapRaw) -> Map {
     for (k, v, _) in &m.exact {
         exact.insert(k.clone(), scope.resolve(l, v));
     }
-    let mut head: Vec<(Box<[u8]>, crate::ir::Template)> =
-        m.wildcard_head.iter().map(|(k, v)| (k.clone(), scope.resolve(l, v))).collect();
-    head.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
-    let mut tail: Vec<(Box<[u8]>, crate::ir::Template)> =
-        m.wildcard_tail.iter().map(|(k, v)| (k.clone(), scope.resolve(l, v))).collect();
-    tail.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+    let mut head: Vec<(Box<[u8]>, crate::ir::Template)> = m
+        .wildcard_head
+        .iter()
+        .map(|(k, v)| (k.clone(), scope.resolve(l, v)))
+        .collect();
+    head.sort_by_key(|w| std::cmp::Reverse(w.0.len()));
+    let mut tail: Vec<(Box<[u8]>, crate::ir::Template)> = m
+        .wildcard_tail
+        .iter()
+        .map(|(k, v)| (k.clone(), scope.resolve(l, v)))
+        .collect();
+    tail.sort_by_key(|w| std::cmp::Reverse(w.0.len()));
     Map {
         name: String::from_utf8_lossy(&m.name).into(),
         source: scope.resolve(l, &m.source),
         exact,
         wildcard_head: head,
         wildcard_tail: tail,
-        regexes: m.regexes.iter().map(|(r, v)| (r.clone(), scope.resolve(l, v))).collect(),
+        regexes: m
+            .regexes
+            .iter()
+            .map(|(r, v)| (r.clone(), scope.resolve(l, v)))
+            .collect(),
         default: m.default.as_ref().map(|v| scope.resolve(l, v)),
         hostnames: m.hostnames,
         volatile: m.volatile,

@@ -30,6 +30,9 @@ pub struct LocKind {
     pub is_location: bool,
 }
 
+/// `proxy_set_header NAME VALUE`: the name as written, the value, where.
+pub type SetHeader = (Box<[u8]>, Raw, Span);
+
 #[derive(Clone, Debug)]
 pub enum RawPass {
     Static {
@@ -71,7 +74,7 @@ pub enum RawRedirectRule {
 #[derive(Clone, Debug, Default)]
 pub struct ProxyBuilder {
     pub pass: Slot<RawPass>,
-    pub set_headers: Option<Vec<(Box<[u8]>, Raw, Span)>>,
+    pub set_headers: Option<Vec<SetHeader>>,
     pub http_version: Slot<HttpVersion>,
     pub connect_timeout: Slot<Duration>,
     pub send_timeout: Slot<Duration>,
@@ -105,7 +108,13 @@ macro_rules! slot {
 }
 
 impl ProxyBuilder {
-    pub fn directive(&mut self, l: &mut Loader, d: &Directive, spec: &'static Spec, loc: LocKind) -> bool {
+    pub fn directive(
+        &mut self,
+        l: &mut Loader,
+        d: &Directive,
+        spec: &'static Spec,
+        loc: LocKind,
+    ) -> bool {
         match spec.name {
             "proxy_pass" => self.pass(l, d, &loc),
             "proxy_set_header" => {
@@ -122,7 +131,11 @@ impl ProxyBuilder {
                     b"1.0" => Some(HttpVersion::Http10),
                     b"1.1" => Some(HttpVersion::Http11),
                     _ => {
-                        let e = l.arg_error(d, &d.args[0], format!("invalid value \"{}\"", d.args[0].show()));
+                        let e = l.arg_error(
+                            d,
+                            &d.args[0],
+                            format!("invalid value \"{}\"", d.args[0].show()),
+                        );
                         l.error(e.help("\"1.0\" or \"1.1\""));
                         None
                     }
@@ -137,23 +150,44 @@ impl ProxyBuilder {
             "proxy_pass_request_body" => slot!(l, d, self.pass_request_body, l.flag_arg(d)),
             "proxy_intercept_errors" => slot!(l, d, self.intercept_errors, l.flag_arg(d)),
             "proxy_buffer_size" => slot!(l, d, self.buffer_size, l.size_arg(d, 0)),
-            "proxy_busy_buffers_size" => slot!(l, d, self.busy_buffers_size, value::size(d.args[0].as_bytes())),
+            "proxy_busy_buffers_size" => slot!(
+                l,
+                d,
+                self.busy_buffers_size,
+                value::size(d.args[0].as_bytes())
+            ),
             "proxy_buffers" => slot!(l, d, self.buffers, {
                 let n = value::number(d.args[0].as_bytes());
                 let s = value::size(d.args[1].as_bytes());
                 match (n, s) {
                     (Some(n), Some(s)) if n > 0 && s > 0 => Some((n as u32, s)),
                     _ => {
-                        l.error(directive_error(d, "proxy_buffers", "invalid value").help("\"proxy_buffers number size;\", e.g. 8 4k"));
+                        l.error(
+                            directive_error(d, "proxy_buffers", "invalid value")
+                                .help("\"proxy_buffers number size;\", e.g. 8 4k"),
+                        );
                         None
                     }
                 }
             }),
             "proxy_next_upstream" => self.next_upstream(l, d),
-            "proxy_next_upstream_tries" => slot!(l, d, self.next_upstream_tries, l.num_arg(d, 0).map(|n| n as u32)),
-            "proxy_next_upstream_timeout" => slot!(l, d, self.next_upstream_timeout, l.msec_arg(d, 0)),
-            "proxy_hide_header" => self.hide_headers.get_or_insert_with(Vec::new).push(d.args[0].as_bytes().to_ascii_lowercase().into()),
-            "proxy_pass_header" => self.pass_headers.get_or_insert_with(Vec::new).push(d.args[0].as_bytes().to_ascii_lowercase().into()),
+            "proxy_next_upstream_tries" => slot!(
+                l,
+                d,
+                self.next_upstream_tries,
+                l.num_arg(d, 0).map(|n| n as u32)
+            ),
+            "proxy_next_upstream_timeout" => {
+                slot!(l, d, self.next_upstream_timeout, l.msec_arg(d, 0))
+            }
+            "proxy_hide_header" => self
+                .hide_headers
+                .get_or_insert_with(Vec::new)
+                .push(d.args[0].as_bytes().to_ascii_lowercase().into()),
+            "proxy_pass_header" => self
+                .pass_headers
+                .get_or_insert_with(Vec::new)
+                .push(d.args[0].as_bytes().to_ascii_lowercase().into()),
             "proxy_ignore_headers" => self.ignore_headers(l, d),
             "proxy_redirect" => self.redirect(l, d),
             _ => return false,
@@ -167,10 +201,24 @@ impl ProxyBuilder {
         }
         let a = &d.args[0];
         let v = a.as_bytes();
-        let location = if loc.named || loc.regex { Vec::new() } else { loc.name.to_vec() };
+        let location = if loc.named || loc.regex {
+            Vec::new()
+        } else {
+            loc.name.to_vec()
+        };
         if template::has_dollar(v) {
-            let Some(url) = template::parse(l, a, d.end) else { return };
-            l.once(&mut self.pass, d, RawPass::Dynamic { url, text: v.to_vec(), location });
+            let Some(url) = template::parse(l, a, d.end) else {
+                return;
+            };
+            l.once(
+                &mut self.pass,
+                d,
+                RawPass::Dynamic {
+                    url,
+                    text: v.to_vec(),
+                    location,
+                },
+            );
             return;
         }
         let (scheme, add) = if v.len() >= 7 && v[..7].eq_ignore_ascii_case(b"http://") {
@@ -179,18 +227,30 @@ impl ProxyBuilder {
             (Scheme::Https, 8)
         } else {
             let e = l.arg_error(d, a, "invalid URL prefix");
-            l.error(e.label("expected http:// or https://").help("write the URL with its scheme, e.g. proxy_pass http://127.0.0.1:6080;"));
+            l.error(
+                e.label("expected http:// or https://")
+                    .help("write the URL with its scheme, e.g. proxy_pass http://127.0.0.1:6080;"),
+            );
             return;
         };
         let url = match parse_url(&v[add..], scheme.default_port(), false, true) {
             Ok(u) => u,
             Err(e) => {
-                let err = l.arg_error(d, a, format!("{e} in upstream \"{}\"", crate::source::show_bytes(&v[add..])));
+                let err = l.arg_error(
+                    d,
+                    a,
+                    format!(
+                        "{e} in upstream \"{}\"",
+                        crate::source::show_bytes(&v[add..])
+                    ),
+                );
                 l.error(err);
                 return;
             }
         };
-        let Some(upstream) = l_upstreams(l, d, &url) else { return };
+        let Some(upstream) = l_upstreams(l, d, &url) else {
+            return;
+        };
         let (proxy_host, proxy_port) = if url.unix.is_some() {
             (b"localhost".to_vec(), Vec::new())
         } else {
@@ -258,9 +318,16 @@ impl ProxyBuilder {
             ("updating", NextUpstream::empty()),
             ("off", NextUpstream::OFF),
         ];
-        let mut mask = self.next_upstream.as_ref().map(|s| s.value).unwrap_or(NextUpstream::empty());
+        let mut mask = self
+            .next_upstream
+            .as_ref()
+            .map(|s| s.value)
+            .unwrap_or(NextUpstream::empty());
         for a in &d.args {
-            match NAMES.iter().find(|(n, _)| a.as_bytes().eq_ignore_ascii_case(n.as_bytes())) {
+            match NAMES
+                .iter()
+                .find(|(n, _)| a.as_bytes().eq_ignore_ascii_case(n.as_bytes()))
+            {
                 Some((_, m)) => mask |= *m,
                 None => {
                     let e = l.arg_error(d, a, format!("invalid value \"{}\"", a.show()));
@@ -269,7 +336,10 @@ impl ProxyBuilder {
                 }
             }
         }
-        self.next_upstream = Some(super::Set { value: mask, span: d.head_span() });
+        self.next_upstream = Some(super::Set {
+            value: mask,
+            span: d.head_span(),
+        });
     }
 
     fn ignore_headers(&mut self, l: &mut Loader, d: &Directive) {
@@ -284,9 +354,16 @@ impl ProxyBuilder {
             ("Set-Cookie", IgnoreHeaders::SET_COOKIE),
             ("Vary", IgnoreHeaders::VARY),
         ];
-        let mut mask = self.ignore_headers.as_ref().map(|s| s.value).unwrap_or(IgnoreHeaders::empty());
+        let mut mask = self
+            .ignore_headers
+            .as_ref()
+            .map(|s| s.value)
+            .unwrap_or(IgnoreHeaders::empty());
         for a in &d.args {
-            match NAMES.iter().find(|(n, _)| a.as_bytes().eq_ignore_ascii_case(n.as_bytes())) {
+            match NAMES
+                .iter()
+                .find(|(n, _)| a.as_bytes().eq_ignore_ascii_case(n.as_bytes()))
+            {
                 Some((_, m)) => mask |= *m,
                 None => {
                     let e = l.arg_error(d, a, format!("invalid value \"{}\"", a.show()));
@@ -295,19 +372,30 @@ impl ProxyBuilder {
                 }
             }
         }
-        self.ignore_headers = Some(super::Set { value: mask, span: d.head_span() });
+        self.ignore_headers = Some(super::Set {
+            value: mask,
+            span: d.head_span(),
+        });
     }
 
     fn redirect(&mut self, l: &mut Loader, d: &Directive) {
         if matches!(self.redirects, Some(RawRedirects::Off)) {
-            l.error(crate::config::load::duplicate(d, "proxy_redirect", self.redirect_span.unwrap_or(d.head_span())));
+            l.error(crate::config::load::duplicate(
+                d,
+                "proxy_redirect",
+                self.redirect_span.unwrap_or(d.head_span()),
+            ));
             return;
         }
         if d.args.len() == 1 {
             let a = &d.args[0];
             if a.is("off") {
                 if self.redirects.is_some() {
-                    l.error(crate::config::load::duplicate(d, "proxy_redirect", self.redirect_span.unwrap_or(d.head_span())));
+                    l.error(crate::config::load::duplicate(
+                        d,
+                        "proxy_redirect",
+                        self.redirect_span.unwrap_or(d.head_span()),
+                    ));
                     return;
                 }
                 self.redirects = Some(RawRedirects::Off);
@@ -353,11 +441,15 @@ impl ProxyBuilder {
         let from = &d.args[0];
         let fv = from.as_bytes();
         let rule_from = if fv.first() == Some(&b'~') {
-            let (caseless, pat) = if fv.get(1) == Some(&b'*') { (true, &fv[2..]) } else { (false, &fv[1..]) };
+            let (caseless, pat) = if fv.get(1) == Some(&b'*') {
+                (true, &fv[2..])
+            } else {
+                (false, &fv[1..])
+            };
             match crate::config::regex::compile(pat, caseless, from.span, d.end) {
                 Ok(re) => RawRedirectFrom::Regex(re),
                 Err(e) => {
-                    l.error(e);
+                    l.error(*e);
                     return;
                 }
             }
@@ -367,7 +459,9 @@ impl ProxyBuilder {
                 None => return,
             }
         };
-        let Some(to) = template::parse(l, &d.args[1], d.end) else { return };
+        let Some(to) = template::parse(l, &d.args[1], d.end) else {
+            return;
+        };
         self.push_rule(d, RawRedirectRule::Rule(rule_from, to));
     }
 
@@ -418,11 +512,22 @@ impl ProxyBuilder {
         let (num, size) = or(&self.buffers, (8, 4096));
         if num < 2 {
             let span = self.buffers.as_ref().map(|s| s.span).unwrap_or(at);
-            l.error(Diagnostic::error(code::PROXY, "there must be at least 2 \"proxy_buffers\"", span).place(Place::At(at)));
+            l.error(
+                Diagnostic::error(
+                    code::PROXY,
+                    "there must be at least 2 \"proxy_buffers\"",
+                    span,
+                )
+                .place(Place::At(at)),
+            );
             return;
         }
         let max = buffer_size.max(size);
-        let busy = self.busy_buffers_size.as_ref().map(|s| s.value).unwrap_or(2 * max);
+        let busy = self
+            .busy_buffers_size
+            .as_ref()
+            .map(|s| s.value)
+            .unwrap_or(2 * max);
         let span = self
             .busy_buffers_size
             .as_ref()
@@ -451,10 +556,24 @@ impl ProxyBuilder {
         }
     }
 
-    pub fn finish(&self, l: &mut Loader, scope: &mut Scope, shared: &mut Shared) -> Option<Arc<Proxy>> {
+    pub fn finish(
+        &self,
+        l: &mut Loader,
+        scope: &mut Scope,
+        shared: &mut Shared,
+    ) -> Option<Arc<Proxy>> {
         let pass = self.pass.as_ref()?;
         let (pass_ir, default_rule) = match &pass.value {
-            RawPass::Static { scheme, upstream, uri, proxy_host, proxy_port, url, location, uri_ignored } => {
+            RawPass::Static {
+                scheme,
+                upstream,
+                uri,
+                proxy_host,
+                proxy_port,
+                url,
+                location,
+                uri_ignored,
+            } => {
                 let rule = if uri.is_some() {
                     (Template::literal(url), Template::literal(location))
                 } else {
@@ -478,12 +597,22 @@ impl ProxyBuilder {
                     Some(rule),
                 )
             }
-            RawPass::Dynamic { url, text, location } => {
-                let scheme = if text.len() >= 8 && text[..8].eq_ignore_ascii_case(b"https://") { Scheme::Https } else { Scheme::Http };
+            RawPass::Dynamic {
+                url,
+                text,
+                location,
+            } => {
+                let scheme = if text.len() >= 8 && text[..8].eq_ignore_ascii_case(b"https://") {
+                    Scheme::Https
+                } else {
+                    Scheme::Http
+                };
                 (
                     ProxyPass {
                         scheme,
-                        target: ProxyTarget::Dynamic { url: scope.resolve(l, url) },
+                        target: ProxyTarget::Dynamic {
+                            url: scope.resolve(l, url),
+                        },
                         url: text.clone().into(),
                         location_name: location.clone().into(),
                         uri_ignored: false,
@@ -495,14 +624,22 @@ impl ProxyBuilder {
         let redirects: Vec<RedirectRule> = match &self.redirects {
             Some(RawRedirects::Off) => Vec::new(),
             None => default_rule
-                .map(|(from, to)| vec![RedirectRule { from: RedirectFrom::Prefix(from), to }])
+                .map(|(from, to)| {
+                    vec![RedirectRule {
+                        from: RedirectFrom::Prefix(from),
+                        to,
+                    }]
+                })
                 .unwrap_or_default(),
             Some(RawRedirects::Rules(rules)) => rules
                 .iter()
                 .filter_map(|r| match r {
-                    RawRedirectRule::Default(_) => default_rule
-                        .clone()
-                        .map(|(from, to)| RedirectRule { from: RedirectFrom::Prefix(from), to }),
+                    RawRedirectRule::Default(_) => {
+                        default_rule.clone().map(|(from, to)| RedirectRule {
+                            from: RedirectFrom::Prefix(from),
+                            to,
+                        })
+                    }
                     RawRedirectRule::Rule(from, to) => Some(RedirectRule {
                         from: match from {
                             RawRedirectFrom::Prefix(r) => RedirectFrom::Prefix(scope.resolve(l, r)),
@@ -513,13 +650,22 @@ impl ProxyBuilder {
                 })
                 .collect(),
         };
-        let mut next_upstream = or(&self.next_upstream, NextUpstream::ERROR | NextUpstream::TIMEOUT);
+        let mut next_upstream = or(
+            &self.next_upstream,
+            NextUpstream::ERROR | NextUpstream::TIMEOUT,
+        );
         if next_upstream.contains(NextUpstream::OFF) {
             next_upstream = NextUpstream::OFF;
         }
         let mut hide: HashSet<Box<[u8]>> = [
-            "date", "server", "x-pad", "x-accel-expires", "x-accel-redirect", "x-accel-limit-rate",
-            "x-accel-buffering", "x-accel-charset",
+            "date",
+            "server",
+            "x-pad",
+            "x-accel-expires",
+            "x-accel-redirect",
+            "x-accel-limit-rate",
+            "x-accel-buffering",
+            "x-accel-charset",
         ]
         .iter()
         .map(|h| Box::<[u8]>::from(h.as_bytes()))
@@ -567,11 +713,22 @@ impl ProxyBuilder {
             if raw.parts.is_empty() {
                 continue;
             }
-            set.push(ProxyHeader { name: name.clone(), value: HeaderValue::Template(scope.resolve(l, raw)) });
+            set.push(ProxyHeader {
+                name: name.clone(),
+                value: HeaderValue::Template(scope.resolve(l, raw)),
+            });
         }
         let builtins: [(&[u8], Option<HeaderValue>); 8] = [
-            (b"Host", Some(HeaderValue::Template(Template { parts: vec![crate::ir::Part::Var(crate::ir::Var::ProxyHost)].into() }))),
-            (b"Connection", Some(HeaderValue::Template(Template::literal(b"close")))),
+            (
+                b"Host",
+                Some(HeaderValue::Template(Template {
+                    parts: vec![crate::ir::Part::Var(crate::ir::Var::ProxyHost)].into(),
+                })),
+            ),
+            (
+                b"Connection",
+                Some(HeaderValue::Template(Template::literal(b"close"))),
+            ),
             (b"Content-Length", Some(HeaderValue::BodyLength)),
             (b"Transfer-Encoding", Some(HeaderValue::Chunked)),
             (b"TE", None),
@@ -586,7 +743,10 @@ impl ProxyBuilder {
             }
             replaced.insert(lower);
             if let Some(value) = value {
-                set.push(ProxyHeader { name: name.into(), value });
+                set.push(ProxyHeader {
+                    name: name.into(),
+                    value,
+                });
             }
         }
         ProxyHeaders { set, replaced }

@@ -90,8 +90,13 @@ impl SrvBuilder {
                     let n = value::number(d.args[0].as_bytes());
                     let s = value::size(d.args[1].as_bytes());
                     match (n, s) {
-                        (Some(n), Some(s)) if n > 0 && s > 0 => l.once(&mut self.large_client_header_buffers, d, (n as u32, s)),
-                        _ => l.error(crate::config::load::directive_error(d, spec.name, "invalid value").help("\"large_client_header_buffers number size;\", e.g. 4 8k")),
+                        (Some(n), Some(s)) if n > 0 && s > 0 => {
+                            l.once(&mut self.large_client_header_buffers, d, (n as u32, s))
+                        }
+                        _ => l.error(
+                            crate::config::load::directive_error(d, spec.name, "invalid value")
+                                .help("\"large_client_header_buffers number size;\", e.g. 4 8k"),
+                        ),
                     }
                 }
             }
@@ -112,12 +117,21 @@ impl SrvBuilder {
 
     pub fn inherit_from(&mut self, p: &SrvBuilder) {
         inherit(&mut self.client_header_timeout, &p.client_header_timeout);
-        inherit(&mut self.client_header_buffer_size, &p.client_header_buffer_size);
-        inherit(&mut self.large_client_header_buffers, &p.large_client_header_buffers);
+        inherit(
+            &mut self.client_header_buffer_size,
+            &p.client_header_buffer_size,
+        );
+        inherit(
+            &mut self.large_client_header_buffers,
+            &p.large_client_header_buffers,
+        );
         inherit(&mut self.underscores_in_headers, &p.underscores_in_headers);
         inherit(&mut self.ignore_invalid_headers, &p.ignore_invalid_headers);
         inherit(&mut self.merge_slashes, &p.merge_slashes);
-        inherit(&mut self.http2_max_concurrent_streams, &p.http2_max_concurrent_streams);
+        inherit(
+            &mut self.http2_max_concurrent_streams,
+            &p.http2_max_concurrent_streams,
+        );
     }
 }
 
@@ -158,7 +172,10 @@ impl ServerBuilder {
                 }
             }
             _ => {
-                if s.srv.directive(l, d, spec) || s.ssl.directive(l, d, spec) || s.loc.directive(l, d, spec) {
+                if s.srv.directive(l, d, spec)
+                    || s.ssl.directive(l, d, spec)
+                    || s.loc.directive(l, d, spec)
+                {
                     return;
                 }
                 if spec.support == Support::Implemented {
@@ -168,7 +185,11 @@ impl ServerBuilder {
         });
         if !had_listen && !l.stopped {
             // A server without listen listens on *:80 (*:8000 when not started as root).
-            let port = if nix::unistd::getuid().is_root() { 80 } else { 8000 };
+            let port = if nix::unistd::getuid().is_root() {
+                80
+            } else {
+                8000
+            };
             let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port);
             s.listens.push(Listen {
                 addr: ListenAddr::Inet(addr),
@@ -177,7 +198,10 @@ impl ServerBuilder {
                 ssl: false,
                 http2: false,
                 proxy_protocol: false,
-                opts: SocketOpts { ipv6only: true, ..SocketOpts::default() },
+                opts: SocketOpts {
+                    ipv6only: true,
+                    ..SocketOpts::default()
+                },
                 set: false,
                 span: s.span,
                 end: s.end,
@@ -191,13 +215,21 @@ impl ServerBuilder {
         let url = match parse_url(a.as_bytes(), 80, true, false) {
             Ok(u) => u,
             Err(e) => {
-                let err = l.arg_error(d, a, format!("{e} in \"{}\" of the \"listen\" directive", a.show()));
+                let err = l.arg_error(
+                    d,
+                    a,
+                    format!("{e} in \"{}\" of the \"listen\" directive", a.show()),
+                );
                 l.error(err.help("listen takes address:port, port, [ipv6]:port or unix:/path"));
                 return;
             }
         };
-        let mut opts = SocketOpts { ipv6only: true, ..SocketOpts::default() };
-        let (mut default_server, mut ssl, mut http2, mut proxy_protocol, mut set) = (false, false, false, false, false);
+        let mut opts = SocketOpts {
+            ipv6only: true,
+            ..SocketOpts::default()
+        };
+        let (mut default_server, mut ssl, mut http2, mut proxy_protocol, mut set) =
+            (false, false, false, false, false);
         for p in &d.args[1..] {
             let v = p.as_bytes();
             let bad = |l: &mut Loader, what: &str| {
@@ -241,8 +273,15 @@ impl ServerBuilder {
                 set = true;
                 opts.bind = true;
                 l.error(
-                    Diagnostic::warning(code::LISTEN, format!("accept filters \"{}\" are not supported on this platform, ignored", p.show()), p.span)
-                        .place(Place::At(d.end)),
+                    Diagnostic::warning(
+                        code::LISTEN,
+                        format!(
+                            "accept filters \"{}\" are not supported on this platform, ignored",
+                            p.show()
+                        ),
+                        p.span,
+                    )
+                    .place(Place::At(d.end)),
                 );
             } else if v == b"deferred" {
                 set = true;
@@ -253,7 +292,14 @@ impl ServerBuilder {
                     b"n" => opts.ipv6only = true,
                     b"ff" => opts.ipv6only = false,
                     _ => {
-                        let e = l.arg_error(d, p, format!("invalid ipv6only flags \"{}\"", crate::source::show_bytes(&v[9..])));
+                        let e = l.arg_error(
+                            d,
+                            p,
+                            format!(
+                                "invalid ipv6only flags \"{}\"",
+                                crate::source::show_bytes(&v[9..])
+                            ),
+                        );
                         l.error(e);
                         return;
                     }
@@ -277,7 +323,14 @@ impl ServerBuilder {
                 match ka {
                     Some(ka) => opts.so_keepalive = Some(ka),
                     None => {
-                        let e = l.arg_error(d, p, format!("invalid so_keepalive value: \"{}\"", crate::source::show_bytes(k)));
+                        let e = l.arg_error(
+                            d,
+                            p,
+                            format!(
+                                "invalid so_keepalive value: \"{}\"",
+                                crate::source::show_bytes(k)
+                            ),
+                        );
                         l.error(e);
                         return;
                     }
@@ -290,7 +343,10 @@ impl ServerBuilder {
                 let e = l.arg_error(d, p, format!("invalid parameter \"{}\"", p.show()));
                 let e = match crate::config::registry::suggest_word(v, LISTEN_PARAMS) {
                     Some(s) => e.help(format!("did you mean \"{s}\"?")),
-                    None => e.help(format!("listen parameters are: {}", LISTEN_PARAMS.join(", "))),
+                    None => e.help(format!(
+                        "listen parameters are: {}",
+                        LISTEN_PARAMS.join(", ")
+                    )),
                 };
                 l.error(e);
                 return;
@@ -308,12 +364,21 @@ impl ServerBuilder {
             vec![ListenAddr::Unix(path.clone())]
         } else if let Some(ip) = url.ip {
             let last = url.last_port.unwrap_or(url.port);
-            (url.port..=last).map(|p| ListenAddr::Inet(SocketAddr::new(ip, p))).collect()
+            (url.port..=last)
+                .map(|p| ListenAddr::Inet(SocketAddr::new(ip, p)))
+                .collect()
         } else {
             match resolve(&url.host, url.port) {
                 Some(v) => v.into_iter().map(ListenAddr::Inet).collect(),
                 None => {
-                    let e = l.arg_error(d, a, format!("host not found in \"{}\" of the \"listen\" directive", a.show()));
+                    let e = l.arg_error(
+                        d,
+                        a,
+                        format!(
+                            "host not found in \"{}\" of the \"listen\" directive",
+                            a.show()
+                        ),
+                    );
                     l.error(e);
                     return;
                 }
@@ -327,9 +392,13 @@ impl ServerBuilder {
             if let Some(first) = self.listens.iter().find(|x| x.addr == addr) {
                 let first = first.span;
                 l.error(
-                    Diagnostic::error(code::LISTEN, format!("a duplicate listen {text}"), d.head_span())
-                        .place(Place::At(d.end))
-                        .also(first, "first listen here"),
+                    Diagnostic::error(
+                        code::LISTEN,
+                        format!("a duplicate listen {text}"),
+                        d.head_span(),
+                    )
+                    .place(Place::At(d.end))
+                    .also(first, "first listen here"),
                 );
                 return;
             }
@@ -359,13 +428,18 @@ impl ServerBuilder {
             }
             if v.contains(&b'/') {
                 l.error(
-                    Diagnostic::warning(code::SERVER_NAME, format!("server name \"{}\" has suspicious symbols", a.show()), a.span)
-                        .place(Place::At(d.end)),
+                    Diagnostic::warning(
+                        code::SERVER_NAME,
+                        format!("server name \"{}\" has suspicious symbols", a.show()),
+                        a.span,
+                    )
+                    .place(Place::At(d.end)),
                 );
             }
             if ch == b'~' {
                 if v.len() == 1 {
-                    let e = l.arg_error(d, a, format!("empty regex in server name \"{}\"", a.show()));
+                    let e =
+                        l.arg_error(d, a, format!("empty regex in server name \"{}\"", a.show()));
                     l.error(e);
                     return;
                 }
@@ -379,14 +453,16 @@ impl ServerBuilder {
                         self.names.push((Name::Regex(re), v.into(), a.span));
                     }
                     Err(e) => {
-                        l.error(e);
+                        l.error(*e);
                         return;
                     }
                 }
                 continue;
             }
             let name: Vec<u8> = if v.eq_ignore_ascii_case(b"$hostname") {
-                nix::unistd::gethostname().map(|h| h.to_string_lossy().as_bytes().to_vec()).unwrap_or_default()
+                nix::unistd::gethostname()
+                    .map(|h| h.to_string_lossy().as_bytes().to_vec())
+                    .unwrap_or_default()
             } else {
                 v.to_ascii_lowercase()
             };
@@ -417,8 +493,19 @@ impl ServerBuilder {
 }
 
 const LISTEN_PARAMS: &[&str] = &[
-    "default_server", "ssl", "http2", "proxy_protocol", "bind", "backlog=", "rcvbuf=", "sndbuf=",
-    "deferred", "reuseport", "ipv6only=", "so_keepalive=", "fastopen=",
+    "default_server",
+    "ssl",
+    "http2",
+    "proxy_protocol",
+    "bind",
+    "backlog=",
+    "rcvbuf=",
+    "sndbuf=",
+    "deferred",
+    "reuseport",
+    "ipv6only=",
+    "so_keepalive=",
+    "fastopen=",
 ];
 
 fn parse_so_keepalive(k: &[u8]) -> Option<SoKeepalive> {
@@ -426,12 +513,28 @@ fn parse_so_keepalive(k: &[u8]) -> Option<SoKeepalive> {
     let idle = parts.next().unwrap_or_default();
     let intvl = parts.next().unwrap_or_default();
     let cnt = parts.next().unwrap_or_default();
-    let idle = if idle.is_empty() { None } else { Some(value::sec(idle)?) };
-    let interval = if intvl.is_empty() { None } else { Some(value::sec(intvl)?) };
-    let count = if cnt.is_empty() { None } else { Some(value::number(cnt)? as u32) };
+    let idle = if idle.is_empty() {
+        None
+    } else {
+        Some(value::sec(idle)?)
+    };
+    let interval = if intvl.is_empty() {
+        None
+    } else {
+        Some(value::sec(intvl)?)
+    };
+    let count = if cnt.is_empty() {
+        None
+    } else {
+        Some(value::number(cnt)? as u32)
+    };
     let zero = |d: Option<Duration>| d.is_none_or(|d| d.is_zero());
     if zero(idle) && zero(interval) && count.unwrap_or(0) == 0 {
         return None;
     }
-    Some(SoKeepalive::Params { idle, interval, count })
+    Some(SoKeepalive::Params {
+        idle,
+        interval,
+        count,
+    })
 }

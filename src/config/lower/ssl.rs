@@ -65,8 +65,13 @@ impl SslBuilder {
                     );
                     return true;
                 }
-                let list = if spec.name == "ssl_certificate" { &mut self.certificates } else { &mut self.keys };
-                list.get_or_insert_with(Vec::new).push((path, d.args[0].span, d.end));
+                let list = if spec.name == "ssl_certificate" {
+                    &mut self.certificates
+                } else {
+                    &mut self.keys
+                };
+                list.get_or_insert_with(Vec::new)
+                    .push((path, d.args[0].span, d.end));
             }
             "ssl_protocols" => self.protocols(l, d),
             "ssl_ciphers" => {
@@ -114,12 +119,16 @@ impl SslBuilder {
     }
 
     fn protocols(&mut self, l: &mut Loader, d: &Directive) {
-        let mut p = self.protocols.as_ref().map(|s| s.value).unwrap_or(Protocols {
-            tls10: false,
-            tls11: false,
-            tls12: false,
-            tls13: false,
-        });
+        let mut p = self
+            .protocols
+            .as_ref()
+            .map(|s| s.value)
+            .unwrap_or(Protocols {
+                tls10: false,
+                tls11: false,
+                tls12: false,
+                tls13: false,
+            });
         for a in &d.args {
             match a.as_bytes().to_ascii_lowercase().as_slice() {
                 b"sslv2" | b"sslv3" => {}
@@ -134,7 +143,10 @@ impl SslBuilder {
                 }
             }
         }
-        self.protocols = Some(Set { value: p, span: d.head_span() });
+        self.protocols = Some(Set {
+            value: p,
+            span: d.head_span(),
+        });
     }
 
     pub fn inherit_from(&mut self, p: &SslBuilder) {
@@ -179,12 +191,15 @@ impl SslBuilder {
             return None;
         }
         let mut pairs = Vec::new();
-        for (i, (cert, cspan, cend)) in certs.iter().enumerate() {
+        for (i, (cert, cspan, _)) in certs.iter().enumerate() {
             let Some((key, kspan, kend)) = keys.get(i) else {
                 l.error(
                     Diagnostic::error(
                         code::SSL,
-                        format!("no \"ssl_certificate_key\" is defined for certificate \"{}\"", cert.display()),
+                        format!(
+                            "no \"ssl_certificate_key\" is defined for certificate \"{}\"",
+                            cert.display()
+                        ),
                         *cspan,
                     )
                     .place(Place::At(server_end))
@@ -214,7 +229,10 @@ impl SslBuilder {
                     l.error(
                         Diagnostic::error(
                             code::SSL,
-                            format!("cannot load certificate key \"{}\": {reason}", key.display()),
+                            format!(
+                                "cannot load certificate key \"{}\": {reason}",
+                                key.display()
+                            ),
                             *kspan,
                         )
                         .place(Place::Nowhere)
@@ -224,7 +242,8 @@ impl SslBuilder {
                 }
             };
             let provider = rustls::crypto::ring::default_provider();
-            match rustls::sign::CertifiedKey::from_der(chain.clone(), keyder.clone_key(), &provider) {
+            match rustls::sign::CertifiedKey::from_der(chain.clone(), keyder.clone_key(), &provider)
+            {
                 Ok(_) => {}
                 Err(rustls::Error::InconsistentKeys(_)) => {
                     l.error(
@@ -274,13 +293,25 @@ impl SslBuilder {
                 );
             } else {
                 l.error(
-                    Diagnostic::lint(code::TLS_MAPPING, "rginx does not offer DHE cipher suites; \"ssl_dhparam\" has no effect", dh.span)
-                        .why("rustls only implements ECDHE key exchange")
-                        .help("remove ssl_dhparam; clients negotiate ECDHE instead"),
+                    Diagnostic::lint(
+                        code::TLS_MAPPING,
+                        "rginx does not offer DHE cipher suites; \"ssl_dhparam\" has no effect",
+                        dh.span,
+                    )
+                    .why("rustls only implements ECDHE key exchange")
+                    .help("remove ssl_dhparam; clients negotiate ECDHE instead"),
                 );
             }
         }
-        let mut protocols = or(&self.protocols, Protocols { tls10: true, tls11: true, tls12: true, tls13: false });
+        let mut protocols = or(
+            &self.protocols,
+            Protocols {
+                tls10: true,
+                tls11: true,
+                tls12: true,
+                tls13: false,
+            },
+        );
         if let Some(s) = &self.protocols {
             if protocols.tls10 || protocols.tls11 {
                 l.error(
@@ -295,20 +326,34 @@ impl SslBuilder {
         if !protocols.tls12 && !protocols.tls13 {
             let span = self.protocols.as_ref().map(|s| s.span).unwrap_or(server);
             l.error(
-                Diagnostic::error(code::SSL, "no TLS protocol that rginx supports is enabled", span)
-                    .place(Place::At(span))
-                    .help("enable TLSv1.2 and/or TLSv1.3 in ssl_protocols"),
+                Diagnostic::error(
+                    code::SSL,
+                    "no TLS protocol that rginx supports is enabled",
+                    span,
+                )
+                .place(Place::At(span))
+                .help("enable TLSv1.2 and/or TLSv1.3 in ssl_protocols"),
             );
             return None;
         }
-        let cipher_string = self.ciphers.as_ref().map(|s| s.value.clone()).unwrap_or_else(|| "HIGH:!aNULL:!MD5".into());
+        let cipher_string = self
+            .ciphers
+            .as_ref()
+            .map(|s| s.value.clone())
+            .unwrap_or_else(|| "HIGH:!aNULL:!MD5".into());
         let ciphers = select_ciphers(&cipher_string);
         if ciphers.is_empty() && protocols.tls12 {
             let span = self.ciphers.as_ref().map(|s| s.span).unwrap_or(server);
             l.error(
-                Diagnostic::lint(code::TLS_MAPPING, format!("\"{cipher_string}\" selects no TLS 1.2 cipher suite that rginx offers"), span)
-                    .why("rustls offers ECDHE with AES-GCM or ChaCha20-Poly1305 only")
-                    .help("use a modern list such as ECDHE+AESGCM:ECDHE+CHACHA20"),
+                Diagnostic::lint(
+                    code::TLS_MAPPING,
+                    format!(
+                        "\"{cipher_string}\" selects no TLS 1.2 cipher suite that rginx offers"
+                    ),
+                    span,
+                )
+                .why("rustls offers ECDHE with AES-GCM or ChaCha20-Poly1305 only")
+                .help("use a modern list such as ECDHE+AESGCM:ECDHE+CHACHA20"),
             );
         }
         let mut groups = Vec::new();
@@ -320,9 +365,13 @@ impl SslBuilder {
                         "prime256v1" | "secp256r1" | "p-256" => groups.push("secp256r1"),
                         "secp384r1" | "p-384" => groups.push("secp384r1"),
                         other => l.error(
-                            Diagnostic::lint(code::TLS_MAPPING, format!("curve \"{other}\" is not offered by rginx"), c.span)
-                                .why("rustls offers X25519, P-256 and P-384")
-                                .help("remove it from ssl_ecdh_curve"),
+                            Diagnostic::lint(
+                                code::TLS_MAPPING,
+                                format!("curve \"{other}\" is not offered by rginx"),
+                                c.span,
+                            )
+                            .why("rustls offers X25519, P-256 and P-384")
+                            .help("remove it from ssl_ecdh_curve"),
                         ),
                     }
                 }
@@ -347,7 +396,10 @@ fn fopen_error(path: &Path, err: &std::io::Error) -> String {
             path.display()
         )
     } else {
-        format!("BIO_new_file() failed ({})", crate::config::load::errno_text(err))
+        format!(
+            "BIO_new_file() failed ({})",
+            crate::config::load::errno_text(err)
+        )
     }
 }
 
@@ -371,12 +423,54 @@ fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
 
 /// The TLS 1.2 suites rustls (ring) offers, with the attributes OpenSSL's cipher strings use.
 const SUITES: &[(&str, &str, &[&str])] = &[
-    ("TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "ECDHE-ECDSA-AES256-GCM-SHA384", &["ECDHE", "EECDH", "kEECDH", "kECDHE", "aECDSA", "ECDSA", "AES", "AES256", "AESGCM", "SHA384", "HIGH", "ALL", "DEFAULT", "TLSv1.2"]),
-    ("TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", "ECDHE-RSA-AES256-GCM-SHA384", &["ECDHE", "EECDH", "kEECDH", "kECDHE", "aRSA", "RSA", "AES", "AES256", "AESGCM", "SHA384", "HIGH", "ALL", "DEFAULT", "TLSv1.2"]),
-    ("TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", "ECDHE-ECDSA-CHACHA20-POLY1305", &["ECDHE", "EECDH", "kEECDH", "kECDHE", "aECDSA", "ECDSA", "CHACHA20", "SHA256", "HIGH", "ALL", "DEFAULT", "TLSv1.2"]),
-    ("TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", "ECDHE-RSA-CHACHA20-POLY1305", &["ECDHE", "EECDH", "kEECDH", "kECDHE", "aRSA", "RSA", "CHACHA20", "SHA256", "HIGH", "ALL", "DEFAULT", "TLSv1.2"]),
-    ("TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "ECDHE-ECDSA-AES128-GCM-SHA256", &["ECDHE", "EECDH", "kEECDH", "kECDHE", "aECDSA", "ECDSA", "AES", "AES128", "AESGCM", "SHA256", "HIGH", "ALL", "DEFAULT", "TLSv1.2"]),
-    ("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "ECDHE-RSA-AES128-GCM-SHA256", &["ECDHE", "EECDH", "kEECDH", "kECDHE", "aRSA", "RSA", "AES", "AES128", "AESGCM", "SHA256", "HIGH", "ALL", "DEFAULT", "TLSv1.2"]),
+    (
+        "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+        &[
+            "ECDHE", "EECDH", "kEECDH", "kECDHE", "aECDSA", "ECDSA", "AES", "AES256", "AESGCM",
+            "SHA384", "HIGH", "ALL", "DEFAULT", "TLSv1.2",
+        ],
+    ),
+    (
+        "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+        "ECDHE-RSA-AES256-GCM-SHA384",
+        &[
+            "ECDHE", "EECDH", "kEECDH", "kECDHE", "aRSA", "RSA", "AES", "AES256", "AESGCM",
+            "SHA384", "HIGH", "ALL", "DEFAULT", "TLSv1.2",
+        ],
+    ),
+    (
+        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+        "ECDHE-ECDSA-CHACHA20-POLY1305",
+        &[
+            "ECDHE", "EECDH", "kEECDH", "kECDHE", "aECDSA", "ECDSA", "CHACHA20", "SHA256", "HIGH",
+            "ALL", "DEFAULT", "TLSv1.2",
+        ],
+    ),
+    (
+        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+        "ECDHE-RSA-CHACHA20-POLY1305",
+        &[
+            "ECDHE", "EECDH", "kEECDH", "kECDHE", "aRSA", "RSA", "CHACHA20", "SHA256", "HIGH",
+            "ALL", "DEFAULT", "TLSv1.2",
+        ],
+    ),
+    (
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+        "ECDHE-ECDSA-AES128-GCM-SHA256",
+        &[
+            "ECDHE", "EECDH", "kEECDH", "kECDHE", "aECDSA", "ECDSA", "AES", "AES128", "AESGCM",
+            "SHA256", "HIGH", "ALL", "DEFAULT", "TLSv1.2",
+        ],
+    ),
+    (
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+        "ECDHE-RSA-AES128-GCM-SHA256",
+        &[
+            "ECDHE", "EECDH", "kEECDH", "kECDHE", "aRSA", "RSA", "AES", "AES128", "AESGCM",
+            "SHA256", "HIGH", "ALL", "DEFAULT", "TLSv1.2",
+        ],
+    ),
 ];
 
 /// Evaluates an OpenSSL cipher string over the suites rustls has: `X` adds, `-X` removes,
@@ -406,7 +500,11 @@ pub fn select_ciphers(s: &str) -> Vec<&'static str> {
             }
             b'-' => list.retain(|i| !matches.contains(i)),
             b'+' => {
-                let moved: Vec<usize> = list.iter().copied().filter(|i| matches.contains(i)).collect();
+                let moved: Vec<usize> = list
+                    .iter()
+                    .copied()
+                    .filter(|i| matches.contains(i))
+                    .collect();
                 list.retain(|i| !matches.contains(i));
                 list.extend(moved);
             }

@@ -33,7 +33,12 @@ pub struct Url {
 }
 
 /// `ngx_parse_url`: `listen` mode accepts a bare port and `*`; `uri_part` allows a URI.
-pub fn parse_url(raw: &[u8], default_port: u16, listen: bool, uri_part: bool) -> Result<Url, &'static str> {
+pub fn parse_url(
+    raw: &[u8],
+    default_port: u16,
+    listen: bool,
+    uri_part: bool,
+) -> Result<Url, &'static str> {
     let mut u = Url {
         host: Vec::new(),
         port: default_port,
@@ -63,7 +68,11 @@ pub fn parse_url(raw: &[u8], default_port: u16, listen: bool, uri_part: bool) ->
         u.unix = Some(PathBuf::from(std::ffi::OsStr::from_bytes(path)));
         return Ok(u);
     }
-    let port_num = |p: &[u8]| value::number(p).filter(|n| (1..=65535).contains(n)).map(|n| n as u16);
+    let port_num = |p: &[u8]| {
+        value::number(p)
+            .filter(|n| (1..=65535).contains(n))
+            .map(|n| n as u16)
+    };
     if raw.first() == Some(&b'[') {
         let close = raw.iter().position(|b| *b == b']').ok_or("invalid host")?;
         let host = &raw[1..close];
@@ -172,7 +181,10 @@ pub fn parse_url(raw: &[u8], default_port: u16, listen: bool, uri_part: bool) ->
         return Ok(u);
     }
     // ngx_inet_addr: dotted quad only.
-    if let Some(ip) = std::str::from_utf8(host).ok().and_then(|h| h.parse::<std::net::Ipv4Addr>().ok()) {
+    if let Some(ip) = std::str::from_utf8(host)
+        .ok()
+        .and_then(|h| h.parse::<std::net::Ipv4Addr>().ok())
+    {
         if host.iter().all(|b| b.is_ascii_digit() || *b == b'.') {
             u.ip = Some(IpAddr::V4(ip));
         }
@@ -243,16 +255,18 @@ pub struct Entry {
 #[derive(Default)]
 pub struct Upstreams {
     pub entries: Vec<Entry>,
+    /// Entries by lowercased host, in creation order (nginx scans them all; a config with
+    /// thousands of `proxy_pass` hosts must not be quadratic).
+    by_host: std::collections::HashMap<Vec<u8>, Vec<usize>>,
 }
 
 impl Upstreams {
     /// `ngx_http_upstream_add` for `proxy_pass` (not creating): finds an upstream by host
     /// (case-insensitively) and port, or creates an implicit one.
     pub fn add_implicit(&mut self, l: &mut Loader, url: &Url, d: &Directive) -> Option<usize> {
-        for (i, e) in self.entries.iter().enumerate() {
-            if !e.host.eq_ignore_ascii_case(&url.host) {
-                continue;
-            }
+        let key = url.host.to_ascii_lowercase();
+        for &i in self.by_host.get(&key).map(Vec::as_slice).unwrap_or(&[]) {
+            let e = &self.entries[i];
             if e.explicit && !url.no_port {
                 l.error(
                     Diagnostic::error(
@@ -289,6 +303,10 @@ impl Upstreams {
             keepalive_requests: None,
             keepalive_time: None,
         });
+        self.by_host
+            .entry(key)
+            .or_default()
+            .push(self.entries.len() - 1);
         Some(self.entries.len() - 1)
     }
 
@@ -298,16 +316,21 @@ impl Upstreams {
         let url = match parse_url(&name, 80, false, false) {
             Ok(u) => u,
             Err(e) => {
-                let err = l.arg_error(d, &d.args[0], format!("{e} in upstream \"{}\"", d.args[0].show()));
+                let err = l.arg_error(
+                    d,
+                    &d.args[0],
+                    format!("{e} in upstream \"{}\"", d.args[0].show()),
+                );
                 l.error(err);
                 return;
             }
         };
-        let mut index = None;
-        for (i, e) in self.entries.iter().enumerate() {
-            if !e.host.eq_ignore_ascii_case(&url.host) {
-                continue;
-            }
+        let key = url.host.to_ascii_lowercase();
+        // nginx takes the first upstream of that name: it is either a duplicate, an implicit
+        // one with a port (an error), or an implicit one this block now defines.
+        let index = self.by_host.get(&key).and_then(|v| v.first().copied());
+        if let Some(i) = index {
+            let e = &self.entries[i];
             if e.explicit {
                 l.error(
                     Diagnostic::error(
@@ -338,8 +361,6 @@ impl Upstreams {
                 );
                 return;
             }
-            index = Some(i);
-            break;
         }
         let i = match index {
             Some(i) => {
@@ -366,6 +387,10 @@ impl Upstreams {
                     keepalive_requests: None,
                     keepalive_time: None,
                 });
+                self.by_host
+                    .entry(key)
+                    .or_default()
+                    .push(self.entries.len() - 1);
                 self.entries.len() - 1
             }
         };
@@ -386,13 +411,19 @@ impl Upstreams {
                 keepalive_time: None,
             },
         );
-        l.walk(d, crate::config::registry::UPS, &mut |l, d, spec| entry.directive(l, d, spec));
+        l.walk(d, crate::config::registry::UPS, &mut |l, d, spec| {
+            entry.directive(l, d, spec)
+        });
         if entry.servers.is_empty() && !l.stopped {
             let close = d.block.as_ref().and_then(|b| b.close).unwrap_or(d.end);
             l.error(
-                Diagnostic::error(code::UPSTREAM, "no servers are inside upstream", d.head_span())
-                    .place(Place::At(close))
-                    .help("add at least one \"server address;\" line"),
+                Diagnostic::error(
+                    code::UPSTREAM,
+                    "no servers are inside upstream",
+                    d.head_span(),
+                )
+                .place(Place::At(close))
+                .help("add at least one \"server address;\" line"),
             );
         }
         self.entries[i] = entry;
@@ -413,6 +444,11 @@ impl Upstreams {
 }
 
 impl Entry {
+    /// Where `keepalive` is set, if it is.
+    pub fn keepalive_span(&self) -> Option<Span> {
+        self.keepalive.as_ref().map(|k| k.span)
+    }
+
     fn directive(&mut self, l: &mut Loader, d: &Directive, spec: &'static Spec) {
         match spec.name {
             "server" => self.server(l, d),
@@ -426,7 +462,10 @@ impl Entry {
                         let e = l.arg_error(
                             d,
                             &d.args[0],
-                            format!("invalid value \"{}\" in \"keepalive\" directive", d.args[0].show()),
+                            format!(
+                                "invalid value \"{}\" in \"keepalive\" directive",
+                                d.args[0].show()
+                            ),
                         );
                         l.error(e.help("the number of idle connections to keep, at least 1"));
                     }
@@ -475,11 +514,18 @@ impl Entry {
         for a in &d.args[1..] {
             let v = a.as_bytes();
             let ok = if let Some(n) = v.strip_prefix(b"weight=") {
-                value::number(n).filter(|n| *n > 0).map(|n| line.weight = n as u32).is_some()
+                value::number(n)
+                    .filter(|n| *n > 0)
+                    .map(|n| line.weight = n as u32)
+                    .is_some()
             } else if let Some(n) = v.strip_prefix(b"max_conns=") {
-                value::number(n).map(|n| line.max_conns = n as u32).is_some()
+                value::number(n)
+                    .map(|n| line.max_conns = n as u32)
+                    .is_some()
             } else if let Some(n) = v.strip_prefix(b"max_fails=") {
-                value::number(n).map(|n| line.max_fails = n as u32).is_some()
+                value::number(n)
+                    .map(|n| line.max_fails = n as u32)
+                    .is_some()
             } else if let Some(t) = v.strip_prefix(b"fail_timeout=") {
                 value::sec(t).map(|t| line.fail_timeout = t).is_some()
             } else if v == b"backup" {
@@ -502,13 +548,22 @@ impl Entry {
         match parse_url(d.args[0].as_bytes(), 80, false, false) {
             Ok(u) => line.url = u,
             Err(e) => {
-                let err = l.arg_error(d, &d.args[0], format!("{e} in upstream \"{}\"", d.args[0].show()));
-                l.error(err.help("a server is host[:port], [ipv6][:port] or unix:/path, without scheme or URI"));
+                let err = l.arg_error(
+                    d,
+                    &d.args[0],
+                    format!("{e} in upstream \"{}\"", d.args[0].show()),
+                );
+                l.error(err.help(
+                    "a server is host[:port], [ipv6][:port] or unix:/path, without scheme or URI",
+                ));
                 return;
             }
         }
         // Host names are resolved when the line is read, as nginx does.
-        if line.url.ip.is_none() && line.url.unix.is_none() && resolve(&line.url.host, line.url.port).is_none() {
+        if line.url.ip.is_none()
+            && line.url.unix.is_none()
+            && resolve(&line.url.host, line.url.port).is_none()
+        {
             let e = l.arg_error(
                 d,
                 &d.args[0],
@@ -529,7 +584,11 @@ impl Entry {
                 .as_ref()
                 .map(|s| s.value)
                 .unwrap_or(Duration::from_secs(60)),
-            requests: self.keepalive_requests.as_ref().map(|s| s.value).unwrap_or(1000),
+            requests: self
+                .keepalive_requests
+                .as_ref()
+                .map(|s| s.value)
+                .unwrap_or(1000),
             time: self
                 .keepalive_time
                 .as_ref()
@@ -629,14 +688,23 @@ mod tests {
         let u = parse_url(b"127.0.0.1:6080", 80, false, true).unwrap();
         assert_eq!((u.port, u.no_port, u.uri.is_none()), (6080, false, true));
         let u = parse_url(b"vnc_proxy/", 80, false, true).unwrap();
-        assert_eq!((u.host.as_slice(), u.no_port, u.uri.as_deref()), (&b"vnc_proxy"[..], true, Some(&b"/"[..])));
+        assert_eq!(
+            (u.host.as_slice(), u.no_port, u.uri.as_deref()),
+            (&b"vnc_proxy"[..], true, Some(&b"/"[..]))
+        );
         let u = parse_url(b"unix:/run/x.sock:/u/", 80, false, true).unwrap();
         assert_eq!(u.uri.as_deref(), Some(&b"/u/"[..]));
         let u = parse_url(b"[::1]:8080", 80, false, true).unwrap();
         assert_eq!((u.port, u.host.as_slice()), (8080, &b"[::1]"[..]));
-        assert_eq!(parse_url(b"127.0.0.1:99999", 80, true, false), Err("invalid port"));
+        assert_eq!(
+            parse_url(b"127.0.0.1:99999", 80, true, false),
+            Err("invalid port")
+        );
         assert_eq!(parse_url(b":80", 80, true, false), Err("no host"));
-        assert_eq!(parse_url(b"127.0.0.1:8080/x", 80, true, false), Err("invalid host"));
+        assert_eq!(
+            parse_url(b"127.0.0.1:8080/x", 80, true, false),
+            Err("invalid host")
+        );
         assert_eq!(parse_url(b"[::1:80", 80, true, false), Err("invalid host"));
         let u = parse_url(b"8080", 80, true, false).unwrap();
         assert_eq!(u.port, 8080);
