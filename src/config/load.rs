@@ -821,6 +821,9 @@ pub fn syntax_diagnostic(e: &SyntaxError, sources: &SourceMap) -> Diagnostic {
         SyntaxErrorKind::TooLong { .. } | SyntaxErrorKind::TooLongQuoted(_) => d
             .label("longer than nginx's 4096-byte read buffer")
             .help("nginx cannot read a word this long; split it, or close the quote"),
+        SyntaxErrorKind::TooDeep => d
+            .label("one block too many")
+            .help("no real configuration nests this deep; look for unbalanced braces"),
         SyntaxErrorKind::EndOfParameter | SyntaxErrorKind::BlockInParameter => d,
     };
     if let Some(open) = e.opened {

@@ -214,7 +214,8 @@ impl Scope {
                     Ok(v) => parts.push(Part::Var(v)),
                     Err(Unresolved::Unknown) => {
                         if self.reported.insert(name.clone()) {
-                            l.error(unknown_variable(name, *span));
+                            let maps: Vec<&[u8]> = self.maps.keys().map(|k| &**k).collect();
+                            l.error(unknown_variable(name, *span, &maps));
                         }
                         parts.push(Part::Literal(Box::new([])));
                     }
@@ -291,7 +292,7 @@ pub enum Unresolved {
     Unsupported(&'static str),
 }
 
-pub fn unknown_variable(name: &[u8], span: Span) -> Diagnostic {
+pub fn unknown_variable(name: &[u8], span: Span, maps: &[&[u8]]) -> Diagnostic {
     let mut d = Diagnostic::error(
         code::UNKNOWN_VARIABLE,
         format!("unknown \"{}\" variable", crate::source::show_bytes(name)),
@@ -299,7 +300,19 @@ pub fn unknown_variable(name: &[u8], span: Span) -> Diagnostic {
     )
     .place(Place::Nowhere)
     .label("no such variable");
-    if let Some(s) = suggest_var(name) {
+    let near_map = std::str::from_utf8(name).ok().and_then(|n| {
+        maps.iter()
+            .filter_map(|m| std::str::from_utf8(m).ok())
+            .map(|m| (strsim::jaro_winkler(n, m), m))
+            .filter(|(s, _)| *s > 0.9)
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, m)| m.to_string())
+    });
+    if let Some(m) = near_map {
+        d = d.help(format!("did you mean \"${m}\"? (defined by a map)"));
+    } else if name == b"connection_upgrade" {
+        d = d.help("define it in the http block: map $http_upgrade $connection_upgrade { default upgrade; '' close; }");
+    } else if let Some(s) = suggest_var(name) {
         d = d.help(format!("did you mean \"${s}\"? (variables are defined by nginx, by \"map\", or by regex captures)"));
     } else {
         d = d.help("define it with a \"map\" block, or use one of nginx's variables");

@@ -23,6 +23,8 @@ pub enum SyntaxErrorKind {
     TooLong { started: Vec<u8> },
     /// `too long parameter, probably missing terminating "X" character`.
     TooLongQuoted(u8),
+    /// More nested blocks than rginx reads (nginx would exhaust its stack).
+    TooDeep,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,6 +59,10 @@ impl SyntaxError {
             SyntaxErrorKind::TooLong { started } => format!(
                 "too long parameter \"{}...\" started",
                 crate::source::show_bytes(started)
+            ),
+            SyntaxErrorKind::TooDeep => format!(
+                "blocks nested too deeply (more than {} levels)",
+                super::parser::MAX_DEPTH
             ),
             SyntaxErrorKind::TooLongQuoted(q) => format!(
                 "too long parameter, probably missing terminating \"{}\" character",

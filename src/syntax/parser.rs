@@ -10,6 +10,10 @@ use super::error::{SyntaxError, SyntaxErrorKind};
 use super::lexer::{Lexer, Statement};
 use crate::source::{FileId, Span};
 
+/// How deep blocks may nest. nginx recurses for every block and crashes long before a
+/// hostile input runs out; real configurations nest a handful of levels.
+pub const MAX_DEPTH: usize = 256;
+
 /// Parses one configuration file.
 pub fn parse(input: &[u8], file: FileId) -> ParsedFile {
     run(Lexer::new(input, file), file)
@@ -94,6 +98,14 @@ fn run(mut lexer: Lexer<'_>, file: FileId) -> ParsedFile {
                 }
                 // The lexer never returns a directive without words.
                 let name = words.remove(0);
+                if terminator == Terminator::BlockStart && stack.len() >= MAX_DEPTH {
+                    break Some(SyntaxError {
+                        kind: SyntaxErrorKind::TooDeep,
+                        span: end,
+                        line: line_of(lexer.input(), end.start as usize),
+                        opened: None,
+                    });
+                }
                 match terminator {
                     Terminator::BlockStart => stack.push(Open {
                         name,
