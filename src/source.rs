@@ -7,7 +7,9 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
+
+use bytes::Bytes;
 
 /// Index of a file in a [`SourceMap`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -63,7 +65,7 @@ pub enum Origin {
 /// One configuration file's bytes, shared.
 pub struct SourceFile {
     origin: Origin,
-    bytes: Arc<[u8]>,
+    bytes: Bytes,
     line_starts: OnceLock<Vec<u32>>,
 }
 
@@ -87,7 +89,7 @@ impl SourceFile {
         }
     }
 
-    pub fn bytes(&self) -> &Arc<[u8]> {
+    pub fn bytes(&self) -> &Bytes {
         &self.bytes
     }
 
@@ -146,7 +148,7 @@ impl SourceMap {
         SourceMap::default()
     }
 
-    pub fn add(&mut self, origin: Origin, bytes: impl Into<Arc<[u8]>>) -> FileId {
+    pub fn add(&mut self, origin: Origin, bytes: impl Into<Bytes>) -> FileId {
         let id = FileId(self.files.len() as u32);
         self.files.push(SourceFile {
             origin,

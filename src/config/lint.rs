@@ -21,7 +21,7 @@ use crate::source::Span;
 /// parent's (S6.4): name what it silently drops.
 pub fn inheritance(l: &mut Loader, child: &LocBuilder, parent: &LocBuilder, level: &str) {
     let psh = |b: &LocBuilder| {
-        b.proxy.set_headers.as_ref().map(|v| {
+        b.proxy().set_headers.as_ref().map(|v| {
             v.iter()
                 .map(|(n, _, s)| (n.clone(), *s))
                 .collect::<Vec<_>>()
@@ -90,7 +90,7 @@ fn collect<'a>(level: &'a [LocationBuilder], out: &mut Vec<&'a LocationBuilder>)
 }
 
 fn header<'a>(b: &'a LocBuilder, name: &str) -> Option<&'a (Box<[u8]>, Raw, Span)> {
-    b.proxy
+    b.proxy()
         .set_headers
         .as_ref()?
         .iter()
@@ -114,7 +114,7 @@ fn forwards_upgrade(b: &LocBuilder) -> Option<Span> {
 
 fn location(l: &mut Loader, b: &LocationBuilder, upstreams: &Upstreams) {
     let loc = &b.loc;
-    let proxy = &loc.proxy;
+    let proxy = loc.proxy();
     if let Some(pass) = &proxy.pass {
         if let Some(up) = forwards_upgrade(loc) {
             let timeout = proxy
@@ -339,12 +339,12 @@ fn novnc(l: &mut Loader, s: &ServerBuilder, all: &[&LocationBuilder]) {
             .as_ref()
             .map(|r| String::from_utf8_lossy(l.sources.slice(r.span)).to_ascii_lowercase())
             .unwrap_or_default();
-        root.contains("novnc") || (name.contains("vnc") && b.loc.proxy.pass.is_some())
+        root.contains("novnc") || (name.contains("vnc") && b.loc.proxy().pass.is_some())
     });
     let Some(page) = page else { return };
     let target = route(&s.locations, b"/websockify");
     let ok =
-        target.is_some_and(|t| t.loc.proxy.pass.is_some() && forwards_upgrade(&t.loc).is_some());
+        target.is_some_and(|t| t.loc.proxy().pass.is_some() && forwards_upgrade(&t.loc).is_some());
     if ok {
         return;
     }

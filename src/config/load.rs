@@ -57,6 +57,9 @@ pub struct Loader {
     /// What variable names can refer to (maps, captures, names declared by refused
     /// directives), filled while the http block is read.
     pub scope: super::template::Scope,
+    /// Regexes compiled so far, by pattern and caselessness.
+    /// Indexed by caselessness, then pattern.
+    pub regex_cache: [rustc_hash::FxHashMap<Box<[u8]>, crate::ir::regex::Regex>; 2],
 }
 
 /// nginx's `ngx_get_full_name`: absolute paths stay, relative ones get the prefix
@@ -102,6 +105,7 @@ impl Loader {
             log_files: crate::ir::LogFiles::default(),
             upstreams: None,
             scope: super::template::Scope::default(),
+            regex_cache: Default::default(),
         }
     }
 
@@ -121,10 +125,15 @@ impl Loader {
         }
         let bytes = std::fs::read(path)?;
         let id = self.sources.add(Origin::File(path.to_path_buf()), bytes);
-        let parsed = Arc::new(syntax::parse(self.sources.file(id).bytes(), id));
+        let parsed = Arc::new(syntax::parse_bytes(self.sources.file(id).bytes(), id));
         self.dump.push(id);
         self.parsed.insert(path.to_path_buf(), (id, parsed.clone()));
         Ok((id, parsed))
+    }
+
+    /// Frees every syntax tree (the source bytes stay, for diagnostics and `-T`).
+    pub fn release_syntax(&mut self) {
+        self.parsed.clear();
     }
 
     /// Registers the `-g` directives and parses them.

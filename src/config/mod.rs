@@ -113,10 +113,17 @@ pub fn load(options: &Options) -> Loaded {
         }
     }
 
+    // The syntax trees are not needed any more: free them before the IR is built.
+    l.release_syntax();
+    let mut http = None;
+    if !l.stopped {
+        if let Some(builder) = main.http.take() {
+            http = Some(builder.finish(&mut l));
+        }
+    }
     let syntax_ok = !l.diags.has_errors();
     let mut config = None;
     if syntax_ok {
-        let http = main.http.take().and_then(|h| h.result);
         let main_ir = main.finish(&mut l);
         if !l.diags.has_errors() && options.open_logs {
             open_logs(&mut l);

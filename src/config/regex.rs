@@ -12,6 +12,26 @@ use super::diagnostic::{code, Diagnostic, Place};
 use crate::ir::regex::Regex;
 use crate::source::Span;
 
+impl crate::config::load::Loader {
+    /// Compiles a pattern once per load: thousands of locations often share one regex, and
+    /// a compiled regex is cheap to clone.
+    pub fn regex(
+        &mut self,
+        pattern: &[u8],
+        caseless: bool,
+        span: Span,
+        end: Span,
+    ) -> Result<Regex, Box<Diagnostic>> {
+        let cache = &mut self.regex_cache[caseless as usize];
+        if let Some(re) = cache.get(pattern) {
+            return Ok(re.clone());
+        }
+        let re = compile(pattern, caseless, span, end)?;
+        cache.insert(Box::from(pattern), re.clone());
+        Ok(re)
+    }
+}
+
 /// Compiles a pattern; `span` is where it is written, `end` where nginx reports.
 pub fn compile(
     pattern: &[u8],
@@ -64,8 +84,8 @@ pub fn compile(
             let names: Arc<[Option<Arc<str>>]> =
                 re.capture_names().map(|n| n.map(Arc::from)).collect();
             Ok(Regex {
-                re,
-                pattern: text.into(),
+                re: Arc::new(re),
+                pattern: Arc::from(text),
                 caseless,
                 names,
             })

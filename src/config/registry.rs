@@ -5,7 +5,7 @@
 //! Contexts and argument counts use nginx's own flag layout, so a row reads like the
 //! `ngx_command_t` it was taken from and the checks are nginx's, bit for bit.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::OnceLock;
 
 use super::directives::DIRECTIVES;
@@ -234,7 +234,7 @@ pub fn all() -> &'static [Spec] {
 fn index() -> &'static HashMap<&'static [u8], Vec<&'static Spec>> {
     static INDEX: OnceLock<HashMap<&'static [u8], Vec<&'static Spec>>> = OnceLock::new();
     INDEX.get_or_init(|| {
-        let mut map: HashMap<&'static [u8], Vec<&'static Spec>> = HashMap::new();
+        let mut map: HashMap<&'static [u8], Vec<&'static Spec>> = HashMap::default();
         for spec in DIRECTIVES {
             map.entry(spec.name.as_bytes()).or_default().push(spec);
         }

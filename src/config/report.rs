@@ -2,7 +2,6 @@
 //! people (miette), and JSON for editors and CI. All three render the same list.
 
 use std::fmt;
-use std::sync::Arc;
 
 use miette::{LabeledSpan, MietteError, SourceCode, SourceSpan, SpanContents};
 use serde::Serialize;
@@ -256,7 +255,7 @@ pub fn json(loaded: &Loaded) -> String {
 #[derive(Clone)]
 struct FileSource {
     name: String,
-    bytes: Arc<[u8]>,
+    bytes: bytes::Bytes,
 }
 
 impl SourceCode for FileSource {

@@ -92,8 +92,9 @@ pub struct ProxyHeaders {
     /// whose value is a literal empty string are left out (they only remove).
     pub set: Vec<ProxyHeader>,
     /// Lowercased names whose client lines are not forwarded (every name above, the empty
-    /// ones, and `te`, `keep-alive`, `expect`, `upgrade`, `connection`, `host`).
-    pub replaced: HashSet<Box<[u8]>>,
+    /// ones, and `te`, `keep-alive`, `expect`, `upgrade`, `connection`, `host`). A dozen at
+    /// most: a short list beats a hash set.
+    pub replaced: Vec<Box<[u8]>>,
 }
 
 /// `proxy_redirect`.

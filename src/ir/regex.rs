@@ -5,9 +5,10 @@ use std::sync::Arc;
 /// A compiled regex, with the pattern as written for logs and `$server_name`.
 #[derive(Clone, Debug)]
 pub struct Regex {
-    pub re: regex::bytes::Regex,
+    /// Shared: a compiled regex is used by every location that writes the same pattern.
+    pub re: Arc<regex::bytes::Regex>,
     /// The pattern as written in the configuration (without `~`/`~*`).
-    pub pattern: Box<str>,
+    pub pattern: Arc<str>,
     pub caseless: bool,
     /// Capture group names by index (index 0 is the whole match).
     pub names: Arc<[Option<Arc<str>>]>,

@@ -6,13 +6,16 @@
 //! first word of each line. Word values are the bytes after nginx's escape processing; the
 //! span covers the raw bytes, quotes included.
 
+use bytes::Bytes;
+
 use crate::source::{FileId, Span};
 
 /// One word of a directive (nginx calls them all arguments; the first is the name).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Word {
-    /// The value after escape processing (`\"` → `"`, `\n` → LF, other `\x` kept whole).
-    pub value: Box<[u8]>,
+    /// The value after escape processing (`\"` → `"`, `\n` → LF, other `\x` kept whole): a
+    /// slice of the file's bytes when escapes changed nothing, so most words cost no copy.
+    pub value: Bytes,
     /// The raw bytes in the file, quotes included.
     pub span: Span,
     /// The quote character the word was written with, if any.
@@ -22,6 +25,11 @@ pub struct Word {
 impl Word {
     pub fn as_bytes(&self) -> &[u8] {
         &self.value
+    }
+
+    /// The value as an owned box, for settings that outlive the syntax tree.
+    pub fn to_boxed(&self) -> Box<[u8]> {
+        Box::from(&*self.value)
     }
 
     /// The value as UTF-8 text, if it is.
@@ -52,23 +60,22 @@ pub enum Terminator {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Directive {
     pub name: Word,
-    pub args: Vec<Word>,
+    pub args: Box<[Word]>,
     pub terminator: Terminator,
     /// The span of the `;` or `{` that ended the directive.
     pub end: Span,
     /// The block, when the directive ended with `{`.
-    pub block: Option<Block>,
+    pub block: Option<Box<Block>>,
 }
 
 impl Directive {
     /// From the first byte of the name to the `;`, or to the `}` of its block.
     pub fn span(&self) -> Span {
-        let end = match &self.block {
-            Some(Block {
-                close: Some(close), ..
-            }) => *close,
-            _ => self.end,
-        };
+        let end = self
+            .block
+            .as_ref()
+            .and_then(|b| b.close)
+            .unwrap_or(self.end);
         self.name.span.to(end)
     }
 

@@ -17,6 +17,7 @@
 //!
 //! The lexer knows nothing of directives or blocks; [`super::parser`] builds those.
 
+use bytes::Bytes;
 use nom::branch::alt;
 use nom::bytes::complete::{tag, take, take_till, take_while1};
 use nom::combinator::recognize;
@@ -49,6 +50,8 @@ pub enum Statement {
 /// Reads statements from one file's bytes.
 pub struct Lexer<'a> {
     input: &'a [u8],
+    /// The same bytes, shared: words without escapes are slices of it.
+    owner: &'a Bytes,
     pos: usize,
     file: FileId,
     /// `-g` directives: there is no file, and the end of input is worded differently.
@@ -104,6 +107,9 @@ fn quoted_body(q: u8) -> impl Fn(In) -> IResult<In, In> {
 /// nginx's escape processing of a word's raw bytes (`ngx_conf_read_token`, when the word is
 /// stored).
 pub fn unescape(raw: &[u8]) -> Box<[u8]> {
+    if !raw.contains(&b'\\') {
+        return Box::from(raw);
+    }
     let mut out = Vec::with_capacity(raw.len());
     let mut i = 0;
     while i < raw.len() {
@@ -150,9 +156,10 @@ pub fn too_long(start: usize, moves_at: usize, input_len: usize) -> bool {
 }
 
 impl<'a> Lexer<'a> {
-    pub fn new(input: &'a [u8], file: FileId) -> Lexer<'a> {
+    pub fn new(owner: &'a Bytes, file: FileId) -> Lexer<'a> {
         Lexer {
-            input,
+            input: &owner[..],
+            owner,
             pos: 0,
             file,
             param: false,
@@ -160,10 +167,19 @@ impl<'a> Lexer<'a> {
     }
 
     /// A lexer for `-g` directives, which have no file.
-    pub fn for_param(input: &'a [u8], file: FileId) -> Lexer<'a> {
+    pub fn for_param(owner: &'a Bytes, file: FileId) -> Lexer<'a> {
         Lexer {
             param: true,
-            ..Lexer::new(input, file)
+            ..Lexer::new(owner, file)
+        }
+    }
+
+    /// A word's value: the file's own bytes when escape processing changes nothing.
+    fn value(&self, start: usize, raw: &[u8]) -> Bytes {
+        if raw.contains(&b'\\') {
+            Bytes::from(unescape(raw))
+        } else {
+            self.owner.slice(start..start + raw.len())
         }
     }
 
@@ -253,7 +269,8 @@ impl<'a> Lexer<'a> {
 
     /// Reads one statement, as one call of nginx's `ngx_conf_read_token` does.
     pub fn next_statement(&mut self) -> Result<Statement, SyntaxError> {
-        let mut words: Vec<Word> = Vec::new();
+        // Most directives have a name and one or two arguments.
+        let mut words: Vec<Word> = Vec::with_capacity(4);
         loop {
             self.skip_blanks()?;
             let Some(&ch) = self.input.get(self.pos) else {
@@ -323,7 +340,7 @@ impl<'a> Lexer<'a> {
         }
         let next = close + 1;
         let word = Word {
-            value: unescape(body),
+            value: self.value(body_start, body),
             span: self.span(open, next),
             quote: Some(q),
         };
@@ -389,7 +406,7 @@ impl<'a> Lexer<'a> {
         }
         self.pos = end;
         Ok(Word {
-            value: unescape(raw),
+            value: self.value(start, raw),
             span: self.span(start, end),
             quote: None,
         })

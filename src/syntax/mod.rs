@@ -11,4 +11,4 @@ pub mod parser;
 
 pub use ast::{Block, Directive, ParsedFile, Terminator, Word};
 pub use error::{SyntaxError, SyntaxErrorKind};
-pub use parser::{parse, parse_param};
+pub use parser::{parse, parse_bytes, parse_param};

@@ -5,6 +5,8 @@
 //! nested, can exhaust the call stack. It stops at the first syntax error, as nginx does, and
 //! returns everything read before it: blocks left open are marked incomplete.
 
+use bytes::Bytes;
+
 use super::ast::{Block, Directive, ParsedFile, Terminator, Word};
 use super::error::{SyntaxError, SyntaxErrorKind};
 use super::lexer::{Lexer, Statement};
@@ -16,18 +18,23 @@ pub const MAX_DEPTH: usize = 256;
 
 /// Parses one configuration file.
 pub fn parse(input: &[u8], file: FileId) -> ParsedFile {
+    parse_bytes(&Bytes::copy_from_slice(input), file)
+}
+
+/// Parses one configuration file held in shared bytes: words are slices of them.
+pub fn parse_bytes(input: &Bytes, file: FileId) -> ParsedFile {
     run(Lexer::new(input, file), file)
 }
 
 /// Parses the directives given with `-g`, which may not open blocks.
-pub fn parse_param(input: &[u8], file: FileId) -> ParsedFile {
+pub fn parse_param(input: &Bytes, file: FileId) -> ParsedFile {
     run(Lexer::for_param(input, file), file)
 }
 
 /// A block being read: the directive that opened it and the directives read so far.
 struct Open {
     name: Word,
-    args: Vec<Word>,
+    args: Box<[Word]>,
     end: Span,
     directives: Vec<Directive>,
 }
@@ -56,17 +63,18 @@ fn run(mut lexer: Lexer<'_>, file: FileId) -> ParsedFile {
                 break None;
             }
             Statement::BlockEnd(span) => match stack.pop() {
-                Some(open) => {
+                Some(mut open) => {
+                    open.directives.shrink_to_fit();
                     let directive = Directive {
                         name: open.name,
                         args: open.args,
                         terminator: Terminator::BlockStart,
                         end: open.end,
-                        block: Some(Block {
+                        block: Some(Box::new(Block {
                             directives: open.directives,
                             close: Some(span),
                             complete: true,
-                        }),
+                        })),
                     };
                     match stack.last_mut() {
                         Some(parent) => parent.directives.push(directive),
@@ -96,8 +104,10 @@ fn run(mut lexer: Lexer<'_>, file: FileId) -> ParsedFile {
                         opened: None,
                     });
                 }
-                // The lexer never returns a directive without words.
+                // The lexer never returns a directive without words. Argument lists are kept
+                // at their exact size: a large configuration has hundreds of thousands.
                 let name = words.remove(0);
+                let words: Box<[Word]> = words.into_boxed_slice();
                 if terminator == Terminator::BlockStart && stack.len() >= MAX_DEPTH {
                     break Some(SyntaxError {
                         kind: SyntaxErrorKind::TooDeep,
@@ -139,11 +149,11 @@ fn run(mut lexer: Lexer<'_>, file: FileId) -> ParsedFile {
             args: open.args,
             terminator: Terminator::BlockStart,
             end: open.end,
-            block: Some(Block {
+            block: Some(Box::new(Block {
                 directives: open.directives,
                 close: None,
                 complete: false,
-            }),
+            })),
         };
         match stack.last_mut() {
             Some(parent) => parent.directives.push(directive),

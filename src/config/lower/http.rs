@@ -27,16 +27,18 @@ pub struct HttpBuilder {
     loc: LocBuilder,
     srv: SrvBuilder,
     ssl: SslBuilder,
-    servers: Vec<ServerBuilder>,
+    /// Boxed: a growing vector of large builders would waste as much as it holds.
+    servers: Vec<Box<ServerBuilder>>,
     maps: Vec<MapRaw>,
     logs: LogCx,
     server_names_hash_bucket_size: Slot<u64>,
     map_hash_bucket_size: Slot<u64>,
-    pub result: Option<Http>,
+    /// The `}` of the http block, where nginx reports what it finds while finishing it.
+    close: Span,
 }
 
 impl HttpBuilder {
-    pub fn new(l: &mut Loader) -> HttpBuilder {
+    pub fn new(l: &mut Loader, d: &Directive) -> HttpBuilder {
         l.upstreams = Some(Upstreams::default());
         l.scope = Scope::default();
         l.scope.geoip = l.loaded_modules.contains("ngx_http_geoip_module.so");
@@ -49,7 +51,7 @@ impl HttpBuilder {
             logs: LogCx::default(),
             server_names_hash_bucket_size: None,
             map_hash_bucket_size: None,
-            result: None,
+            close: d.block.as_ref().and_then(|b| b.close).unwrap_or(d.end),
         }
     }
 
@@ -57,7 +59,7 @@ impl HttpBuilder {
         match spec.name {
             "server" => {
                 let s = ServerBuilder::parse(l, d);
-                self.servers.push(s);
+                self.servers.push(Box::new(s));
             }
             "upstream" => {
                 if let Some(mut ups) = l.upstreams.take() {
@@ -89,7 +91,7 @@ impl HttpBuilder {
             }
             "log_format" => {
                 parse_log_format(l, d, &mut self.logs.formats);
-                l.log_formats.insert(d.args[0].value.clone());
+                l.log_formats.insert(d.args[0].to_boxed());
             }
             "server_names_hash_bucket_size" => {
                 if !l.is_dup(&self.server_names_hash_bucket_size, d) {
@@ -122,36 +124,39 @@ impl HttpBuilder {
         }
     }
 
-    /// nginx's work once the http block is read.
-    pub fn after_block(&mut self, l: &mut Loader, d: &Directive) {
-        let close = d.block.as_ref().and_then(|b| b.close).unwrap_or(d.end);
+    /// nginx's work once the http block is read: merge, build trees and tables, resolve.
+    /// Consumes the builders as it goes, so they and the IR do not both peak in memory.
+    pub fn finish(mut self, l: &mut Loader) -> Http {
+        let close = self.close;
         let mut fin = Finish {
             scope: std::mem::take(&mut l.scope),
             logs: std::mem::take(&mut self.logs),
             shared: Shared::with_upstreams(l.upstreams.take().unwrap_or_default()),
         };
         let upstreams = fin.shared.upstreams.finish(l);
-        self.loc.proxy.check_buffers(l, close);
+        self.loc.proxy().check_buffers(l, close);
 
+        let listens: Vec<ServerListens> =
+            self.servers.iter().map(|s| ServerListens::of(s)).collect();
         let mut servers = Vec::with_capacity(self.servers.len());
-        for sb in &mut self.servers {
+        for mut sb in std::mem::take(&mut self.servers) {
+            let sb = &mut sb;
             crate::config::lint::inheritance(l, &sb.loc, &self.loc, "server");
             sb.loc.inherit_from(&self.loc);
             sb.srv.inherit_from(&self.srv);
             sb.ssl.inherit_from(&self.ssl);
-            sb.loc.proxy.check_buffers(l, close);
+            sb.loc.proxy().check_buffers(l, close);
             let mut conf = sb
                 .loc
                 .finish(l, &mut fin.scope, &mut fin.logs, &mut fin.shared);
             let ret = conf.ret.take();
             let mut out = Vec::new();
             let mut named = HashMap::new();
-            let server_loc = sb.loc.clone();
             let tree = location::build(
                 l,
                 &mut fin,
                 &mut sb.locations,
-                &server_loc,
+                &sb.loc,
                 close,
                 &mut out,
                 &mut named,
@@ -196,18 +201,18 @@ impl HttpBuilder {
             .iter()
             .map(|m| map::finish(l, &mut scope, m))
             .collect();
-        let sockets = self.sockets(l);
+        let sockets = self.sockets(l, &listens);
         l.scope = scope;
-        self.result = Some(Http {
+        Http {
             servers,
             sockets,
             upstreams,
             maps,
-        });
+        }
     }
 
     /// Groups every `listen` by address (S2.2, S2.3) and builds each address's name table.
-    fn sockets(&self, l: &mut Loader) -> Vec<Socket> {
+    fn sockets(&self, l: &mut Loader, servers: &[ServerListens]) -> Vec<Socket> {
         struct Entry {
             addr: ListenAddr,
             text: String,
@@ -219,7 +224,7 @@ impl HttpBuilder {
             opts: Option<(SocketOpts, Span)>,
         }
         let mut entries: Vec<Entry> = Vec::new();
-        for (si, s) in self.servers.iter().enumerate() {
+        for (si, s) in servers.iter().enumerate() {
             for x in &s.listens {
                 let i = match entries.iter().position(|e| e.addr == x.addr) {
                     Some(i) => i,
@@ -281,12 +286,12 @@ impl HttpBuilder {
                 wildcard_tail: Vec::new(),
                 regexes: Vec::new(),
             };
-            let captures = self.servers[default]
+            let captures = servers[default]
                 .names
                 .iter()
                 .any(|(n, _, _)| matches!(n, Name::Regex(r) if r.names.len() > 1));
             if e.servers.len() > 1 || captures {
-                self.names(l, e.servers.as_slice(), &e.text, bucket, &mut conf);
+                Self::names(l, servers, e.servers.as_slice(), &e.text, bucket, &mut conf);
             }
             let opts = e.opts.clone().map(|o| o.0).unwrap_or(SocketOpts {
                 ipv6only: true,
@@ -343,8 +348,8 @@ impl HttpBuilder {
 
     /// The server name tables of one address (`ngx_http_server_names`).
     fn names(
-        &self,
         l: &mut Loader,
+        all: &[ServerListens],
         servers: &[usize],
         text: &str,
         bucket: u64,
@@ -352,7 +357,7 @@ impl HttpBuilder {
     ) {
         for &si in servers {
             let id = ServerId(si as u32);
-            for (name, written, span) in &self.servers[si].names {
+            for (name, written, span) in &all[si].names {
                 let conflict = |l: &mut Loader, shown: &[u8]| {
                     l.error(
                         Diagnostic::warning(
@@ -425,6 +430,21 @@ impl HttpBuilder {
             .sort_by_key(|w| std::cmp::Reverse(w.0.len()));
         conf.wildcard_tail
             .sort_by_key(|w| std::cmp::Reverse(w.0.len()));
+    }
+}
+
+/// What address grouping needs of a server, kept when its builder is consumed.
+struct ServerListens {
+    listens: Vec<Listen>,
+    names: Vec<(Name, Box<[u8]>, Span)>,
+}
+
+impl ServerListens {
+    fn of(s: &ServerBuilder) -> ServerListens {
+        ServerListens {
+            listens: s.listens.clone(),
+            names: s.names.clone(),
+        }
     }
 }
 

@@ -75,6 +75,19 @@ pub struct RawGzip {
     pub disable: Slot<(Vec<crate::ir::regex::Regex>, bool, bool)>,
 }
 
+impl RawGzip {
+    const EMPTY: RawGzip = RawGzip {
+        on: None,
+        types: None,
+        proxied: None,
+        http_version_10: None,
+        min_length: None,
+        vary: None,
+        comp_level: None,
+        disable: None,
+    };
+}
+
 /// The http/server/location-level settings of one block.
 #[derive(Clone, Debug, Default)]
 pub struct LocBuilder {
@@ -85,12 +98,23 @@ pub struct LocBuilder {
     /// The location's name (for `alias`).
     pub location_name: Box<[u8]>,
 
-    pub proxy: ProxyBuilder,
+    /// `proxy_*` settings, allocated when the first one is set.
+    /// Shared with the enclosing level until this level sets its own.
+    pub proxy: Option<Arc<ProxyBuilder>>,
     pub ret: Option<(u16, Option<Raw>, Span)>,
-    pub internal: Slot<bool>,
     pub root: Slot<(bool, Raw)>,
     pub index: Option<Vec<Raw>>,
     pub try_files: Slot<RawTryFiles>,
+    pub add_headers: Option<Vec<RawAddHeader>>,
+    /// Everything set less often, allocated when the first one is set: most locations set
+    /// two or three directives, and thousands of them must stay small.
+    pub rest: Option<Arc<Rest>>,
+}
+
+/// The less common settings of a [`LocBuilder`].
+#[derive(Clone, Debug, Default)]
+pub struct Rest {
+    pub internal: Slot<bool>,
     pub types: Option<(TypeList, Span)>,
     pub default_type: Slot<Box<[u8]>>,
     pub etag: Slot<bool>,
@@ -98,7 +122,6 @@ pub struct LocBuilder {
     pub log_not_found: Slot<bool>,
     pub error_pages: Option<Vec<RawErrorPage>>,
     pub recursive_error_pages: Slot<bool>,
-    pub add_headers: Option<Vec<RawAddHeader>>,
     pub expires: Slot<RawExpires>,
     pub charset: Slot<Option<Raw>>,
     pub charset_types: Slot<(Vec<Box<[u8]>>, bool)>,
@@ -119,6 +142,41 @@ pub struct LocBuilder {
     pub port_in_redirect: Slot<bool>,
     pub chunked_transfer_encoding: Slot<bool>,
 }
+
+impl Rest {
+    const EMPTY: Rest = Rest {
+        internal: None,
+        types: None,
+        default_type: None,
+        etag: None,
+        if_modified_since: None,
+        log_not_found: None,
+        error_pages: None,
+        recursive_error_pages: None,
+        expires: None,
+        charset: None,
+        charset_types: None,
+        gzip: RawGzip::EMPTY,
+        access: None,
+        access_log: None,
+        error_log: None,
+        client_max_body_size: None,
+        client_body_timeout: None,
+        send_timeout: None,
+        keepalive_timeout: None,
+        keepalive_requests: None,
+        keepalive_time: None,
+        server_tokens: None,
+        msie_padding: None,
+        absolute_redirect: None,
+        server_name_in_redirect: None,
+        port_in_redirect: None,
+        chunked_transfer_encoding: None,
+    };
+}
+
+static EMPTY_REST: Rest = Rest::EMPTY;
+static EMPTY_PROXY: ProxyBuilder = ProxyBuilder::EMPTY;
 
 macro_rules! flag {
     ($l:expr, $d:expr, $slot:expr) => {{
@@ -141,10 +199,29 @@ macro_rules! msec {
 }
 
 impl LocBuilder {
+    fn rest_mut(&mut self) -> &mut Rest {
+        Arc::make_mut(self.rest.get_or_insert_with(Default::default))
+    }
+
+    /// The less common settings (empty if none is set).
+    pub fn rest(&self) -> &Rest {
+        self.rest.as_deref().unwrap_or(&EMPTY_REST)
+    }
+
+    pub fn proxy_mut(&mut self) -> &mut ProxyBuilder {
+        Arc::make_mut(self.proxy.get_or_insert_with(Default::default))
+    }
+
+    /// The `proxy_*` settings (empty if none is set).
+    pub fn proxy(&self) -> &ProxyBuilder {
+        self.proxy.as_deref().unwrap_or(&EMPTY_PROXY)
+    }
+
     /// Handles a directive of this family; returns false if it is not one.
     pub fn directive(&mut self, l: &mut Loader, d: &Directive, spec: &'static Spec) -> bool {
         if spec.name.starts_with("proxy_") {
-            return self.proxy.directive(l, d, spec, self.location_kind());
+            let kind = self.location_kind();
+            return self.proxy_mut().directive(l, d, spec, kind);
         }
         match spec.name {
             "root" | "alias" => self.root(l, d, spec.name == "alias"),
@@ -152,14 +229,14 @@ impl LocBuilder {
             "try_files" => self.try_files(l, d),
             "types" => self.types(l, d),
             "default_type" => {
-                if !l.is_dup(&self.default_type, d) {
-                    let v = d.args[0].value.clone();
-                    l.once(&mut self.default_type, d, v);
+                if !l.is_dup(&self.rest_mut().default_type, d) {
+                    let v = d.args[0].to_boxed();
+                    l.once(&mut self.rest_mut().default_type, d, v);
                 }
             }
-            "etag" => flag!(l, d, self.etag),
+            "etag" => flag!(l, d, self.rest_mut().etag),
             "if_modified_since" => {
-                if !l.is_dup(&self.if_modified_since, d) {
+                if !l.is_dup(&self.rest_mut().if_modified_since, d) {
                     let v = match d.args[0].as_bytes().to_ascii_lowercase().as_slice() {
                         b"off" => Some(IfModifiedSince::Off),
                         b"exact" => Some(IfModifiedSince::Exact),
@@ -167,69 +244,69 @@ impl LocBuilder {
                         _ => None,
                     };
                     match v {
-                        Some(v) => l.once(&mut self.if_modified_since, d, v),
+                        Some(v) => l.once(&mut self.rest_mut().if_modified_since, d, v),
                         None => invalid_enum(l, d, &["off", "exact", "before"]),
                     }
                 }
             }
-            "log_not_found" => flag!(l, d, self.log_not_found),
+            "log_not_found" => flag!(l, d, self.rest_mut().log_not_found),
             "error_page" => self.error_page(l, d),
-            "recursive_error_pages" => flag!(l, d, self.recursive_error_pages),
+            "recursive_error_pages" => flag!(l, d, self.rest_mut().recursive_error_pages),
             "internal" => {
-                if !l.is_dup(&self.internal, d) {
-                    l.once(&mut self.internal, d, true);
+                if !l.is_dup(&self.rest_mut().internal, d) {
+                    l.once(&mut self.rest_mut().internal, d, true);
                 }
             }
             "return" => self.ret(l, d),
             "add_header" => self.add_header(l, d),
             "expires" => self.expires(l, d),
             "charset" => {
-                if !l.is_dup(&self.charset, d) {
+                if !l.is_dup(&self.rest_mut().charset, d) {
                     let v = if d.args[0].is("off") {
                         Some(None)
                     } else {
                         template::parse(l, &d.args[0], d.end).map(Some)
                     };
                     if let Some(v) = v {
-                        l.once(&mut self.charset, d, v);
+                        l.once(&mut self.rest_mut().charset, d, v);
                     }
                 }
             }
             "charset_types" => {
-                if !l.is_dup(&self.charset_types, d) {
+                if !l.is_dup(&self.rest_mut().charset_types, d) {
                     let v = mime_list(d);
-                    l.once(&mut self.charset_types, d, v);
+                    l.once(&mut self.rest_mut().charset_types, d, v);
                 }
             }
-            "gzip" => flag!(l, d, self.gzip.on),
-            "gzip_vary" => flag!(l, d, self.gzip.vary),
+            "gzip" => flag!(l, d, self.rest_mut().gzip.on),
+            "gzip_vary" => flag!(l, d, self.rest_mut().gzip.vary),
             "gzip_types" => {
-                if !l.is_dup(&self.gzip.types, d) {
+                if !l.is_dup(&self.rest_mut().gzip.types, d) {
                     let v = mime_list(d);
-                    l.once(&mut self.gzip.types, d, v);
+                    l.once(&mut self.rest_mut().gzip.types, d, v);
                 }
             }
             "gzip_http_version" => {
-                if !l.is_dup(&self.gzip.http_version_10, d) {
+                if !l.is_dup(&self.rest_mut().gzip.http_version_10, d) {
                     match d.args[0].as_bytes() {
-                        b"1.0" => l.once(&mut self.gzip.http_version_10, d, true),
-                        b"1.1" => l.once(&mut self.gzip.http_version_10, d, false),
+                        b"1.0" => l.once(&mut self.rest_mut().gzip.http_version_10, d, true),
+                        b"1.1" => l.once(&mut self.rest_mut().gzip.http_version_10, d, false),
                         _ => invalid_enum(l, d, &["1.0", "1.1"]),
                     }
                 }
             }
             "gzip_min_length" => {
-                if !l.is_dup(&self.gzip.min_length, d) {
+                if !l.is_dup(&self.rest_mut().gzip.min_length, d) {
                     if let Some(v) = l.size_arg(d, 0) {
-                        l.once(&mut self.gzip.min_length, d, v as i64);
+                        l.once(&mut self.rest_mut().gzip.min_length, d, v as i64);
                     }
                 }
             }
             "gzip_comp_level" => {
-                if !l.is_dup(&self.gzip.comp_level, d) {
+                if !l.is_dup(&self.rest_mut().gzip.comp_level, d) {
                     match l.num_arg(d, 0) {
                         Some(n) if (1..=9).contains(&n) => {
-                            l.once(&mut self.gzip.comp_level, d, n as u32)
+                            l.once(&mut self.rest_mut().gzip.comp_level, d, n as u32)
                         }
                         Some(_) => l.error(
                             Diagnostic::error(
@@ -252,28 +329,35 @@ impl LocBuilder {
                         None => {
                             // `access_log off`: nginx errors on other access_logs beside it
                             // only through its own handler; an empty list means off.
-                            self.access_log.get_or_insert_with(Vec::new);
+                            self.rest_mut().access_log.get_or_insert_with(Vec::new);
                         }
-                        Some(raw) => self.access_log.get_or_insert_with(Vec::new).push(raw),
+                        Some(raw) => self
+                            .rest_mut()
+                            .access_log
+                            .get_or_insert_with(Vec::new)
+                            .push(raw),
                     }
                 }
             }
             "error_log" => {
                 if let Some(v) = super::log::parse_error_log(l, d) {
-                    self.error_log.get_or_insert_with(Vec::new).push(v);
+                    self.rest_mut()
+                        .error_log
+                        .get_or_insert_with(Vec::new)
+                        .push(v);
                 }
             }
             "client_max_body_size" => {
-                if !l.is_dup(&self.client_max_body_size, d) {
+                if !l.is_dup(&self.rest_mut().client_max_body_size, d) {
                     if let Some(v) = l.off_arg(d, 0) {
-                        l.once(&mut self.client_max_body_size, d, v);
+                        l.once(&mut self.rest_mut().client_max_body_size, d, v);
                     }
                 }
             }
-            "client_body_timeout" => msec!(l, d, self.client_body_timeout),
-            "send_timeout" => msec!(l, d, self.send_timeout),
+            "client_body_timeout" => msec!(l, d, self.rest_mut().client_body_timeout),
+            "send_timeout" => msec!(l, d, self.rest_mut().send_timeout),
             "keepalive_timeout" => {
-                if !l.is_dup(&self.keepalive_timeout, d) {
+                if !l.is_dup(&self.rest_mut().keepalive_timeout, d) {
                     let t = l.msec_arg(d, 0);
                     let h = if d.args.len() == 2 {
                         l.sec_arg(d, 1).map(Some)
@@ -281,20 +365,20 @@ impl LocBuilder {
                         Some(None)
                     };
                     if let (Some(t), Some(h)) = (t, h) {
-                        l.once(&mut self.keepalive_timeout, d, (t, h));
+                        l.once(&mut self.rest_mut().keepalive_timeout, d, (t, h));
                     }
                 }
             }
             "keepalive_requests" => {
-                if !l.is_dup(&self.keepalive_requests, d) {
+                if !l.is_dup(&self.rest_mut().keepalive_requests, d) {
                     if let Some(v) = l.num_arg(d, 0) {
-                        l.once(&mut self.keepalive_requests, d, v as u32);
+                        l.once(&mut self.rest_mut().keepalive_requests, d, v as u32);
                     }
                 }
             }
-            "keepalive_time" => msec!(l, d, self.keepalive_time),
+            "keepalive_time" => msec!(l, d, self.rest_mut().keepalive_time),
             "server_tokens" => {
-                if !l.is_dup(&self.server_tokens, d) {
+                if !l.is_dup(&self.rest_mut().server_tokens, d) {
                     let v = match d.args[0].as_bytes().to_ascii_lowercase().as_slice() {
                         b"on" => Some(ServerTokens::On),
                         b"off" => Some(ServerTokens::Off),
@@ -302,16 +386,16 @@ impl LocBuilder {
                         _ => None,
                     };
                     match v {
-                        Some(v) => l.once(&mut self.server_tokens, d, v),
+                        Some(v) => l.once(&mut self.rest_mut().server_tokens, d, v),
                         None => invalid_enum(l, d, &["off", "on", "build"]),
                     }
                 }
             }
-            "msie_padding" => flag!(l, d, self.msie_padding),
-            "absolute_redirect" => flag!(l, d, self.absolute_redirect),
-            "server_name_in_redirect" => flag!(l, d, self.server_name_in_redirect),
-            "port_in_redirect" => flag!(l, d, self.port_in_redirect),
-            "chunked_transfer_encoding" => flag!(l, d, self.chunked_transfer_encoding),
+            "msie_padding" => flag!(l, d, self.rest_mut().msie_padding),
+            "absolute_redirect" => flag!(l, d, self.rest_mut().absolute_redirect),
+            "server_name_in_redirect" => flag!(l, d, self.rest_mut().server_name_in_redirect),
+            "port_in_redirect" => flag!(l, d, self.rest_mut().port_in_redirect),
+            "chunked_transfer_encoding" => flag!(l, d, self.rest_mut().chunked_transfer_encoding),
             _ => return false,
         }
         true
@@ -478,9 +562,14 @@ impl LocBuilder {
     }
 
     fn types(&mut self, l: &mut Loader, d: &Directive) {
-        let mut list = self.types.take().map(|t| t.0).unwrap_or_default();
+        let mut list = self
+            .rest_mut()
+            .types
+            .take()
+            .map(|t| t.0)
+            .unwrap_or_default();
         l.walk_lines(d, &mut |l, line| {
-            let content_type = line.name.value.clone();
+            let content_type = line.name.to_boxed();
             for ext in &line.args {
                 let e: Box<[u8]> = ext.as_bytes().to_ascii_lowercase().into();
                 if let Some(prev) = list.iter_mut().find(|(k, _)| *k == e) {
@@ -503,7 +592,7 @@ impl LocBuilder {
                 }
             }
         });
-        self.types = Some((list, d.head_span()));
+        self.rest_mut().types = Some((list, d.head_span()));
     }
 
     fn error_page(&mut self, l: &mut Loader, d: &Directive) {
@@ -556,7 +645,7 @@ impl LocBuilder {
             }
         }
         // The internal codes nginx shows as 400 keep that status unless `=` says otherwise.
-        let pages = self.error_pages.get_or_insert_with(Vec::new);
+        let pages = self.rest_mut().error_pages.get_or_insert_with(Vec::new);
         for c in codes {
             let ow = match (overwrite, c) {
                 (None, 494..=497) => Some(Some(400)),
@@ -634,7 +723,7 @@ impl LocBuilder {
         self.add_headers
             .get_or_insert_with(Vec::new)
             .push(RawAddHeader {
-                name: d.args[0].value.clone(),
+                name: d.args[0].to_boxed(),
                 value,
                 always,
                 span: d.head_span(),
@@ -642,7 +731,7 @@ impl LocBuilder {
     }
 
     fn expires(&mut self, l: &mut Loader, d: &Directive) {
-        if l.is_dup(&self.expires, d) {
+        if l.is_dup(&self.rest_mut().expires, d) {
             return;
         }
         let (modified, a) = if d.args.len() == 2 {
@@ -658,11 +747,15 @@ impl LocBuilder {
             return;
         };
         if !raw.is_literal() {
-            l.once(&mut self.expires, d, RawExpires::Template(raw, modified));
+            l.once(
+                &mut self.rest_mut().expires,
+                d,
+                RawExpires::Template(raw, modified),
+            );
             return;
         }
         match parse_expires(a.as_bytes(), modified) {
-            Ok(e) => l.once(&mut self.expires, d, RawExpires::Fixed(e)),
+            Ok(e) => l.once(&mut self.rest_mut().expires, d, RawExpires::Fixed(e)),
             Err(msg) => l.error(directive_error(d, "expires", msg)),
         }
     }
@@ -680,6 +773,7 @@ impl LocBuilder {
             ("any", GzipProxied::ANY),
         ];
         let mut mask = self
+            .rest_mut()
             .gzip
             .proxied
             .as_ref()
@@ -697,7 +791,7 @@ impl LocBuilder {
                 }
             }
         }
-        self.gzip.proxied = Some(Set {
+        self.rest_mut().gzip.proxied = Some(Set {
             value: mask,
             span: d.head_span(),
         });
@@ -705,6 +799,7 @@ impl LocBuilder {
 
     fn gzip_disable(&mut self, l: &mut Loader, d: &Directive) {
         let (mut res, mut msie6, mut degradation) = self
+            .rest_mut()
             .gzip
             .disable
             .take()
@@ -716,7 +811,7 @@ impl LocBuilder {
             } else if a.is("degradation") {
                 degradation = true;
             } else {
-                match crate::config::regex::compile(a.as_bytes(), true, a.span, d.end) {
+                match l.regex(a.as_bytes(), true, a.span, d.end) {
                     Ok(re) => res.push(re),
                     Err(e) => {
                         l.error(*e);
@@ -725,7 +820,7 @@ impl LocBuilder {
                 }
             }
         }
-        self.gzip.disable = Some(Set {
+        self.rest_mut().gzip.disable = Some(Set {
             value: (res, msie6, degradation),
             span: d.head_span(),
         });
@@ -766,17 +861,259 @@ impl LocBuilder {
         } else {
             AccessRule::Deny(net)
         };
-        self.access.get_or_insert_with(Vec::new).push(rule);
+        self.rest_mut()
+            .access
+            .get_or_insert_with(Vec::new)
+            .push(rule);
     }
 
     /// Fills what this level does not set from the enclosing one.
     pub fn inherit_from(&mut self, p: &LocBuilder) {
-        self.proxy.inherit_from(&p.proxy);
+        // Settings a level does not touch are shared with its parent, not copied: thousands of
+        // locations typically inherit the same handful of http-level settings.
+        match (&mut self.proxy, &p.proxy) {
+            (Some(c), Some(pp)) => Arc::make_mut(c).inherit_from(pp),
+            (None, Some(pp)) if pp.pass.is_none() => self.proxy = Some(pp.clone()),
+            (None, Some(pp)) => {
+                // proxy_pass is the parent's own handler: everything else is inherited.
+                let mut c = ProxyBuilder::default();
+                c.inherit_from(pp);
+                self.proxy = Some(Arc::new(c));
+            }
+            _ => {}
+        }
         inherit(&mut self.root, &p.root);
         if self.index.is_none() {
             self.index.clone_from(&p.index);
         }
         inherit(&mut self.try_files, &p.try_files);
+        if self.add_headers.is_none() {
+            self.add_headers.clone_from(&p.add_headers);
+        }
+        match (&mut self.rest, &p.rest) {
+            (Some(c), Some(pr)) if !Arc::ptr_eq(c, pr) => Arc::make_mut(c).inherit_from(pr),
+            (None, Some(pr)) => self.rest = Some(pr.clone()),
+            _ => {}
+        }
+    }
+
+    /// Applies nginx's defaults and resolves templates. `default_types` is what an http
+    /// block without `types` gets (nginx's built-in html/gif/jpg set).
+    pub fn finish(
+        &self,
+        l: &mut Loader,
+        scope: &mut Scope,
+        logs: &mut LogCx,
+        shared: &mut Shared,
+    ) -> LocConf {
+        let resolve = |l: &mut Loader, scope: &mut Scope, raw: &Raw| scope.resolve(l, raw);
+        let r = self.rest();
+        let (root, root_is_default) = match &self.root {
+            Some(s) => {
+                let t = resolve(l, scope, &s.value.1);
+                (
+                    if s.value.0 {
+                        Root::Alias(t)
+                    } else {
+                        Root::Root(t)
+                    },
+                    false,
+                )
+            }
+            None => {
+                let t = shared.default_root.get_or_insert_with(|| {
+                    use std::os::unix::ffi::OsStrExt;
+                    let p = full_name(&l.paths.prefix, b"html");
+                    crate::ir::Template::literal(p.as_os_str().as_bytes())
+                });
+                (Root::Root(t.clone()), true)
+            }
+        };
+        let index: Arc<[crate::ir::Template]> = match &self.index {
+            Some(list) => list.iter().map(|r| resolve(l, scope, r)).collect(),
+            None => shared
+                .default_index
+                .get_or_insert_with(|| Arc::from(vec![crate::ir::Template::literal(b"index.html")]))
+                .clone(),
+        };
+        let try_files = self.try_files.as_ref().map(|s| {
+            Arc::new(TryFiles {
+                files: s
+                    .value
+                    .files
+                    .iter()
+                    .map(|(r, dir)| (resolve(l, scope, r), *dir))
+                    .collect(),
+                fallback: match &s.value.fallback {
+                    RawFallback::Uri(r) => TryFilesFallback::Uri(resolve(l, scope, r)),
+                    RawFallback::Code(c) => TryFilesFallback::Code(*c),
+                    RawFallback::Named(n) => TryFilesFallback::Named(n.clone()),
+                },
+            })
+        });
+        let types = match &r.types {
+            Some((list, span)) => shared.types(list, *span),
+            None => shared.default_types(),
+        };
+        let error_pages = match &r.error_pages {
+            Some(pages) => {
+                let mut map = HashMap::new();
+                for p in pages {
+                    let uri = resolve(l, scope, &p.uri);
+                    for c in &p.codes {
+                        map.entry(*c).or_insert_with(|| ErrorPage {
+                            overwrite: p.overwrite,
+                            uri: uri.clone(),
+                        });
+                    }
+                }
+                Arc::new(ErrorPages { pages: map })
+            }
+            None => shared
+                .no_error_pages
+                .get_or_insert_with(Default::default)
+                .clone(),
+        };
+        let add_headers: Arc<[AddHeader]> = match &self.add_headers {
+            Some(list) => list
+                .iter()
+                .map(|h| AddHeader {
+                    name: h.name.clone(),
+                    value: resolve(l, scope, &h.value),
+                    always: h.always,
+                })
+                .collect(),
+            None => shared
+                .no_add_headers
+                .get_or_insert_with(|| Arc::from(Vec::new()))
+                .clone(),
+        };
+        let expires = r.expires.as_ref().map(|s| match &s.value {
+            RawExpires::Fixed(e) => e.clone(),
+            RawExpires::Template(r, _) => Expires::Template(resolve(l, scope, r)),
+        });
+        let charset = match &r.charset {
+            Some(Set {
+                value: Some(raw), ..
+            }) => {
+                let (types, any) = match &r.charset_types {
+                    Some(s) => (s.value.0.clone(), s.value.1),
+                    None => (
+                        [
+                            "text/html",
+                            "text/xml",
+                            "text/plain",
+                            "text/vnd.wap.wml",
+                            "application/javascript",
+                            "application/rss+xml",
+                        ]
+                        .iter()
+                        .map(|t| Box::<[u8]>::from(t.as_bytes()))
+                        .collect(),
+                        false,
+                    ),
+                };
+                Some(Arc::new(Charset {
+                    charset: resolve(l, scope, raw),
+                    types: Arc::new(types.into_iter().collect()),
+                    any_type: any,
+                }))
+            }
+            _ => None,
+        };
+        let gzip = if or(&r.gzip.on, false) {
+            let (types, any) = match &r.gzip.types {
+                Some(s) => (s.value.0.clone(), s.value.1),
+                None => (vec![Box::<[u8]>::from(&b"text/html"[..])], false),
+            };
+            let mut types: HashSet<Box<[u8]>> = types.into_iter().collect();
+            // text/html is always compressed (nginx adds it to every gzip_types list).
+            types.insert(Box::from(&b"text/html"[..]));
+            let (disable, msie6, degradation) = r
+                .gzip
+                .disable
+                .as_ref()
+                .map(|s| s.value.clone())
+                .unwrap_or_default();
+            Some(Arc::new(Gzip {
+                types: Arc::new(types),
+                any_type: any,
+                proxied: or(&r.gzip.proxied, GzipProxied::OFF),
+                http_version_10: or(&r.gzip.http_version_10, false),
+                min_length: or(&r.gzip.min_length, 20),
+                vary: or(&r.gzip.vary, false),
+                comp_level: or(&r.gzip.comp_level, 1),
+                disable,
+                disable_msie6: msie6,
+                disable_degradation: degradation,
+            }))
+        } else {
+            None
+        };
+        let access_log = match &r.access_log {
+            Some(list) => logs.access_logs(l, scope, list),
+            None => logs.default_access_log(l),
+        };
+        let error_log: Arc<[ErrorLog]> = match &r.error_log {
+            Some(list) => list.clone().into(),
+            None => shared
+                .no_error_log
+                .get_or_insert_with(|| Arc::from(Vec::new()))
+                .clone(),
+        };
+        let access: Arc<[AccessRule]> = match &r.access {
+            Some(list) => list.clone().into(),
+            None => shared
+                .no_access
+                .get_or_insert_with(|| Arc::from(Vec::new()))
+                .clone(),
+        };
+        let (keepalive_timeout, keepalive_header) =
+            or(&r.keepalive_timeout, (Duration::from_secs(75), None));
+        LocConf {
+            proxy: self.proxy().finish(l, scope, shared),
+            ret: self.ret.as_ref().map(|(code, text, _)| Return {
+                code: *code,
+                value: text.as_ref().map(|r| resolve(l, scope, r)),
+            }),
+            internal: or(&r.internal, false),
+            root,
+            root_is_default,
+            index,
+            try_files,
+            types,
+            default_type: or(&r.default_type, Box::from(&b"text/plain"[..])),
+            etag: or(&r.etag, true),
+            if_modified_since: or(&r.if_modified_since, IfModifiedSince::Exact),
+            log_not_found: or(&r.log_not_found, true),
+            error_pages,
+            recursive_error_pages: or(&r.recursive_error_pages, false),
+            add_headers,
+            expires,
+            charset,
+            gzip,
+            access,
+            access_log,
+            error_log,
+            client_max_body_size: or(&r.client_max_body_size, 1024 * 1024),
+            client_body_timeout: or(&r.client_body_timeout, Duration::from_secs(60)),
+            send_timeout: or(&r.send_timeout, Duration::from_secs(60)),
+            keepalive_timeout,
+            keepalive_header,
+            keepalive_requests: or(&r.keepalive_requests, 1000),
+            keepalive_time: or(&r.keepalive_time, Duration::from_secs(3600)),
+            server_tokens: or(&r.server_tokens, ServerTokens::On),
+            msie_padding: or(&r.msie_padding, true),
+            absolute_redirect: or(&r.absolute_redirect, true),
+            server_name_in_redirect: or(&r.server_name_in_redirect, false),
+            port_in_redirect: or(&r.port_in_redirect, true),
+            chunked_transfer_encoding: or(&r.chunked_transfer_encoding, true),
+        }
+    }
+}
+
+impl Rest {
+    fn inherit_from(&mut self, p: &Rest) {
         if self.types.is_none() {
             self.types.clone_from(&p.types);
         }
@@ -788,9 +1125,6 @@ impl LocBuilder {
             self.error_pages.clone_from(&p.error_pages);
         }
         inherit(&mut self.recursive_error_pages, &p.recursive_error_pages);
-        if self.add_headers.is_none() {
-            self.add_headers.clone_from(&p.add_headers);
-        }
         inherit(&mut self.expires, &p.expires);
         inherit(&mut self.charset, &p.charset);
         inherit(&mut self.charset_types, &p.charset_types);
@@ -830,200 +1164,6 @@ impl LocBuilder {
             &p.chunked_transfer_encoding,
         );
     }
-
-    /// Applies nginx's defaults and resolves templates. `default_types` is what an http
-    /// block without `types` gets (nginx's built-in html/gif/jpg set).
-    pub fn finish(
-        &self,
-        l: &mut Loader,
-        scope: &mut Scope,
-        logs: &mut LogCx,
-        shared: &mut Shared,
-    ) -> LocConf {
-        let resolve = |l: &mut Loader, scope: &mut Scope, r: &Raw| scope.resolve(l, r);
-        let (root, root_is_default) = match &self.root {
-            Some(s) => {
-                let t = resolve(l, scope, &s.value.1);
-                (
-                    if s.value.0 {
-                        Root::Alias(t)
-                    } else {
-                        Root::Root(t)
-                    },
-                    false,
-                )
-            }
-            None => {
-                use std::os::unix::ffi::OsStrExt;
-                let p = full_name(&l.paths.prefix, b"html");
-                (
-                    Root::Root(crate::ir::Template::literal(p.as_os_str().as_bytes())),
-                    true,
-                )
-            }
-        };
-        let index: Arc<[crate::ir::Template]> = match &self.index {
-            Some(list) => list.iter().map(|r| resolve(l, scope, r)).collect(),
-            None => Arc::from(vec![crate::ir::Template::literal(b"index.html")]),
-        };
-        let try_files = self.try_files.as_ref().map(|s| {
-            Arc::new(TryFiles {
-                files: s
-                    .value
-                    .files
-                    .iter()
-                    .map(|(r, dir)| (resolve(l, scope, r), *dir))
-                    .collect(),
-                fallback: match &s.value.fallback {
-                    RawFallback::Uri(r) => TryFilesFallback::Uri(resolve(l, scope, r)),
-                    RawFallback::Code(c) => TryFilesFallback::Code(*c),
-                    RawFallback::Named(n) => TryFilesFallback::Named(n.clone()),
-                },
-            })
-        });
-        let types = match &self.types {
-            Some((list, span)) => shared.types(list, *span),
-            None => shared.default_types(),
-        };
-        let error_pages = match &self.error_pages {
-            Some(pages) => {
-                let mut map = HashMap::new();
-                for p in pages {
-                    let uri = resolve(l, scope, &p.uri);
-                    for c in &p.codes {
-                        map.entry(*c).or_insert_with(|| ErrorPage {
-                            overwrite: p.overwrite,
-                            uri: uri.clone(),
-                        });
-                    }
-                }
-                Arc::new(ErrorPages { pages: map })
-            }
-            None => Arc::new(ErrorPages::default()),
-        };
-        let add_headers: Arc<[AddHeader]> = match &self.add_headers {
-            Some(list) => list
-                .iter()
-                .map(|h| AddHeader {
-                    name: h.name.clone(),
-                    value: resolve(l, scope, &h.value),
-                    always: h.always,
-                })
-                .collect(),
-            None => Arc::from(Vec::new()),
-        };
-        let expires = self.expires.as_ref().map(|s| match &s.value {
-            RawExpires::Fixed(e) => e.clone(),
-            RawExpires::Template(r, _) => Expires::Template(resolve(l, scope, r)),
-        });
-        let charset = match &self.charset {
-            Some(Set {
-                value: Some(raw), ..
-            }) => {
-                let (types, any) = match &self.charset_types {
-                    Some(s) => (s.value.0.clone(), s.value.1),
-                    None => (
-                        [
-                            "text/html",
-                            "text/xml",
-                            "text/plain",
-                            "text/vnd.wap.wml",
-                            "application/javascript",
-                            "application/rss+xml",
-                        ]
-                        .iter()
-                        .map(|t| Box::<[u8]>::from(t.as_bytes()))
-                        .collect(),
-                        false,
-                    ),
-                };
-                Some(Arc::new(Charset {
-                    charset: resolve(l, scope, raw),
-                    types: Arc::new(types.into_iter().collect()),
-                    any_type: any,
-                }))
-            }
-            _ => None,
-        };
-        let gzip = if or(&self.gzip.on, false) {
-            let (types, any) = match &self.gzip.types {
-                Some(s) => (s.value.0.clone(), s.value.1),
-                None => (vec![Box::<[u8]>::from(&b"text/html"[..])], false),
-            };
-            let mut types: HashSet<Box<[u8]>> = types.into_iter().collect();
-            // text/html is always compressed (nginx adds it to every gzip_types list).
-            types.insert(Box::from(&b"text/html"[..]));
-            let (disable, msie6, degradation) = self
-                .gzip
-                .disable
-                .as_ref()
-                .map(|s| s.value.clone())
-                .unwrap_or_default();
-            Some(Arc::new(Gzip {
-                types: Arc::new(types),
-                any_type: any,
-                proxied: or(&self.gzip.proxied, GzipProxied::OFF),
-                http_version_10: or(&self.gzip.http_version_10, false),
-                min_length: or(&self.gzip.min_length, 20),
-                vary: or(&self.gzip.vary, false),
-                comp_level: or(&self.gzip.comp_level, 1),
-                disable,
-                disable_msie6: msie6,
-                disable_degradation: degradation,
-            }))
-        } else {
-            None
-        };
-        let access_log = match &self.access_log {
-            Some(list) => logs.access_logs(l, scope, list),
-            None => logs.default_access_log(l),
-        };
-        let error_log: Arc<[ErrorLog]> = match &self.error_log {
-            Some(list) => list.clone().into(),
-            None => Arc::from(Vec::new()),
-        };
-        let (keepalive_timeout, keepalive_header) =
-            or(&self.keepalive_timeout, (Duration::from_secs(75), None));
-        LocConf {
-            proxy: self.proxy.finish(l, scope, shared),
-            ret: self.ret.as_ref().map(|(code, text, _)| Return {
-                code: *code,
-                value: text.as_ref().map(|r| resolve(l, scope, r)),
-            }),
-            internal: or(&self.internal, false),
-            root,
-            root_is_default,
-            index,
-            try_files,
-            types,
-            default_type: or(&self.default_type, Box::from(&b"text/plain"[..])),
-            etag: or(&self.etag, true),
-            if_modified_since: or(&self.if_modified_since, IfModifiedSince::Exact),
-            log_not_found: or(&self.log_not_found, true),
-            error_pages,
-            recursive_error_pages: or(&self.recursive_error_pages, false),
-            add_headers,
-            expires,
-            charset,
-            gzip,
-            access: self.access.clone().unwrap_or_default().into(),
-            access_log,
-            error_log,
-            client_max_body_size: or(&self.client_max_body_size, 1024 * 1024),
-            client_body_timeout: or(&self.client_body_timeout, Duration::from_secs(60)),
-            send_timeout: or(&self.send_timeout, Duration::from_secs(60)),
-            keepalive_timeout,
-            keepalive_header,
-            keepalive_requests: or(&self.keepalive_requests, 1000),
-            keepalive_time: or(&self.keepalive_time, Duration::from_secs(3600)),
-            server_tokens: or(&self.server_tokens, ServerTokens::On),
-            msie_padding: or(&self.msie_padding, true),
-            absolute_redirect: or(&self.absolute_redirect, true),
-            server_name_in_redirect: or(&self.server_name_in_redirect, false),
-            port_in_redirect: or(&self.port_in_redirect, true),
-            chunked_transfer_encoding: or(&self.chunked_transfer_encoding, true),
-        }
-    }
 }
 
 /// What finishing a location needs besides the loader: variable resolution, log formats and
@@ -1034,15 +1174,36 @@ pub struct Finish {
     pub shared: Shared,
 }
 
-/// Values shared between many locations (one `Arc` per distinct `types` block, ...).
+/// Values shared between many locations (one `Arc` per distinct `types` block, one for each
+/// default), so that thousands of locations do not each carry copies.
 #[derive(Default)]
 pub struct Shared {
     types: HashMap<Span, Arc<Types>>,
     default_types: Option<Arc<Types>>,
+    default_index: Option<Arc<[crate::ir::Template]>>,
+    default_root: Option<crate::ir::Template>,
+    no_error_pages: Option<Arc<ErrorPages>>,
+    no_add_headers: Option<Arc<[AddHeader]>>,
+    no_access: Option<Arc<[AccessRule]>>,
+    no_error_log: Option<Arc<[ErrorLog]>>,
+    default_hide: Option<Arc<HashSet<Box<[u8]>>>>,
     pub upstreams: super::upstream::Upstreams,
 }
 
 impl Shared {
+    pub fn default_hide_headers(&mut self) -> Arc<HashSet<Box<[u8]>>> {
+        self.default_hide
+            .get_or_insert_with(|| {
+                Arc::new(
+                    super::proxy::DEFAULT_HIDE
+                        .iter()
+                        .map(|h| Box::<[u8]>::from(h.as_bytes()))
+                        .collect(),
+                )
+            })
+            .clone()
+    }
+
     pub fn with_upstreams(upstreams: super::upstream::Upstreams) -> Shared {
         Shared {
             upstreams,

@@ -39,12 +39,17 @@ impl LocationBuilder {
     }
 }
 
+/// What a nested location needs to know of the location around it.
+#[derive(Clone, Copy)]
+pub struct Parent<'a> {
+    exact: bool,
+    named: bool,
+    name: &'a [u8],
+    span: Span,
+}
+
 /// Reads `location [modifier] name { ... }` inside `parent` (None at server level).
-pub fn parse(
-    l: &mut Loader,
-    d: &Directive,
-    parent: Option<&LocationBuilder>,
-) -> Option<LocationBuilder> {
+pub fn parse(l: &mut Loader, d: &Directive, parent: Option<Parent<'_>>) -> Option<LocationBuilder> {
     let (kind, name) = if d.args.len() == 2 {
         let m = d.args[0].as_bytes();
         let name = d.args[1].as_bytes();
@@ -78,15 +83,15 @@ pub fn parse(
             (Kind::Prefix, v.to_vec())
         }
     };
-    let show = crate::source::show_bytes(&name);
     if let Some(p) = parent {
+        let show = crate::source::show_bytes(&name);
         let pshow = crate::source::show_bytes(&p.name);
         let nested_error = |msg: String| {
             Diagnostic::error(code::LOCATION, msg, d.head_span())
                 .place(Place::At(d.end))
                 .also(p.span, "the enclosing location")
         };
-        if matches!(p.kind, Kind::Exact) {
+        if p.exact {
             l.error(
                 nested_error(format!(
                     "location \"{show}\" cannot be inside the exact location \"{pshow}\""
@@ -95,7 +100,7 @@ pub fn parse(
             );
             return None;
         }
-        if matches!(p.kind, Kind::Named) {
+        if p.named {
             l.error(nested_error(format!(
                 "location \"{show}\" cannot be inside the named location \"{pshow}\""
             )));
@@ -113,7 +118,7 @@ pub fn parse(
             );
             return None;
         }
-        if !matches!(kind, Kind::Regex(_)) && !name.starts_with(&p.name) {
+        if !matches!(kind, Kind::Regex(_)) && !name.starts_with(p.name) {
             l.error(
                 nested_error(format!(
                     "location \"{show}\" is outside location \"{pshow}\""
@@ -141,10 +146,15 @@ pub fn parse(
         end: d.end,
     };
     let mut children: Vec<LocationBuilder> = Vec::new();
-    let snapshot = me.clone();
+    let me_parent = Parent {
+        exact: matches!(me.kind, Kind::Exact),
+        named: matches!(me.kind, Kind::Named),
+        name: &me.name,
+        span: me.span,
+    };
     l.walk(d, LOC, &mut |l, d, spec: &'static Spec| {
         if spec.name == "location" {
-            if let Some(child) = parse(l, d, Some(&snapshot)) {
+            if let Some(child) = parse(l, d, Some(me_parent)) {
                 children.push(child);
             }
             return;
@@ -162,7 +172,7 @@ pub fn parse(
 
 fn regex(l: &mut Loader, d: &Directive, pattern: &[u8], caseless: bool) -> Option<Kind> {
     let span = d.args.last().map(|a| a.span).unwrap_or(d.name.span);
-    match crate::config::regex::compile(pattern, caseless, span, d.end) {
+    match l.regex(pattern, caseless, span, d.end) {
         Ok(re) => {
             for n in re.names.iter().flatten() {
                 l.scope.captures.insert(n.clone());
@@ -194,7 +204,7 @@ pub fn build(
     for b in level.iter_mut() {
         crate::config::lint::inheritance(l, &b.loc, parent, "location");
         b.loc.inherit_from(parent);
-        b.loc.proxy.check_buffers(l, at);
+        b.loc.proxy().check_buffers(l, at);
         let key = match b.kind {
             Kind::Exact => Some((b.name.to_vec(), true)),
             Kind::Prefix | Kind::NoRegex => Some((b.name.to_vec(), false)),

@@ -101,7 +101,7 @@ pub fn parse_access_log(l: &mut Loader, d: &Directive) -> Option<Option<AccessLo
     let format: Box<[u8]> = d
         .args
         .get(1)
-        .map(|f| f.value.clone())
+        .map(|f| f.to_boxed())
         .unwrap_or_else(|| Box::from(&b"combined"[..]));
     let mut condition = None;
     for p in d.args.iter().skip(2) {
@@ -222,7 +222,7 @@ pub fn parse_log_format(
         raw.parts.extend(part.parts);
     }
     formats.insert(
-        name.value.clone(),
+        name.to_boxed(),
         FormatRaw {
             escape,
             template: raw,

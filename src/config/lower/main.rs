@@ -145,11 +145,10 @@ impl MainBuilder {
                 }
                 self.http_span = Some(d.head_span());
                 self.modules_used = true;
-                let mut http = HttpBuilder::new(l);
+                let mut http = HttpBuilder::new(l, d);
                 l.walk(d, HTTP, &mut |l, d, spec| http.directive(l, d, spec));
-                if !l.stopped {
-                    http.after_block(l, d);
-                }
+                // What nginx does at the end of the http block runs once the whole
+                // configuration is read and its syntax trees are released (config::load).
                 self.http = Some(http);
             }
             _ => unreachable_directive(l, d, spec),

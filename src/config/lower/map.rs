@@ -73,6 +73,8 @@ pub fn parse(l: &mut Loader, d: &Directive) -> Option<MapRaw> {
         longest_key: None,
     };
     let mut default_span: Option<Span> = None;
+    // Exact keys seen so far (lowercased), for nginx's "conflicting parameter".
+    let mut seen: HashMap<Box<[u8]>, Span> = HashMap::new();
     l.walk_lines(d, &mut |l, line| {
         let words: Vec<&crate::syntax::Word> = std::iter::once(&line.name)
             .chain(line.args.iter())
@@ -125,7 +127,7 @@ pub fn parse(l: &mut Loader, d: &Directive) -> Option<MapRaw> {
             } else {
                 (false, &k[1..])
             };
-            match crate::config::regex::compile(pat, caseless, key.span, line.end) {
+            match l.regex(pat, caseless, key.span, line.end) {
                 Ok(re) => m.regexes.push((re, value)),
                 Err(e) => {
                     l.error(*e);
@@ -146,7 +148,7 @@ pub fn parse(l: &mut Loader, d: &Directive) -> Option<MapRaw> {
                 Some(Wild::Dot(suffix)) => {
                     m.wildcard_head.push((suffix.clone(), value.clone()));
                     let exact: Box<[u8]> = suffix[1..].into();
-                    if conflict(l, &m.exact, &exact, key, line) {
+                    if conflict(l, &mut seen, &exact, key, line) {
                         return;
                     }
                     m.exact.push((exact, value, key.span));
@@ -164,7 +166,7 @@ pub fn parse(l: &mut Loader, d: &Directive) -> Option<MapRaw> {
             }
             return;
         }
-        if conflict(l, &m.exact, &lower, key, line) {
+        if conflict(l, &mut seen, &lower, key, line) {
             return;
         }
         if m.longest_key.is_none_or(|(n, _)| lower.len() > n) {
@@ -177,12 +179,12 @@ pub fn parse(l: &mut Loader, d: &Directive) -> Option<MapRaw> {
 
 fn conflict(
     l: &mut Loader,
-    exact: &[(Box<[u8]>, Raw, Span)],
+    seen: &mut HashMap<Box<[u8]>, Span>,
     k: &[u8],
     key: &crate::syntax::Word,
     line: &Directive,
 ) -> bool {
-    if let Some((_, _, first)) = exact.iter().find(|(e, _, _)| **e == *k) {
+    if let Some(first) = seen.get(k) {
         l.error(
             Diagnostic::error(
                 code::MAP,
@@ -195,6 +197,7 @@ fn conflict(
         );
         return true;
     }
+    seen.insert(k.into(), key.span);
     false
 }
 

@@ -97,6 +97,33 @@ pub struct ProxyBuilder {
     pub intercept_errors: Slot<bool>,
 }
 
+impl ProxyBuilder {
+    pub const EMPTY: ProxyBuilder = ProxyBuilder {
+        pass: None,
+        set_headers: None,
+        http_version: None,
+        connect_timeout: None,
+        send_timeout: None,
+        read_timeout: None,
+        buffering: None,
+        buffer_size: None,
+        buffers: None,
+        busy_buffers_size: None,
+        request_buffering: None,
+        pass_request_headers: None,
+        pass_request_body: None,
+        redirects: None,
+        redirect_span: None,
+        next_upstream: None,
+        next_upstream_tries: None,
+        next_upstream_timeout: None,
+        hide_headers: None,
+        pass_headers: None,
+        ignore_headers: None,
+        intercept_errors: None,
+    };
+}
+
 macro_rules! slot {
     ($l:expr, $d:expr, $slot:expr, $parse:expr) => {{
         if !$l.is_dup(&$slot, $d) {
@@ -120,7 +147,7 @@ impl ProxyBuilder {
             "proxy_set_header" => {
                 if let Some(raw) = template::parse(l, &d.args[1], d.end) {
                     self.set_headers.get_or_insert_with(Vec::new).push((
-                        d.args[0].value.clone(),
+                        d.args[0].to_boxed(),
                         raw,
                         d.head_span(),
                     ));
@@ -446,7 +473,7 @@ impl ProxyBuilder {
             } else {
                 (false, &fv[1..])
             };
-            match crate::config::regex::compile(pat, caseless, from.span, d.end) {
+            match l.regex(pat, caseless, from.span, d.end) {
                 Ok(re) => RawRedirectFrom::Regex(re),
                 Err(e) => {
                     l.error(*e);
@@ -657,25 +684,21 @@ impl ProxyBuilder {
         if next_upstream.contains(NextUpstream::OFF) {
             next_upstream = NextUpstream::OFF;
         }
-        let mut hide: HashSet<Box<[u8]>> = [
-            "date",
-            "server",
-            "x-pad",
-            "x-accel-expires",
-            "x-accel-redirect",
-            "x-accel-limit-rate",
-            "x-accel-buffering",
-            "x-accel-charset",
-        ]
-        .iter()
-        .map(|h| Box::<[u8]>::from(h.as_bytes()))
-        .collect();
-        for h in self.hide_headers.iter().flatten() {
-            hide.insert(h.clone());
-        }
-        for h in self.pass_headers.iter().flatten() {
-            hide.remove(h);
-        }
+        let hide = if self.hide_headers.is_none() && self.pass_headers.is_none() {
+            shared.default_hide_headers()
+        } else {
+            let mut hide: HashSet<Box<[u8]>> = DEFAULT_HIDE
+                .iter()
+                .map(|h| Box::<[u8]>::from(h.as_bytes()))
+                .collect();
+            for h in self.hide_headers.iter().flatten() {
+                hide.insert(h.clone());
+            }
+            for h in self.pass_headers.iter().flatten() {
+                hide.remove(h);
+            }
+            Arc::new(hide)
+        };
         Some(Arc::new(Proxy {
             pass: pass_ir,
             http_version: or(&self.http_version, HttpVersion::Http10),
@@ -696,7 +719,7 @@ impl ProxyBuilder {
             next_upstream,
             next_upstream_tries: or(&self.next_upstream_tries, 0),
             next_upstream_timeout: or(&self.next_upstream_timeout, Duration::ZERO),
-            hide_headers: Arc::new(hide),
+            hide_headers: hide,
             ignore_headers: or(&self.ignore_headers, IgnoreHeaders::empty()),
             intercept_errors: or(&self.intercept_errors, false),
         }))
@@ -706,10 +729,15 @@ impl ProxyBuilder {
     /// override (S6.1, S6.2).
     fn headers(&self, l: &mut Loader, scope: &mut Scope) -> ProxyHeaders {
         let mut set = Vec::new();
-        let mut replaced: HashSet<Box<[u8]>> = HashSet::new();
-        let user = self.set_headers.clone().unwrap_or_default();
-        for (name, raw, _) in &user {
-            replaced.insert(name.to_ascii_lowercase().into());
+        let mut replaced: Vec<Box<[u8]>> = Vec::with_capacity(12);
+        let mut replace = |name: Box<[u8]>| {
+            if !replaced.contains(&name) {
+                replaced.push(name);
+            }
+        };
+        let user: &[SetHeader] = self.set_headers.as_deref().unwrap_or(&[]);
+        for (name, raw, _) in user {
+            replace(name.to_ascii_lowercase().into());
             if raw.parts.is_empty() {
                 continue;
             }
@@ -741,7 +769,7 @@ impl ProxyBuilder {
             if user.iter().any(|(n, _, _)| n.eq_ignore_ascii_case(name)) {
                 continue;
             }
-            replaced.insert(lower);
+            replace(lower);
             if let Some(value) = value {
                 set.push(ProxyHeader {
                     name: name.into(),
@@ -752,6 +780,18 @@ impl ProxyBuilder {
         ProxyHeaders { set, replaced }
     }
 }
+
+/// The upstream response headers nginx never passes (S13.3), lowercased.
+pub const DEFAULT_HIDE: &[&str] = &[
+    "date",
+    "server",
+    "x-pad",
+    "x-accel-expires",
+    "x-accel-redirect",
+    "x-accel-limit-rate",
+    "x-accel-buffering",
+    "x-accel-charset",
+];
 
 fn l_upstreams(l: &mut Loader, d: &Directive, url: &super::upstream::Url) -> Option<usize> {
     // The upstream registry lives with the http block; it is reached through the loader's

@@ -445,7 +445,7 @@ impl ServerBuilder {
                 }
                 let pat = &v[1..];
                 let caseless = pat.iter().any(|b| b.is_ascii_uppercase());
-                match crate::config::regex::compile(pat, caseless, a.span, d.end) {
+                match l.regex(pat, caseless, a.span, d.end) {
                     Ok(re) => {
                         for n in re.names.iter().flatten() {
                             l.scope.captures.insert(n.clone());
