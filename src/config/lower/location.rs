@@ -85,7 +85,7 @@ pub fn parse(l: &mut Loader, d: &Directive, parent: Option<Parent<'_>>) -> Optio
     };
     if let Some(p) = parent {
         let show = crate::source::show_bytes(&name);
-        let pshow = crate::source::show_bytes(&p.name);
+        let pshow = crate::source::show_bytes(p.name);
         let nested_error = |msg: String| {
             Diagnostic::error(code::LOCATION, msg, d.head_span())
                 .place(Place::At(d.end))
