@@ -131,7 +131,8 @@ impl Loader {
         Ok((id, parsed))
     }
 
-    /// Frees every syntax tree (the source bytes stay, for diagnostics and `-T`).
+    /// Frees every syntax tree (the source bytes stay, for diagnostics and `-T`) before the IR
+    /// is built, so the IR reuses their memory.
     pub fn release_syntax(&mut self) {
         self.parsed.clear();
     }

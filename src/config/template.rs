@@ -8,6 +8,8 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use super::diagnostic::{code, Diagnostic, Place};
 use super::load::Loader;
 use crate::ir::{MapId, Part, Template, Var};
@@ -23,7 +25,8 @@ pub struct Raw {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RawPart {
-    Literal(Vec<u8>),
+    /// Literal bytes, a slice of the word they were written in.
+    Literal(Bytes),
     /// A variable name, lowercased, and where it is written.
     Var(Box<[u8]>, Span),
     /// `$1`..`$9`.
@@ -36,7 +39,7 @@ impl Raw {
             parts: if bytes.is_empty() {
                 Vec::new()
             } else {
-                vec![RawPart::Literal(bytes.to_vec())]
+                vec![RawPart::Literal(Bytes::copy_from_slice(bytes))]
             },
             span: None,
         }
@@ -80,16 +83,21 @@ fn is_name_byte(b: u8) -> bool {
 
 /// Splits a word into literals and variables; reports nginx's errors for a malformed `$`.
 pub fn parse(l: &mut Loader, word: &Word, end: Span) -> Option<Raw> {
-    parse_bytes(l, word.as_bytes(), word.span, end)
+    parse_shared(l, &word.value, word.span, end)
 }
 
-/// Like [`parse`], for bytes that come from a word at `span`.
+/// Like [`parse`], for bytes that come from a word at `span` but were changed (a prefix added).
 pub fn parse_bytes(l: &mut Loader, v: &[u8], span: Span, end: Span) -> Option<Raw> {
+    parse_shared(l, &Bytes::copy_from_slice(v), span, end)
+}
+
+/// The splitting itself (`ngx_http_script_compile`); literals are slices of `v`.
+fn parse_shared(l: &mut Loader, v: &Bytes, span: Span, end: Span) -> Option<Raw> {
     let mut parts: Vec<RawPart> = Vec::new();
-    let mut lit: Vec<u8> = Vec::new();
+    let mut lit_start = 0;
     let mut i = 0;
-    // Spans of variables are approximate when the word had escapes or quotes: they point
-    // into the word; exact when it had none.
+    // Spans of variables point into the word (past an opening quote): exact unless the word
+    // had escapes before them.
     let offset = if l
         .sources
         .slice(span)
@@ -105,9 +113,13 @@ pub fn parse_bytes(l: &mut Loader, v: &[u8], span: Span, end: Span) -> Option<Ra
         let end = (span.start as usize + offset + to).min(span.end as usize);
         Span::new(span.file, start, end.max(start))
     };
+    let flush = |parts: &mut Vec<RawPart>, from: usize, to: usize| {
+        if to > from {
+            parts.push(RawPart::Literal(v.slice(from..to)));
+        }
+    };
     while i < v.len() {
         if v[i] != b'$' {
-            lit.push(v[i]);
             i += 1;
             continue;
         }
@@ -118,11 +130,10 @@ pub fn parse_bytes(l: &mut Loader, v: &[u8], span: Span, end: Span) -> Option<Ra
             return None;
         }
         if (b'1'..=b'9').contains(&v[i]) {
-            if !lit.is_empty() {
-                parts.push(RawPart::Literal(std::mem::take(&mut lit)));
-            }
+            flush(&mut parts, lit_start, dollar);
             parts.push(RawPart::Capture(v[i] - b'0'));
             i += 1;
+            lit_start = i;
             continue;
         }
         let bracket = v[i] == b'{';
@@ -161,17 +172,14 @@ pub fn parse_bytes(l: &mut Loader, v: &[u8], span: Span, end: Span) -> Option<Ra
             l.error(invalid_variable_name(at(dollar, i), end));
             return None;
         }
-        if !lit.is_empty() {
-            parts.push(RawPart::Literal(std::mem::take(&mut lit)));
-        }
+        flush(&mut parts, lit_start, dollar);
         parts.push(RawPart::Var(
             name.to_ascii_lowercase().into(),
             at(dollar, i),
         ));
+        lit_start = i;
     }
-    if !lit.is_empty() {
-        parts.push(RawPart::Literal(lit));
-    }
+    flush(&mut parts, lit_start, v.len());
     Some(Raw {
         parts,
         span: Some(span),
@@ -208,7 +216,7 @@ impl Scope {
         let mut parts = Vec::with_capacity(raw.parts.len());
         for p in &raw.parts {
             match p {
-                RawPart::Literal(b) => parts.push(Part::Literal(b.clone().into())),
+                RawPart::Literal(b) => parts.push(Part::Literal(b.clone())),
                 RawPart::Capture(n) => parts.push(Part::Var(Var::Capture(*n))),
                 RawPart::Var(name, span) => match self.var(name) {
                     Ok(v) => parts.push(Part::Var(v)),
@@ -217,9 +225,9 @@ impl Scope {
                             let maps: Vec<&[u8]> = self.maps.keys().map(|k| &**k).collect();
                             l.error(unknown_variable(name, *span, &maps));
                         }
-                        parts.push(Part::Literal(Box::new([])));
+                        parts.push(Part::Literal(Bytes::new()));
                     }
-                    Err(Unresolved::Refused) => parts.push(Part::Literal(Box::new([]))),
+                    Err(Unresolved::Refused) => parts.push(Part::Literal(Bytes::new())),
                     Err(Unresolved::Unsupported(why)) => {
                         if self.reported.insert(name.clone()) {
                             l.error(
@@ -236,7 +244,7 @@ impl Scope {
                                 .help(why),
                             );
                         }
-                        parts.push(Part::Literal(Box::new([])));
+                        parts.push(Part::Literal(Bytes::new()));
                     }
                 },
             }
@@ -249,7 +257,7 @@ impl Scope {
                 (Some(Part::Literal(prev)), Part::Literal(b)) => {
                     let mut v = prev.to_vec();
                     v.extend_from_slice(&b);
-                    *prev = v.into();
+                    *prev = Bytes::from(v);
                 }
                 (_, p) => merged.push(p),
             }

@@ -1,6 +1,7 @@
 //! `proxy_pass` and the `proxy_*` directives of one location, merged and compiled (S4–S6, S9,
 //! S10).
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,6 +72,10 @@ pub enum HttpVersion {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HeaderValue {
     Template(Template),
+    /// nginx's built-in `Host: $proxy_host`.
+    ProxyHost,
+    /// A fixed built-in value (`Connection: close`).
+    Static(&'static [u8]),
     /// nginx's `$proxy_internal_body_length`: the body length, when there is a body.
     BodyLength,
     /// nginx's `$proxy_internal_chunked`: `chunked` when streaming a chunked body.
@@ -79,8 +84,8 @@ pub enum HeaderValue {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProxyHeader {
-    /// The name as written in the configuration.
-    pub name: Box<[u8]>,
+    /// The name as written in the configuration (borrowed for nginx's built-ins).
+    pub name: Cow<'static, [u8]>,
     pub value: HeaderValue,
 }
 
@@ -94,7 +99,7 @@ pub struct ProxyHeaders {
     /// Lowercased names whose client lines are not forwarded (every name above, the empty
     /// ones, and `te`, `keep-alive`, `expect`, `upgrade`, `connection`, `host`). A dozen at
     /// most: a short list beats a hash set.
-    pub replaced: Vec<Box<[u8]>>,
+    pub replaced: Vec<Cow<'static, [u8]>>,
 }
 
 /// `proxy_redirect`.

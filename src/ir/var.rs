@@ -6,6 +6,8 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 /// Index of a `map` in [`super::Http::maps`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct MapId(pub u32);
@@ -122,7 +124,8 @@ pub enum Var {
 /// One part of a template.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Part {
-    Literal(Box<[u8]>),
+    /// Literal bytes (usually a slice of the configuration file, shared).
+    Literal(Bytes),
     Var(Var),
 }
 
@@ -138,7 +141,7 @@ impl Template {
             parts: if bytes.is_empty() {
                 Box::new([])
             } else {
-                Box::new([Part::Literal(bytes.into())])
+                Box::new([Part::Literal(Bytes::copy_from_slice(bytes))])
             },
         }
     }

@@ -10,8 +10,9 @@ use super::loc::{Finish, LocBuilder, Shared};
 use super::location;
 use super::log::{parse_log_format, LogCx};
 use super::map::{self, MapRaw};
+use super::proxy::LocKind;
 use super::server::{Listen, Name, ServerBuilder, SrvBuilder};
-use super::ssl::SslBuilder;
+use super::ssl::SslSlot;
 use super::upstream::Upstreams;
 use super::{or, Slot};
 use crate::config::diagnostic::{code, Diagnostic, Place};
@@ -26,7 +27,7 @@ use crate::syntax::Directive;
 pub struct HttpBuilder {
     loc: LocBuilder,
     srv: SrvBuilder,
-    ssl: SslBuilder,
+    ssl: SslSlot,
     /// Boxed: a growing vector of large builders would waste as much as it holds (a vector
     /// doubles its capacity; ten thousand servers are common in generated configurations).
     #[allow(clippy::vec_box)]
@@ -47,7 +48,7 @@ impl HttpBuilder {
         HttpBuilder {
             loc: LocBuilder::default(),
             srv: SrvBuilder::default(),
-            ssl: SslBuilder::default(),
+            ssl: SslSlot::default(),
             servers: Vec::new(),
             maps: Vec::new(),
             logs: LogCx::default(),
@@ -115,7 +116,7 @@ impl HttpBuilder {
             _ => {
                 if self.srv.directive(l, d, spec)
                     || self.ssl.directive(l, d, spec)
-                    || self.loc.directive(l, d, spec)
+                    || self.loc.directive(l, d, spec, &LocKind::default())
                 {
                     return;
                 }
@@ -141,8 +142,8 @@ impl HttpBuilder {
         let listens: Vec<ServerListens> =
             self.servers.iter().map(|s| ServerListens::of(s)).collect();
         let mut servers = Vec::with_capacity(self.servers.len());
-        for mut sb in std::mem::take(&mut self.servers) {
-            let sb = &mut sb;
+        for mut boxed in std::mem::take(&mut self.servers) {
+            let sb = &mut *boxed;
             crate::config::lint::inheritance(l, &sb.loc, &self.loc, "server");
             sb.loc.inherit_from(&self.loc);
             sb.srv.inherit_from(&self.srv);
@@ -164,9 +165,9 @@ impl HttpBuilder {
                 &mut named,
             );
             crate::config::lint::server(l, sb, &fin.shared.upstreams);
-            let needs_tls = sb.listens.iter().any(|x| x.ssl) || or(&sb.ssl.ssl_on, false);
+            let needs_tls = sb.listens.iter().any(|x| x.ssl) || or(&sb.ssl.get().ssl_on, false);
             let tls = if needs_tls {
-                sb.ssl.finish(l, sb.span, sb.end)
+                sb.ssl.get().finish(l, sb.span, sb.end)
             } else {
                 None
             };

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::log::{AccessLogRaw, LogCx};
-use super::proxy::ProxyBuilder;
+use super::proxy::{LocKind, ProxyBuilder};
 use super::{inherit, or, Set, Slot};
 use crate::config::diagnostic::{code, Diagnostic, Place};
 use crate::config::load::{directive_error, full_name, Loader};
@@ -91,29 +91,23 @@ impl RawGzip {
 /// The http/server/location-level settings of one block.
 #[derive(Clone, Debug, Default)]
 pub struct LocBuilder {
-    /// Whether this is a location block (some directives are location-only).
-    pub is_location: bool,
-    pub named: bool,
-    pub regex: bool,
-    /// The location's name (for `alias`).
-    pub location_name: Box<[u8]>,
-
     /// `proxy_*` settings, allocated when the first one is set.
     /// Shared with the enclosing level until this level sets its own.
     pub proxy: Option<Arc<ProxyBuilder>>,
-    pub ret: Option<(u16, Option<Raw>, Span)>,
     pub root: Slot<(bool, Raw)>,
     pub index: Option<Vec<Raw>>,
-    pub try_files: Slot<RawTryFiles>,
     pub add_headers: Option<Vec<RawAddHeader>>,
     /// Everything set less often, allocated when the first one is set: most locations set
     /// two or three directives, and thousands of them must stay small.
+    /// `return` of this very block (rewrite-phase code is not inherited).
+    pub ret: Option<Box<(u16, Option<Raw>, Span)>>,
     pub rest: Option<Arc<Rest>>,
 }
 
 /// The less common settings of a [`LocBuilder`].
 #[derive(Clone, Debug, Default)]
 pub struct Rest {
+    pub try_files: Slot<RawTryFiles>,
     pub internal: Slot<bool>,
     pub types: Option<(TypeList, Span)>,
     pub default_type: Slot<Box<[u8]>>,
@@ -145,6 +139,7 @@ pub struct Rest {
 
 impl Rest {
     const EMPTY: Rest = Rest {
+        try_files: None,
         internal: None,
         types: None,
         default_type: None,
@@ -218,13 +213,20 @@ impl LocBuilder {
     }
 
     /// Handles a directive of this family; returns false if it is not one.
-    pub fn directive(&mut self, l: &mut Loader, d: &Directive, spec: &'static Spec) -> bool {
+    /// Handles a directive of this family in a block of kind `at`; returns false if it is not
+    /// one of them.
+    pub fn directive(
+        &mut self,
+        l: &mut Loader,
+        d: &Directive,
+        spec: &'static Spec,
+        at: &LocKind,
+    ) -> bool {
         if spec.name.starts_with("proxy_") {
-            let kind = self.location_kind();
-            return self.proxy_mut().directive(l, d, spec, kind);
+            return self.proxy_mut().directive(l, d, spec, at);
         }
         match spec.name {
-            "root" | "alias" => self.root(l, d, spec.name == "alias"),
+            "root" | "alias" => self.root(l, d, spec.name == "alias", at),
             "index" => self.index(l, d),
             "try_files" => self.try_files(l, d),
             "types" => self.types(l, d),
@@ -401,16 +403,7 @@ impl LocBuilder {
         true
     }
 
-    fn location_kind(&self) -> super::proxy::LocKind {
-        super::proxy::LocKind {
-            name: self.location_name.clone(),
-            named: self.named,
-            regex: self.regex,
-            is_location: self.is_location,
-        }
-    }
-
-    fn root(&mut self, l: &mut Loader, d: &Directive, alias: bool) {
+    fn root(&mut self, l: &mut Loader, d: &Directive, alias: bool, at: &LocKind) {
         if let Some(first) = &self.root {
             let (was_alias, span) = (first.value.0, first.span);
             if was_alias == alias {
@@ -433,7 +426,7 @@ impl LocBuilder {
             }
             return;
         }
-        if self.named && alias {
+        if at.named && alias {
             l.error(
                 Diagnostic::error(
                     code::INVALID_VALUE,
@@ -516,7 +509,7 @@ impl LocBuilder {
     }
 
     fn try_files(&mut self, l: &mut Loader, d: &Directive) {
-        if l.is_dup(&self.try_files, d) {
+        if l.is_dup(&self.rest().try_files, d) {
             return;
         }
         let n = d.args.len();
@@ -558,7 +551,11 @@ impl LocBuilder {
                 None => return,
             }
         };
-        l.once(&mut self.try_files, d, RawTryFiles { files, fallback });
+        l.once(
+            &mut self.rest_mut().try_files,
+            d,
+            RawTryFiles { files, fallback },
+        );
     }
 
     fn types(&mut self, l: &mut Loader, d: &Directive) {
@@ -698,7 +695,7 @@ impl LocBuilder {
         };
         // Later `return`s in the same block never run: the first one ends the phase.
         if self.ret.is_none() {
-            self.ret = Some((code, text, d.head_span()));
+            self.ret = Some(Box::new((code, text, d.head_span())));
         }
     }
 
@@ -886,7 +883,6 @@ impl LocBuilder {
         if self.index.is_none() {
             self.index.clone_from(&p.index);
         }
-        inherit(&mut self.try_files, &p.try_files);
         if self.add_headers.is_none() {
             self.add_headers.clone_from(&p.add_headers);
         }
@@ -936,7 +932,7 @@ impl LocBuilder {
                 .get_or_insert_with(|| Arc::from(vec![crate::ir::Template::literal(b"index.html")]))
                 .clone(),
         };
-        let try_files = self.try_files.as_ref().map(|s| {
+        let try_files = r.try_files.as_ref().map(|s| {
             Arc::new(TryFiles {
                 files: s
                     .value
@@ -1072,7 +1068,7 @@ impl LocBuilder {
             or(&r.keepalive_timeout, (Duration::from_secs(75), None));
         LocConf {
             proxy: self.proxy().finish(l, scope, shared),
-            ret: self.ret.as_ref().map(|(code, text, _)| Return {
+            ret: self.ret.as_deref().map(|(code, text, _)| Return {
                 code: *code,
                 value: text.as_ref().map(|r| resolve(l, scope, r)),
             }),
@@ -1114,6 +1110,7 @@ impl LocBuilder {
 
 impl Rest {
     fn inherit_from(&mut self, p: &Rest) {
+        inherit(&mut self.try_files, &p.try_files);
         if self.types.is_none() {
             self.types.clone_from(&p.types);
         }

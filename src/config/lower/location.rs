@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::loc::{Finish, LocBuilder};
+use super::proxy::LocKind;
 use crate::config::diagnostic::{code, Diagnostic, Place};
 use crate::config::load::Loader;
 use crate::config::registry::{Spec, LOC};
@@ -130,12 +131,12 @@ pub fn parse(l: &mut Loader, d: &Directive, parent: Option<Parent<'_>>) -> Optio
             return None;
         }
     }
-    let mut loc = LocBuilder {
-        is_location: true,
+    let mut loc = LocBuilder::default();
+    let at = LocKind {
+        name: name.clone().into(),
         named: matches!(kind, Kind::Named),
         regex: matches!(kind, Kind::Regex(_)),
-        location_name: name.clone().into(),
-        ..LocBuilder::default()
+        is_location: true,
     };
     let mut me = LocationBuilder {
         kind,
@@ -159,7 +160,7 @@ pub fn parse(l: &mut Loader, d: &Directive, parent: Option<Parent<'_>>) -> Optio
             }
             return;
         }
-        if !loc.directive(l, d, spec)
+        if !loc.directive(l, d, spec, &at)
             && spec.support == crate::config::registry::Support::Implemented
         {
             super::main::unreachable_directive(l, d, spec);

@@ -1,6 +1,7 @@
 //! `proxy_pass` and the `proxy_*` directives (S4, S6, S9, S10): parsing, nginx's merge rules
 //! (`ngx_http_proxy_merge_loc_conf`) and the header list of `ngx_http_proxy_init_headers`.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -140,10 +141,10 @@ impl ProxyBuilder {
         l: &mut Loader,
         d: &Directive,
         spec: &'static Spec,
-        loc: LocKind,
+        loc: &LocKind,
     ) -> bool {
         match spec.name {
-            "proxy_pass" => self.pass(l, d, &loc),
+            "proxy_pass" => self.pass(l, d, loc),
             "proxy_set_header" => {
                 if let Some(raw) = template::parse(l, &d.args[1], d.end) {
                     self.set_headers.get_or_insert_with(Vec::new).push((
@@ -729,50 +730,54 @@ impl ProxyBuilder {
     /// override (S6.1, S6.2).
     fn headers(&self, l: &mut Loader, scope: &mut Scope) -> ProxyHeaders {
         let mut set = Vec::new();
-        let mut replaced: Vec<Box<[u8]>> = Vec::with_capacity(12);
-        let mut replace = |name: Box<[u8]>| {
+        let mut replaced: Vec<Cow<'static, [u8]>> = Vec::with_capacity(12);
+        let mut replace = |name: Cow<'static, [u8]>| {
             if !replaced.contains(&name) {
                 replaced.push(name);
             }
         };
         let user: &[SetHeader] = self.set_headers.as_deref().unwrap_or(&[]);
         for (name, raw, _) in user {
-            replace(name.to_ascii_lowercase().into());
+            replace(Cow::Owned(name.to_ascii_lowercase()));
             if raw.parts.is_empty() {
                 continue;
             }
             set.push(ProxyHeader {
-                name: name.clone(),
+                name: Cow::Owned(name.to_vec()),
                 value: HeaderValue::Template(scope.resolve(l, raw)),
             });
         }
-        let builtins: [(&[u8], Option<HeaderValue>); 8] = [
-            (
-                b"Host",
-                Some(HeaderValue::Template(Template {
-                    parts: vec![crate::ir::Part::Var(crate::ir::Var::ProxyHost)].into(),
-                })),
-            ),
+        // nginx's built-ins (ngx_http_proxy_headers), with their lowercased names.
+        let builtins: [(&'static [u8], &'static [u8], Option<HeaderValue>); 8] = [
+            (b"Host", b"host", Some(HeaderValue::ProxyHost)),
             (
                 b"Connection",
-                Some(HeaderValue::Template(Template::literal(b"close"))),
+                b"connection",
+                Some(HeaderValue::Static(b"close")),
             ),
-            (b"Content-Length", Some(HeaderValue::BodyLength)),
-            (b"Transfer-Encoding", Some(HeaderValue::Chunked)),
-            (b"TE", None),
-            (b"Keep-Alive", None),
-            (b"Expect", None),
-            (b"Upgrade", None),
+            (
+                b"Content-Length",
+                b"content-length",
+                Some(HeaderValue::BodyLength),
+            ),
+            (
+                b"Transfer-Encoding",
+                b"transfer-encoding",
+                Some(HeaderValue::Chunked),
+            ),
+            (b"TE", b"te", None),
+            (b"Keep-Alive", b"keep-alive", None),
+            (b"Expect", b"expect", None),
+            (b"Upgrade", b"upgrade", None),
         ];
-        for (name, value) in builtins {
-            let lower: Box<[u8]> = name.to_ascii_lowercase().into();
+        for (name, lower, value) in builtins {
             if user.iter().any(|(n, _, _)| n.eq_ignore_ascii_case(name)) {
                 continue;
             }
-            replace(lower);
+            replace(Cow::Borrowed(lower));
             if let Some(value) = value {
                 set.push(ProxyHeader {
-                    name: name.into(),
+                    name: Cow::Borrowed(name),
                     value,
                 });
             }

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use super::loc::LocBuilder;
 use super::location::{self, LocationBuilder};
-use super::ssl::SslBuilder;
+use super::proxy::LocKind;
+use super::ssl::SslSlot;
 use super::upstream::{parse_url, resolve};
 use super::{inherit, Slot};
 use crate::config::diagnostic::{code, Diagnostic, Place};
@@ -142,7 +143,7 @@ pub struct ServerBuilder {
     pub listens: Vec<Listen>,
     pub names: Vec<(Name, Box<[u8]>, Span)>,
     pub srv: SrvBuilder,
-    pub ssl: SslBuilder,
+    pub ssl: SslSlot,
     pub loc: LocBuilder,
     pub locations: Vec<LocationBuilder>,
 }
@@ -155,7 +156,7 @@ impl ServerBuilder {
             listens: Vec::new(),
             names: Vec::new(),
             srv: SrvBuilder::default(),
-            ssl: SslBuilder::default(),
+            ssl: SslSlot::default(),
             loc: LocBuilder::default(),
             locations: Vec::new(),
         };
@@ -174,7 +175,7 @@ impl ServerBuilder {
             _ => {
                 if s.srv.directive(l, d, spec)
                     || s.ssl.directive(l, d, spec)
-                    || s.loc.directive(l, d, spec)
+                    || s.loc.directive(l, d, spec, &LocKind::default())
                 {
                     return;
                 }

@@ -32,7 +32,49 @@ pub struct SslBuilder {
     pub ssl_on: Slot<bool>,
 }
 
+/// A level's TLS settings, allocated only when one is set (most servers have none).
+#[derive(Clone, Debug, Default)]
+pub struct SslSlot(Option<Box<SslBuilder>>);
+
+static EMPTY_SSL: SslBuilder = SslBuilder::EMPTY;
+
+impl SslSlot {
+    pub fn directive(&mut self, l: &mut Loader, d: &Directive, spec: &'static Spec) -> bool {
+        if !spec.name.starts_with("ssl") {
+            return false;
+        }
+        self.0
+            .get_or_insert_with(Default::default)
+            .directive(l, d, spec)
+    }
+
+    pub fn inherit_from(&mut self, p: &SslSlot) {
+        if let Some(parent) = &p.0 {
+            self.0
+                .get_or_insert_with(Default::default)
+                .inherit_from(parent);
+        }
+    }
+
+    pub fn get(&self) -> &SslBuilder {
+        self.0.as_deref().unwrap_or(&EMPTY_SSL)
+    }
+}
+
 impl SslBuilder {
+    const EMPTY: SslBuilder = SslBuilder {
+        certificates: None,
+        keys: None,
+        protocols: None,
+        ciphers: None,
+        prefer_server_ciphers: None,
+        session_timeout: None,
+        session_tickets: None,
+        ecdh_curve: None,
+        dhparam: None,
+        ssl_on: None,
+    };
+
     pub fn directive(&mut self, l: &mut Loader, d: &Directive, spec: &'static Spec) -> bool {
         match spec.name {
             "ssl" => {
