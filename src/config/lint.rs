@@ -332,14 +332,12 @@ fn novnc(l: &mut Loader, s: &ServerBuilder, all: &[&LocationBuilder]) {
         {
             return false;
         }
-        let name = String::from_utf8_lossy(&b.name).to_ascii_lowercase();
-        let root = b
+        let root_novnc = b
             .loc
             .root
             .as_ref()
-            .map(|r| String::from_utf8_lossy(l.sources.slice(r.span)).to_ascii_lowercase())
-            .unwrap_or_default();
-        root.contains("novnc") || (name.contains("vnc") && b.loc.proxy().pass.is_some())
+            .is_some_and(|r| contains_ci(l.sources.slice(r.span), b"novnc"));
+        root_novnc || (contains_ci(&b.name, b"vnc") && b.loc.proxy().pass.is_some())
     });
     let Some(page) = page else { return };
     let target = route(&s.locations, b"/websockify");
@@ -370,6 +368,11 @@ fn novnc(l: &mut Loader, s: &ServerBuilder, all: &[&LocationBuilder]) {
         ))
         .help("add: location /websockify { proxy_pass http://<websockify>; proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection \"upgrade\"; proxy_read_timeout 3600s; }"),
     );
+}
+
+fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 /// Which location a URI reaches, by nginx's rules (S3.2), on the builders.

@@ -110,6 +110,4 @@ pub struct Server {
     pub conf: Arc<LocConf>,
     pub tls: Option<Arc<ServerTls>>,
     pub http2_max_concurrent_streams: u32,
-    /// Where the server block starts, for messages.
-    pub file_line: Box<str>,
 }

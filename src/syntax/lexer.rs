@@ -35,9 +35,10 @@ const CONF_BUFFER: usize = 4096;
 /// What one statement read produced.
 #[derive(Debug)]
 pub enum Statement {
-    /// Words ended by `;` or `{` (at `end`).
+    /// A name and its arguments, ended by `;` or `{` (at `end`).
     Directive {
-        words: Vec<Word>,
+        name: Word,
+        args: Box<[Word]>,
         terminator: Terminator,
         end: Span,
     },
@@ -56,6 +57,8 @@ pub struct Lexer<'a> {
     file: FileId,
     /// `-g` directives: there is no file, and the end of input is worded differently.
     param: bool,
+    /// The words of the statement being read (reused from one statement to the next).
+    words: Vec<Word>,
 }
 
 type In<'a> = &'a [u8];
@@ -160,6 +163,7 @@ impl<'a> Lexer<'a> {
         Lexer {
             input: &owner[..],
             owner,
+            words: Vec::with_capacity(8),
             pos: 0,
             file,
             param: false,
@@ -269,8 +273,14 @@ impl<'a> Lexer<'a> {
 
     /// Reads one statement, as one call of nginx's `ngx_conf_read_token` does.
     pub fn next_statement(&mut self) -> Result<Statement, SyntaxError> {
-        // Most directives have a name and one or two arguments.
-        let mut words: Vec<Word> = Vec::with_capacity(4);
+        let mut words = std::mem::take(&mut self.words);
+        words.clear();
+        let r = self.statement(&mut words);
+        self.words = words;
+        r
+    }
+
+    fn statement(&mut self, words: &mut Vec<Word>) -> Result<Statement, SyntaxError> {
         loop {
             self.skip_blanks()?;
             let Some(&ch) = self.input.get(self.pos) else {
@@ -297,8 +307,14 @@ impl<'a> Lexer<'a> {
                     } else {
                         Terminator::BlockStart
                     };
+                    // Exact-size argument lists: a large configuration has hundreds of
+                    // thousands of them.
+                    let mut drain = words.drain(..);
+                    let name = drain.next().expect("checked non-empty above");
+                    let args: Box<[Word]> = drain.collect();
                     return Ok(Statement::Directive {
-                        words,
+                        name,
+                        args,
                         terminator,
                         end: self.span(at, at + 1),
                     });

@@ -92,7 +92,8 @@ fn run(mut lexer: Lexer<'_>, file: FileId) -> ParsedFile {
                 }
             },
             Statement::Directive {
-                mut words,
+                name,
+                args: words,
                 terminator,
                 end,
             } => {
@@ -104,10 +105,6 @@ fn run(mut lexer: Lexer<'_>, file: FileId) -> ParsedFile {
                         opened: None,
                     });
                 }
-                // The lexer never returns a directive without words. Argument lists are kept
-                // at their exact size: a large configuration has hundreds of thousands.
-                let name = words.remove(0);
-                let words: Box<[Word]> = words.into_boxed_slice();
                 if terminator == Terminator::BlockStart && stack.len() >= MAX_DEPTH {
                     break Some(SyntaxError {
                         kind: SyntaxErrorKind::TooDeep,

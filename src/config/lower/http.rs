@@ -171,7 +171,6 @@ impl HttpBuilder {
             } else {
                 None
             };
-            let (file, line) = l.sources.nginx_location(sb.end);
             servers.push(Server {
                 server_name: sb.server_name_var(),
                 srv: SrvConf {
@@ -195,7 +194,6 @@ impl HttpBuilder {
                 conf: Arc::new(conf),
                 tls,
                 http2_max_concurrent_streams: or(&sb.srv.http2_max_concurrent_streams, 128),
-                file_line: format!("{file}:{line}").into(),
             });
         }
         let mut scope = fin.scope;
