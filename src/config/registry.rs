@@ -339,6 +339,84 @@ pub fn configure_arguments() -> String {
     with.join(" ")
 }
 
+/// The directive table as Markdown (`grammar/directives.md`), one section per module.
+pub fn markdown() -> String {
+    let mut out = String::from(
+        "# Directives\n\n\
+         Generated from rginx's directive table (`src/config/directives.rs`); a test keeps this file \
+         in sync (`RGINX_BLESS=1 cargo test --test grammar` rewrites it). Every directive of stock \
+         nginx 1.22.1 and of the modules Debian builds dynamically is listed, with the contexts \
+         and argument counts nginx enforces.\n\n\
+         Support levels:\n\n\
+         - **implemented**: lowered into rginx's IR with full argument checking, and executed.\n\
+         - **ignored**: process or performance tuning that cannot change what a client or an \
+         upstream sees; checked like nginx checks it and listed in the `-t` report.\n\
+         - **inert (F)**: tunes feature F, which rginx does not do and which is not switched on; \
+         accepted, listed in the `-t` report.\n\
+         - **not supported**: changes behaviour and rginx does not do it: `-t` fails with \
+         `\"x\" directive is not supported by rginx`. A value in brackets is nginx's default, \
+         which changes nothing and is accepted.\n\n\
+         Build: *dynamic* directives exist only after `load_module` of the named file; *absent* \
+         ones are not compiled into Debian's nginx, so nginx (and rginx) say `unknown directive`.\n\n",
+    );
+    let mut modules: Vec<&str> = DIRECTIVES.iter().map(|s| s.module).collect();
+    modules.sort_unstable();
+    modules.dedup();
+    for m in modules {
+        out.push_str(&format!("## {m}\n\n| directive | contexts | arguments | support | build |\n|---|---|---|---|---|\n"));
+        for s in DIRECTIVES.iter().filter(|s| s.module == m) {
+            let support = match s.support {
+                Support::Implemented => "implemented".to_string(),
+                Support::Ignored => "ignored".to_string(),
+                Support::Inert(f) => format!("inert ({f})"),
+                Support::Unsupported([]) => "not supported".to_string(),
+                Support::Unsupported(ok) => format!("not supported [{}]", ok.join(", ")),
+            };
+            let build = match s.build {
+                Build::Static => "static".to_string(),
+                Build::Dynamic(so) => format!("dynamic ({so})"),
+                Build::Absent => "absent".to_string(),
+            };
+            let args = if s.is_block() {
+                format!("{} + block", s.arity_text())
+            } else {
+                s.arity_text()
+            };
+            out.push_str(&format!(
+                "| `{}` | {} | {} | {} | {} |\n",
+                s.name,
+                context_names(s.contexts).join(", "),
+                args,
+                support,
+                build
+            ));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The implemented directives, comma-separated, for the README.
+pub fn implemented_list() -> String {
+    let mut names: Vec<&str> = DIRECTIVES
+        .iter()
+        .filter(|s| {
+            s.support == Support::Implemented
+                && s.build != Build::Absent
+                && !s.module.starts_with("ngx_mail")
+                && !s.module.starts_with("ngx_stream")
+        })
+        .map(|s| s.name)
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The closest of `candidates` to a misspelt word (parameters, values).
 pub fn suggest_word(word: &[u8], candidates: &[&'static str]) -> Option<&'static str> {
     let word = std::str::from_utf8(word).ok()?;
