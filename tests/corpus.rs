@@ -27,12 +27,24 @@ fn rows() -> Vec<Row> {
     let mut lines = index.lines();
     let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
     let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
-    let (f, r, t, n, d) = (col("file"), col("role"), col("tested"), col("nginx_t"), col("deliberately_invalid"));
+    let (f, r, t, n, d) = (
+        col("file"),
+        col("role"),
+        col("tested"),
+        col("nginx_t"),
+        col("deliberately_invalid"),
+    );
     lines
         .map(|l| {
             let c: Vec<&str> = l.split('\t').collect();
             let get = |i: usize| c.get(i).copied().unwrap_or("").to_string();
-            Row { file: get(f), role: get(r), tested: get(t), nginx_t: get(n), deliberately_invalid: get(d) }
+            Row {
+                file: get(f),
+                role: get(r),
+                tested: get(t),
+                nginx_t: get(n),
+                deliberately_invalid: get(d),
+            }
         })
         .collect()
 }
@@ -65,7 +77,11 @@ fn home(file: &str, mains: &[String]) -> String {
         }
         d = dir.parent();
     }
-    Path::new(file).parent().unwrap().to_string_lossy().to_string()
+    Path::new(file)
+        .parent()
+        .unwrap()
+        .to_string_lossy()
+        .to_string()
 }
 
 fn wrap(root: &Path, r: &Row, mains: &[String]) -> PathBuf {
@@ -73,17 +89,30 @@ fn wrap(root: &Path, r: &Row, mains: &[String]) -> PathBuf {
     let body = match r.tested.as_str() {
         "as main config" => return file,
         t if t.starts_with("as main + events") => {
-            let w = file.parent().unwrap().join(format!("__wrap_{}.conf", file.file_name().unwrap().to_string_lossy()));
+            let w = file.parent().unwrap().join(format!(
+                "__wrap_{}.conf",
+                file.file_name().unwrap().to_string_lossy()
+            ));
             std::fs::write(&w, format!("events {{}}\ninclude {};\n", file.display())).unwrap();
             return w;
         }
         "inside http{}" => format!("events {{}}\nhttp {{\ninclude {};\n}}\n", file.display()),
-        "inside server{}" => format!("events {{}}\nhttp {{\nserver {{\ninclude {};\n}}\n}}\n", file.display()),
-        "inside location{}" => format!("events {{}}\nhttp {{\nserver {{\nlocation / {{\ninclude {};\n}}\n}}\n}}\n", file.display()),
-        "at main level (+events{} http{})" => format!("include {};\nevents {{}}\nhttp {{}}\n", file.display()),
+        "inside server{}" => format!(
+            "events {{}}\nhttp {{\nserver {{\ninclude {};\n}}\n}}\n",
+            file.display()
+        ),
+        "inside location{}" => format!(
+            "events {{}}\nhttp {{\nserver {{\nlocation / {{\ninclude {};\n}}\n}}\n}}\n",
+            file.display()
+        ),
+        "at main level (+events{} http{})" => {
+            format!("include {};\nevents {{}}\nhttp {{}}\n", file.display())
+        }
         other => panic!("unknown test context {other:?} for {}", r.file),
     };
-    let w = root.join(home(&r.file, mains)).join(format!("__wrap_{}.conf", r.file.replace('/', "_")));
+    let w = root
+        .join(home(&r.file, mains))
+        .join(format!("__wrap_{}.conf", r.file.replace('/', "_")));
     std::fs::write(&w, body).unwrap();
     w
 }
@@ -106,15 +135,31 @@ fn corpus_verdicts_agree_with_nginx() {
     let mains: Vec<String> = rows
         .iter()
         .filter(|r| r.role == "main")
-        .map(|r| Path::new(&r.file).parent().unwrap().to_string_lossy().to_string())
+        .map(|r| {
+            Path::new(&r.file)
+                .parent()
+                .unwrap()
+                .to_string_lossy()
+                .to_string()
+        })
         .collect();
     let (mut agree, mut refused, mut broken_located) = (0, 0, 0);
     let mut failures = Vec::new();
     for r in &rows {
         let conf = wrap(&root, r, &mains);
         // The default prefix, as the index was made (modules and log paths resolve there).
-        let a = Command::new(&nginx).arg("-c").arg(&conf).arg("-t").output().unwrap();
-        let b = Command::new(rginx()).arg("-c").arg(&conf).arg("-t").output().unwrap();
+        let a = Command::new(&nginx)
+            .arg("-c")
+            .arg(&conf)
+            .arg("-t")
+            .output()
+            .unwrap();
+        let b = Command::new(rginx())
+            .arg("-c")
+            .arg(&conf)
+            .arg("-t")
+            .output()
+            .unwrap();
         let stderr_b = String::from_utf8_lossy(&b.stderr).to_string();
         if !matches!(b.status.code(), Some(0) | Some(1)) || stderr_b.contains("panicked") {
             failures.push(format!("{}: rginx crashed: {stderr_b}", r.file));
@@ -122,12 +167,22 @@ fn corpus_verdicts_agree_with_nginx() {
         }
         let (na, nb) = (a.status.success(), b.status.success());
         // The live nginx must give the recorded verdict: otherwise the environment differs.
-        assert_eq!(na, r.nginx_t == "yes", "{}: live nginx disagrees with index.tsv", r.file);
+        assert_eq!(
+            na,
+            r.nginx_t == "yes",
+            "{}: live nginx disagrees with index.tsv",
+            r.file
+        );
         let eb = first_emerg(&b.stderr).unwrap_or_default();
         if !r.deliberately_invalid.is_empty() && r.nginx_t == "no" {
             // Located: the JSON report gives the error a file and a line (even where nginx's
             // own one-line message has no place, e.g. unknown variables).
-            let j = Command::new(rginx()).arg("-c").arg(&conf).args(["-t", "--format", "json"]).output().unwrap();
+            let j = Command::new(rginx())
+                .arg("-c")
+                .arg(&conf)
+                .args(["-t", "--format", "json"])
+                .output()
+                .unwrap();
             let report: serde_json::Value = serde_json::from_slice(&j.stdout).expect("JSON report");
             let first = report["diagnostics"]
                 .as_array()
@@ -135,7 +190,10 @@ fn corpus_verdicts_agree_with_nginx() {
                 .cloned()
                 .unwrap_or_default();
             if nb || first["line"].as_u64().is_none() || first["file"].as_str().is_none() {
-                failures.push(format!("{}: deliberately broken, but rginx gave no located error: {first}", r.file));
+                failures.push(format!(
+                    "{}: deliberately broken, but rginx gave no located error: {first}",
+                    r.file
+                ));
             } else {
                 broken_located += 1;
             }
@@ -159,5 +217,10 @@ fn corpus_verdicts_agree_with_nginx() {
         "corpus: {} files, {agree} agree, {refused} refused as not supported by rginx, {broken_located} deliberately broken rejected with a location",
         rows.len()
     );
-    assert!(failures.is_empty(), "{} disagreements:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} disagreements:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

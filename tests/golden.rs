@@ -35,7 +35,12 @@ fn golden(expected: &Path, actual: &str) -> Option<String> {
         return None;
     }
     let want = std::fs::read_to_string(expected).unwrap_or_default();
-    (want != actual).then(|| format!("{}:\n--- expected\n{want}\n--- actual\n{actual}", expected.display()))
+    (want != actual).then(|| {
+        format!(
+            "{}:\n--- expected\n{want}\n--- actual\n{actual}",
+            expected.display()
+        )
+    })
 }
 
 fn run(dir: &Path, extra: &[&str]) -> (Option<i32>, String, String) {
@@ -79,11 +84,19 @@ fn json_report_is_golden() {
     assert_eq!(code, Some(1));
     let v: serde_json::Value = serde_json::from_str(&stdout).expect("valid JSON");
     assert_eq!(v["ok"], false);
-    let errors: Vec<&serde_json::Value> = v["diagnostics"].as_array().unwrap().iter().filter(|d| d["severity"] == "emerg").collect();
+    let errors: Vec<&serde_json::Value> = v["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["severity"] == "emerg")
+        .collect();
     // Every problem at once, each located and coded.
     assert!(errors.len() >= 5, "{errors:?}");
     for e in &errors {
-        assert!(e["line"].as_u64().is_some() && e["code"].as_str().unwrap().starts_with("rginx::"), "{e}");
+        assert!(
+            e["line"].as_u64().is_some() && e["code"].as_str().unwrap().starts_with("rginx::"),
+            "{e}"
+        );
     }
     if let Some(f) = golden(&fixture.join("expected.json"), &stdout) {
         panic!("{f}");
@@ -110,8 +123,21 @@ fn dump_matches_nginx() {
     copy_dir(&fixture, tmp.path());
     let conf = tmp.path().join("nginx.conf");
     let prefix = format!("{}/", tmp.path().display());
-    let a = Command::new(nginx()).args(["-p", &prefix, "-c"]).arg(&conf).args(["-e", "stderr", "-T"]).output().unwrap();
-    let b = Command::new(rginx()).args(["-p", &prefix, "-c"]).arg(&conf).arg("-T").output().unwrap();
+    let a = Command::new(nginx())
+        .args(["-p", &prefix, "-c"])
+        .arg(&conf)
+        .args(["-e", "stderr", "-T"])
+        .output()
+        .unwrap();
+    let b = Command::new(rginx())
+        .args(["-p", &prefix, "-c"])
+        .arg(&conf)
+        .arg("-T")
+        .output()
+        .unwrap();
     assert!(a.status.success() && b.status.success());
-    assert_eq!(String::from_utf8_lossy(&b.stdout), String::from_utf8_lossy(&a.stdout));
+    assert_eq!(
+        String::from_utf8_lossy(&b.stdout),
+        String::from_utf8_lossy(&a.stdout)
+    );
 }

@@ -183,7 +183,9 @@ fn rginx_t_matches_nginx_t() {
             Same => a.status.code() == b.status.code() && la.first() == lb.first(),
             Refused => {
                 b.status.code() == Some(1)
-                    && lb.first().is_some_and(|l| l.contains("is not supported by rginx"))
+                    && lb
+                        .first()
+                        .is_some_and(|l| l.contains("is not supported by rginx"))
             }
         };
         if !ok {
@@ -196,5 +198,11 @@ fn rginx_t_matches_nginx_t() {
             ));
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases differ:\n{}", failures.len(), CASES.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ:\n{}",
+        failures.len(),
+        CASES.len(),
+        failures.join("\n")
+    );
 }

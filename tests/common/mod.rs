@@ -29,7 +29,10 @@ pub struct Prefix {
 
 impl Prefix {
     pub fn new() -> Prefix {
-        let dir = tempfile::Builder::new().prefix("rginx-test").tempdir().expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("rginx-test")
+            .tempdir()
+            .expect("tempdir");
         std::fs::create_dir_all(dir.path().join("conf")).unwrap();
         std::fs::create_dir_all(dir.path().join("logs")).unwrap();
         Prefix { dir }
