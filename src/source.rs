@@ -66,7 +66,7 @@ pub enum Origin {
 pub struct SourceFile {
     origin: Origin,
     bytes: Bytes,
-    line_starts: OnceLock<Vec<u32>>,
+    line_starts: OnceLock<std::sync::Arc<[u32]>>,
 }
 
 impl SourceFile {
@@ -93,7 +93,8 @@ impl SourceFile {
         &self.bytes
     }
 
-    fn line_starts(&self) -> &[u32] {
+    /// Byte offsets where each line starts (computed once, shared).
+    pub fn line_starts(&self) -> &std::sync::Arc<[u32]> {
         self.line_starts.get_or_init(|| {
             let mut starts = vec![0u32];
             for (i, b) in self.bytes.iter().enumerate() {
@@ -101,7 +102,7 @@ impl SourceFile {
                     starts.push(i as u32 + 1);
                 }
             }
-            starts
+            starts.into()
         })
     }
 

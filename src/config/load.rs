@@ -60,6 +60,9 @@ pub struct Loader {
     /// Regexes compiled so far, by pattern and caselessness.
     /// Indexed by caselessness, then pattern.
     pub regex_cache: [rustc_hash::FxHashMap<Box<[u8]>, crate::ir::regex::Regex>; 2],
+    /// The help for each unknown name, computed once (a broken file may repeat one thousands
+    /// of times).
+    suggestions: rustc_hash::FxHashMap<(Box<[u8]>, u32), Option<String>>,
 }
 
 /// nginx's `ngx_get_full_name`: absolute paths stay, relative ones get the prefix
@@ -106,6 +109,7 @@ impl Loader {
             upstreams: None,
             scope: super::template::Scope::default(),
             regex_cache: Default::default(),
+            suggestions: Default::default(),
         }
     }
 
@@ -233,7 +237,16 @@ impl Loader {
                 )
                 .place(Place::At(d.end))
                 .label("unknown directive");
-                diag = match unknown_help(name, context, &loaded) {
+                let key = (Box::<[u8]>::from(name), context);
+                let help = match self.suggestions.get(&key) {
+                    Some(h) => h.clone(),
+                    None => {
+                        let h = unknown_help(name, context, &loaded);
+                        self.suggestions.insert(key, h.clone());
+                        h
+                    }
+                };
+                diag = match help {
                     Some(h) => diag.help(h),
                     None => diag,
                 };

@@ -287,7 +287,8 @@ pub fn suggest(name: &[u8], context: u32) -> Option<&'static str> {
     let name = std::str::from_utf8(name).ok()?;
     let mut best: Option<(f64, &'static str)> = None;
     for spec in DIRECTIVES {
-        if spec.build == Build::Absent {
+        // A name more than a few bytes longer or shorter is never the one meant.
+        if spec.build == Build::Absent || spec.name.len().abs_diff(name.len()) > 3 {
             continue;
         }
         let mut score = strsim::jaro_winkler(name, spec.name);

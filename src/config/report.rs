@@ -256,21 +256,54 @@ pub fn json(loaded: &Loaded) -> String {
 struct FileSource {
     name: String,
     bytes: bytes::Bytes,
+    line_starts: std::sync::Arc<[u32]>,
+}
+
+impl FileSource {
+    fn of(sources: &SourceMap, file: FileId) -> FileSource {
+        let f = sources.file(file);
+        FileSource {
+            name: f.name(),
+            bytes: f.bytes().clone(),
+            line_starts: f.line_starts().clone(),
+        }
+    }
 }
 
 impl SourceCode for FileSource {
+    /// Hands miette only the lines around the span: miette finds lines by scanning from the
+    /// start of what it is given, which would make a report of many diagnostics on a large
+    /// file quadratic.
     fn read_span<'a>(
         &'a self,
         span: &SourceSpan,
         context_lines_before: usize,
         context_lines_after: usize,
     ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
-        let inner = self.bytes[..].read_span(span, context_lines_before, context_lines_after)?;
+        let starts = &self.line_starts;
+        let len = self.bytes.len();
+        let start = span.offset().min(len);
+        let end = (start + span.len()).min(len);
+        let line_of = |off: usize| {
+            starts
+                .partition_point(|s| *s as usize <= off)
+                .saturating_sub(1)
+        };
+        let first = line_of(start);
+        let last = line_of(end.saturating_sub(1).max(start));
+        let w0 = first.saturating_sub(context_lines_before + 1);
+        let w1 = (last + context_lines_after + 1).min(starts.len() - 1);
+        let wstart = starts[w0] as usize;
+        let wend = starts.get(w1 + 1).map(|s| *s as usize).unwrap_or(len);
+        let window = &self.bytes[wstart..wend];
+        let inner_span = SourceSpan::new((start - wstart).into(), end - start);
+        let inner = window.read_span(&inner_span, context_lines_before, context_lines_after)?;
+        let data: &'a [u8] = inner.data();
         Ok(Box::new(miette::MietteSpanContents::new_named(
             self.name.clone(),
-            inner.data(),
-            *inner.span(),
-            inner.line(),
+            data,
+            SourceSpan::new((inner.span().offset() + wstart).into(), inner.span().len()),
+            inner.line() + w0,
             inner.column(),
             inner.line_count(),
         )))
@@ -296,10 +329,7 @@ impl Rendered {
             Severity::Note => miette::Severity::Advice,
         };
         let file: Option<FileId> = d.primary.as_ref().map(|p| p.span.file);
-        let source = file.map(|f| FileSource {
-            name: sources.file(f).name(),
-            bytes: sources.file(f).bytes().clone(),
-        });
+        let source = file.map(|f| FileSource::of(sources, f));
         let mut labels = Vec::new();
         let mut related = Vec::new();
         if let Some(p) = &d.primary {
@@ -320,10 +350,7 @@ impl Rendered {
                     code: d.code,
                     message: s.text.clone(),
                     help: None,
-                    source: Some(FileSource {
-                        name: sources.file(s.span.file).name(),
-                        bytes: sources.file(s.span.file).bytes().clone(),
-                    }),
+                    source: Some(FileSource::of(sources, s.span.file)),
                     labels: vec![LabeledSpan::new_primary_with_span(
                         None,
                         (s.span.start as usize, s.span.len().max(1)),
