@@ -10,3 +10,4 @@ pub mod config;
 pub mod ir;
 pub mod source;
 pub mod syntax;
+pub mod runtime;
