@@ -49,6 +49,9 @@ pub struct LocationTree {
     pub prefixes: Vec<LocId>,
     /// Regex locations in configuration order.
     pub regexes: Vec<LocId>,
+    /// S3.3: locations (prefix or exact) with `proxy_pass` whose name ends in `/`, by their
+    /// name without that slash: a request for exactly that URI is redirected.
+    pub redirects: HashMap<Box<[u8]>, LocId>,
 }
 
 /// `return`.

@@ -6,3 +6,4 @@
 //! (hyperium/hyper#2695, #3914), so it serves HTTP/2, where neither exists on the wire.
 
 pub mod http1;
+pub mod route;

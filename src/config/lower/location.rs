@@ -253,6 +253,10 @@ pub fn build(
             nested,
             auto_redirect,
         });
+        if auto_redirect && matches!(b.kind, Kind::Exact | Kind::Prefix | Kind::NoRegex) {
+            let without: Box<[u8]> = b.name[..b.name.len() - 1].into();
+            tree.redirects.entry(without).or_insert(id);
+        }
         match &b.kind {
             Kind::Exact => {
                 tree.exact.insert(b.name.clone(), id);
