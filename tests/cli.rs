@@ -16,10 +16,25 @@ fn lines(stderr: &[u8], prefix: &std::path::Path) -> Vec<String> {
         .lines()
         .map(|l| {
             let l = l.replace(&prefix.display().to_string(), "<P>");
-            let l = l.strip_prefix("nginx: ").or_else(|| l.strip_prefix("rginx: ")).unwrap_or(&l).to_string();
+            let l = l
+                .strip_prefix("nginx: ")
+                .or_else(|| l.strip_prefix("rginx: "))
+                .unwrap_or(&l)
+                .to_string();
             // Debian's nginx prints errors with a timestamp and pid: keep the message.
             match l.find("[emerg] ") {
-                Some(i) => l[i..].split_once("] ").map(|(a, b)| format!("{a}] {}", b.split_once(": ").filter(|(p, _)| p.contains('#')).map(|(_, m)| m).unwrap_or(b))).unwrap_or(l),
+                Some(i) => l[i..]
+                    .split_once("] ")
+                    .map(|(a, b)| {
+                        format!(
+                            "{a}] {}",
+                            b.split_once(": ")
+                                .filter(|(p, _)| p.contains('#'))
+                                .map(|(_, m)| m)
+                                .unwrap_or(b)
+                        )
+                    })
+                    .unwrap_or(l),
                 None => l,
             }
         })
@@ -47,7 +62,10 @@ fn t_success_lines_and_exit_code_match_nginx() {
 #[test]
 fn t_failure_lines_and_exit_code_match_nginx() {
     let p = Prefix::new();
-    p.write("conf/nginx.conf", http_conf("server { listen 127.0.0.1:8080; proxy_pass http://x; }").as_bytes());
+    p.write(
+        "conf/nginx.conf",
+        http_conf("server { listen 127.0.0.1:8080; proxy_pass http://x; }").as_bytes(),
+    );
     let a = p.test(&nginx(), &[]);
     let b = p.test(&rginx(), &[]);
     assert_eq!(b.status.code(), Some(1));
@@ -61,11 +79,20 @@ fn q_suppresses_success_lines_only() {
     p.write("conf/nginx.conf", ok_conf().as_bytes());
     let b = p.test(&rginx(), &["-q"]);
     assert_eq!(b.status.code(), Some(0));
-    assert!(b.stderr.is_empty(), "{}", String::from_utf8_lossy(&b.stderr));
-    p.write("conf/nginx.conf", http_conf("server { listen 127.0.0.1:8080; listen 127.0.0.1:8080; }").as_bytes());
+    assert!(
+        b.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&b.stderr)
+    );
+    p.write(
+        "conf/nginx.conf",
+        http_conf("server { listen 127.0.0.1:8080; listen 127.0.0.1:8080; }").as_bytes(),
+    );
     let b = p.test(&rginx(), &["-q"]);
     assert_eq!(b.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&b.stderr).contains("[emerg] a duplicate listen 127.0.0.1:8080"));
+    assert!(
+        String::from_utf8_lossy(&b.stderr).contains("[emerg] a duplicate listen 127.0.0.1:8080")
+    );
 }
 
 #[test]
@@ -89,23 +116,51 @@ fn no_events_section_comes_after_syntax_is_ok() {
 #[test]
 fn g_directives_come_before_the_file() {
     let p = Prefix::new();
-    p.write("conf/nginx.conf", format!("daemon on;\n{}", ok_conf()).as_bytes());
-    for g in ["daemon off;", "events { }", "foo bar;", "worker_processes 2;", "daemon off"] {
+    p.write(
+        "conf/nginx.conf",
+        format!("daemon on;\n{}", ok_conf()).as_bytes(),
+    );
+    for g in [
+        "daemon off;",
+        "events { }",
+        "foo bar;",
+        "worker_processes 2;",
+        "daemon off",
+    ] {
         let a = p.test(&nginx(), &["-g", g]);
         let b = p.test(&rginx(), &["-g", g]);
         assert_eq!(b.status.code(), a.status.code(), "-g {g:?}");
-        assert_eq!(lines(&b.stderr, p.path()), lines(&a.stderr, p.path()), "-g {g:?}");
+        assert_eq!(
+            lines(&b.stderr, p.path()),
+            lines(&a.stderr, p.path()),
+            "-g {g:?}"
+        );
     }
 }
 
 #[test]
 fn relative_c_is_under_the_prefix_and_includes_under_the_conf_dir() {
     let p = Prefix::new();
-    p.write("conf/sub/main.conf", b"events {}\nhttp { access_log off; include inc/*.conf; }\n");
-    p.write("conf/sub/inc/a.conf", b"server { listen 127.0.0.1:8080; }\n");
-    let out = Command::new(rginx()).args(["-p", &p.arg(), "-c", "conf/sub/main.conf", "-t"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("{}conf/sub/main.conf syntax is ok", p.arg())));
+    p.write(
+        "conf/sub/main.conf",
+        b"events {}\nhttp { access_log off; include inc/*.conf; }\n",
+    );
+    p.write(
+        "conf/sub/inc/a.conf",
+        b"server { listen 127.0.0.1:8080; }\n",
+    );
+    let out = Command::new(rginx())
+        .args(["-p", &p.arg(), "-c", "conf/sub/main.conf", "-t"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains(&format!("{}conf/sub/main.conf syntax is ok", p.arg())));
 }
 
 #[test]
@@ -114,8 +169,14 @@ fn dump_prints_every_file_once_in_first_read_order() {
     p.write("conf/nginx.conf", b"events {}\nhttp {\n access_log off;\n include a.conf;\n include a.conf;\n include b.conf;\n}\n");
     p.write("conf/a.conf", b"# a\n");
     p.write("conf/b.conf", b"server { listen 127.0.0.1:8080; }");
-    let out = Command::new(rginx()).args(["-p", &p.arg(), "-c"]).arg(p.conf()).arg("-T").output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).replace(&p.path().display().to_string(), "<P>");
+    let out = Command::new(rginx())
+        .args(["-p", &p.arg(), "-c"])
+        .arg(p.conf())
+        .arg("-T")
+        .output()
+        .unwrap();
+    let stdout =
+        String::from_utf8_lossy(&out.stdout).replace(&p.path().display().to_string(), "<P>");
     assert_eq!(
         stdout,
         "# configuration file <P>/conf/nginx.conf:\nevents {}\nhttp {\n access_log off;\n include a.conf;\n include a.conf;\n include b.conf;\n}\n\n\
@@ -135,7 +196,10 @@ fn json_format_is_valid_and_complete() {
     assert_eq!(d.iter().filter(|d| d["severity"] == "emerg").count(), 2);
     assert_eq!(d[0]["code"], "rginx::invalid-value");
     assert_eq!(d[0]["line"], 4);
-    assert!(d[0]["nginx"].as_str().unwrap().starts_with("[emerg] invalid value \"maybe\""));
+    assert!(d[0]["nginx"]
+        .as_str()
+        .unwrap()
+        .starts_with("[emerg] invalid value \"maybe\""));
 }
 
 #[test]
@@ -145,5 +209,10 @@ fn version_flags() {
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("rginx version: rginx/"));
     let out = Command::new(rginx()).arg("-V").output().unwrap();
     let text = String::from_utf8_lossy(&out.stderr);
-    assert!(text.contains("configure arguments:") && text.contains("--with-http_ssl_module") && text.contains("--without-http_fastcgi_module"), "{text}");
+    assert!(
+        text.contains("configure arguments:")
+            && text.contains("--with-http_ssl_module")
+            && text.contains("--without-http_fastcgi_module"),
+        "{text}"
+    );
 }

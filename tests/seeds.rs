@@ -8,19 +8,37 @@ use common::*;
 use std::path::Path;
 
 fn seed(name: &str) -> String {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/seeds/configs").join(name);
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/seeds/configs")
+        .join(name);
     std::fs::read_to_string(p).expect("seed config")
 }
 
 fn check(name: &str, body: String) {
     let p = Prefix::new();
     p.write("conf/nginx.conf", body.as_bytes());
-    p.write("conf/tls/www.example.com.fullchain.pem", include_bytes!("../fixtures/tls/ecdsa.pem"));
-    p.write("conf/tls/www.example.com.key", include_bytes!("../fixtures/tls/ecdsa.key"));
+    p.write(
+        "conf/tls/www.example.com.fullchain.pem",
+        include_bytes!("../fixtures/tls/ecdsa.pem"),
+    );
+    p.write(
+        "conf/tls/www.example.com.key",
+        include_bytes!("../fixtures/tls/ecdsa.key"),
+    );
     let a = p.test(&nginx(), &[]);
     let b = p.test(&rginx(), &[]);
-    assert_eq!(a.status.code(), Some(0), "nginx rejects {name}: {}", String::from_utf8_lossy(&a.stderr));
-    assert_eq!(b.status.code(), Some(0), "rginx rejects {name}: {}", String::from_utf8_lossy(&b.stderr));
+    assert_eq!(
+        a.status.code(),
+        Some(0),
+        "nginx rejects {name}: {}",
+        String::from_utf8_lossy(&a.stderr)
+    );
+    assert_eq!(
+        b.status.code(),
+        Some(0),
+        "rginx rejects {name}: {}",
+        String::from_utf8_lossy(&b.stderr)
+    );
 }
 
 /// Only the certificate paths and (for the tests) the ports change: 80/443/8080 need root or
@@ -33,8 +51,14 @@ fn wiki_http() {
 #[test]
 fn wiki_https() {
     let body = seed("wiki-https.conf")
-        .replace("/etc/ssl/www.example.com.fullchain.pem", "tls/www.example.com.fullchain.pem")
-        .replace("/etc/ssl/private/www.example.com.key", "tls/www.example.com.key");
+        .replace(
+            "/etc/ssl/www.example.com.fullchain.pem",
+            "tls/www.example.com.fullchain.pem",
+        )
+        .replace(
+            "/etc/ssl/private/www.example.com.key",
+            "tls/www.example.com.key",
+        );
     check("wiki-https.conf", body);
 }
 
@@ -59,5 +83,8 @@ fn wiki_lints_name_the_idle_timeout_of_vncws() {
         .collect();
     // /vncws/ forwards Upgrade with the default 60 s read timeout; /websockify raised it to
     // 61 s, above the lint's threshold.
-    assert_eq!(codes, vec!["rginx::lint::websocket-read-timeout 29".to_string()]);
+    assert_eq!(
+        codes,
+        vec!["rginx::lint::websocket-read-timeout 29".to_string()]
+    );
 }
