@@ -66,6 +66,37 @@ pub fn check(cli: &Cli) -> i32 {
     code
 }
 
+/// Serving: load the configuration through the same pipeline as `-t`, then run it. Like
+/// nginx, a bad configuration prints its `[emerg]` line and exits 1 (with rginx's report of
+/// every diagnostic after it).
+pub fn serve(cli: &Cli) -> i32 {
+    let loaded = config::load(&options(cli, true));
+    let mut stderr = std::io::stderr().lock();
+    for d in loaded
+        .diagnostics
+        .in_nginx_order()
+        .iter()
+        .filter(|d| d.is_nginx())
+    {
+        if d.is_error() || d.severity == config::diagnostic::Severity::Warn {
+            let _ = writeln!(stderr, "{PROGRAM}: {}", d.nginx_line(&loaded.sources));
+        }
+        if d.is_error() {
+            break;
+        }
+    }
+    if !loaded.ok() {
+        let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let _ = write!(stderr, "\n{}", report::render(&loaded, color, false));
+        return 1;
+    }
+    drop(stderr);
+    let Some(config) = loaded.config else {
+        return 1;
+    };
+    crate::runtime::run(config)
+}
+
 pub fn version(full: bool) -> i32 {
     eprintln!("{PROGRAM} version: {PROGRAM}/{VERSION} (nginx/{NGINX_VERSION} compatible)");
     if full {

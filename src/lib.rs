@@ -8,6 +8,6 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod ir;
+pub mod runtime;
 pub mod source;
 pub mod syntax;
-pub mod runtime;

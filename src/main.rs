@@ -15,8 +15,7 @@ fn main() {
     } else if cli.test || cli.dump {
         rginx::app::check(&cli)
     } else {
-        eprintln!("rginx: serving is not implemented in this build yet; use -t");
-        1
+        rginx::app::serve(&cli)
     };
     std::process::exit(code);
 }

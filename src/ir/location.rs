@@ -80,7 +80,12 @@ pub struct ErrorPages {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Root {
     Root(Template),
-    Alias(Template),
+    /// `alias`: replaces the first `location_len` bytes of `$uri` (the location's name); in a
+    /// regex location (`None`) it is the whole file name.
+    Alias {
+        path: Template,
+        location_len: Option<usize>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -20,18 +20,25 @@ pub struct Captures {
 }
 
 impl Captures {
-    fn from(re: &crate::ir::regex::Regex, subject: &[u8]) -> Option<Captures> {
+    /// Matches `re` against `subject`, keeping the groups.
+    pub fn from_regex(re: &crate::ir::regex::Regex, subject: &[u8]) -> Option<Captures> {
         let caps = re.re.captures(subject)?;
         Some(Captures {
             subject: subject.to_vec(),
-            groups: (0..caps.len()).map(|i| caps.get(i).map(|m| (m.start(), m.end()))).collect(),
+            groups: (0..caps.len())
+                .map(|i| caps.get(i).map(|m| (m.start(), m.end())))
+                .collect(),
             names: Some(re.names.clone()),
         })
     }
 
     /// `$n`.
     pub fn numbered(&self, n: usize) -> Option<&[u8]> {
-        self.groups.get(n).copied().flatten().map(|(a, b)| &self.subject[a..b])
+        self.groups
+            .get(n)
+            .copied()
+            .flatten()
+            .map(|(a, b)| &self.subject[a..b])
     }
 
     /// `$name`.
@@ -59,7 +66,7 @@ pub fn select_server(addr: &AddrConf, host: &[u8]) -> (ServerId, Option<Captures
         }
     }
     for (re, id) in &addr.regexes {
-        if let Some(c) = Captures::from(re, host) {
+        if let Some(c) = Captures::from_regex(re, host) {
             return (*id, Some(c));
         }
     }
@@ -128,8 +135,10 @@ fn search(tree: &LocationTree, locs: &[Location], uri: &[u8], caps: &mut Option<
     if !noregex {
         for r in &tree.regexes {
             let loc = &locs[r.0 as usize];
-            let LocationKind::Regex(re) = &loc.kind else { continue };
-            if let Some(c) = Captures::from(re, uri) {
+            let LocationKind::Regex(re) = &loc.kind else {
+                continue;
+            };
+            if let Some(c) = Captures::from_regex(re, uri) {
                 *caps = Some(c);
                 return match search(&loc.nested, locs, uri, caps) {
                     Step::Ok(id) | Step::Done(id) | Step::Again(id) => Step::Ok(id),
@@ -160,7 +169,11 @@ mod tests {
             params: None,
             open_logs: false,
         });
-        let errors: Vec<String> = loaded.diagnostics.errors().map(|d| d.message.clone()).collect();
+        let errors: Vec<String> = loaded
+            .diagnostics
+            .errors()
+            .map(|d| d.message.clone())
+            .collect();
         (loaded.config.unwrap_or_else(|| panic!("{errors:?}")), dir)
     }
 
@@ -186,8 +199,13 @@ mod tests {
         );
         let s = &c.http.as_ref().unwrap().servers[0];
         let name = |f: Found| match f {
-            Found::Location(id) => String::from_utf8_lossy(&s.locations[id.0 as usize].name).to_string(),
-            Found::Redirect(id) => format!("301 {}", String::from_utf8_lossy(&s.locations[id.0 as usize].name)),
+            Found::Location(id) => {
+                String::from_utf8_lossy(&s.locations[id.0 as usize].name).to_string()
+            }
+            Found::Redirect(id) => format!(
+                "301 {}",
+                String::from_utf8_lossy(&s.locations[id.0 as usize].name)
+            ),
             Found::Server => "server".to_string(),
         };
         let check = |uri: &str, want: &str| {
@@ -225,13 +243,19 @@ mod tests {
             other => panic!("{other:?}"),
         };
         // The exact `/` (declared first) and the nested regex inside `/a` win.
-        assert!(matches!(s.locations[nested_first("/").0 as usize].kind, LocationKind::Exact));
+        assert!(matches!(
+            s.locations[nested_first("/").0 as usize].kind,
+            LocationKind::Exact
+        ));
         let a = nested_first("/a/q.x");
         let outer = nested_first("/q.x");
         assert_ne!(a, outer, "the nested regex of /a comes first for /a/q.x");
         // ^~ suppresses outer regexes but not its own nested ones.
         let n = nested_first("/n/q.x");
-        assert!(matches!(s.locations[n.0 as usize].kind, LocationKind::Regex(_)));
+        assert!(matches!(
+            s.locations[n.0 as usize].kind,
+            LocationKind::Regex(_)
+        ));
         assert_ne!(n, outer);
         // No location at all: the server's configuration.
         let (c, _d) = server(r#"server { listen 127.0.0.1:8080; location /only/ { } }"#);

@@ -94,7 +94,11 @@ pub struct LocBuilder {
     /// `proxy_*` settings, allocated when the first one is set.
     /// Shared with the enclosing level until this level sets its own.
     pub proxy: Option<Arc<ProxyBuilder>>,
+    /// `root` or `alias` (with `alias_len`), and the path.
     pub root: Slot<(bool, Raw)>,
+    /// For `alias`: the length of the location's name it replaces; `None` in a regex
+    /// location, where the alias is the whole file name (nginx's `clcf->alias`).
+    pub alias_len: Option<usize>,
     pub index: Option<Vec<Raw>>,
     pub add_headers: Option<Vec<RawAddHeader>>,
     /// Everything set less often, allocated when the first one is set: most locations set
@@ -471,6 +475,9 @@ impl LocBuilder {
         let Some(raw) = template::parse_bytes(l, &path, d.args[0].span, d.end) else {
             return;
         };
+        if alias && self.root.is_none() {
+            self.alias_len = if at.regex { None } else { Some(at.name.len()) };
+        }
         l.once(&mut self.root, d, (alias, raw));
     }
 
@@ -751,7 +758,7 @@ impl LocBuilder {
             );
             return;
         }
-        match parse_expires(a.as_bytes(), modified) {
+        match value::parse_expires(a.as_bytes(), modified) {
             Ok(e) => l.once(&mut self.rest_mut().expires, d, RawExpires::Fixed(e)),
             Err(msg) => l.error(directive_error(d, "expires", msg)),
         }
@@ -879,6 +886,9 @@ impl LocBuilder {
             }
             _ => {}
         }
+        if self.root.is_none() {
+            self.alias_len = p.alias_len;
+        }
         inherit(&mut self.root, &p.root);
         if self.index.is_none() {
             self.index.clone_from(&p.index);
@@ -909,7 +919,10 @@ impl LocBuilder {
                 let t = resolve(l, scope, &s.value.1);
                 (
                     if s.value.0 {
-                        Root::Alias(t)
+                        Root::Alias {
+                            path: t,
+                            location_len: self.alias_len,
+                        }
                     } else {
                         Root::Root(t)
                     },
@@ -1268,38 +1281,6 @@ fn mime_list(d: &Directive) -> (Vec<Box<[u8]>>, bool) {
         }
     }
     (list, any)
-}
-
-/// `ngx_http_parse_expires`.
-fn parse_expires(v: &[u8], modified: bool) -> Result<Expires, &'static str> {
-    if v == b"epoch" {
-        return Ok(Expires::Epoch);
-    }
-    if v == b"max" {
-        return Ok(Expires::Max);
-    }
-    if v == b"off" {
-        return Ok(Expires::Off);
-    }
-    let (daily, rest) = match v.first() {
-        Some(b'@') => (true, &v[1..]),
-        _ => (false, v),
-    };
-    let (minus, rest) = match rest.first() {
-        Some(b'+') => (false, &rest[1..]),
-        Some(b'-') => (true, &rest[1..]),
-        _ => (false, rest),
-    };
-    let secs = value::sec_signed(rest).ok_or("invalid value")?;
-    if daily {
-        if secs > 24 * 60 * 60 {
-            return Err("daily time value must be less than 24 hours");
-        }
-        return Ok(Expires::Daily { seconds: secs });
-    }
-    let seconds = if minus { -secs } else { secs };
-    let _ = modified;
-    Ok(Expires::Delta { seconds, modified })
 }
 
 /// `ngx_ptocidr`: an address or `addr/bits`; the bool says whether the host bits were zero.

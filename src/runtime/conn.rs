@@ -1,0 +1,303 @@
+//! One client connection: reading request heads with nginx's buffers and timers, choosing the
+//! virtual server (S2.4, S2.6), running each request, keep-alive and pipelining (S13.4), and
+//! closing the way nginx closes (lingering after errors).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::AsyncWriteExt;
+
+use super::handler;
+use super::http1::request::{self as http1, Limits, Parse, Reject, RequestHead};
+use super::io::{self, IoError, Stream};
+use super::log;
+use super::request::{ConnInfo, Request, Sent, UpstreamState, URI_CHANGES};
+use super::respond::HeadersOut;
+use super::route;
+use super::Snapshot;
+use crate::ir::Level;
+
+/// The client side of a connection: the stream and the bytes read but not yet used
+/// (a pipelined request, the start of a body).
+pub struct Client {
+    pub stream: Stream,
+    pub buf: BytesMut,
+}
+
+/// How waiting for a request head ended without one.
+enum NoHead {
+    /// Closed or idle: close silently (nginx logs nothing, or at info).
+    Quiet,
+    /// Part of a request arrived, then a timeout (408) or the client closed (400): nginx
+    /// logs the request with that status and closes without answering.
+    Partial(u16, Bytes),
+    /// The head is malformed or too large: nginx answers with its error page.
+    Reject(Reject, Bytes),
+}
+
+/// Serves a connection until it closes.
+pub async fn serve(stream: Stream, conn: Arc<ConnInfo>, snap: Arc<Snapshot>) {
+    let (limits, header_timeout) = {
+        let ac = &snap.http().sockets[conn.socket].addrs[conn.addr];
+        let srv = &snap.http().servers[ac.default_server.0 as usize].srv;
+        (
+            Limits {
+                client_header_buffer_size: srv.client_header_buffer_size,
+                large_buffers: srv.large_client_header_buffers.0 as usize,
+                large_buffer_size: srv.large_client_header_buffers.1,
+                underscores_in_headers: srv.underscores_in_headers,
+                ignore_invalid_headers: srv.ignore_invalid_headers,
+                merge_slashes: srv.merge_slashes,
+            },
+            srv.client_header_timeout,
+        )
+    };
+    let mut c = Client {
+        stream,
+        buf: BytesMut::with_capacity(limits.client_header_buffer_size.max(1024)),
+    };
+    let mut requests = 0u64;
+    let mut idle_timeout: Option<Duration> = None;
+    loop {
+        let pipelined = !c.buf.is_empty();
+        let (head, started, started_wall) =
+            match read_head(&mut c, &limits, header_timeout, idle_timeout, &snap, &conn).await {
+                Ok(x) => x,
+                Err(NoHead::Quiet) => return,
+                Err(NoHead::Partial(status, line)) => {
+                    requests += 1;
+                    let mut r = new_request(&snap, &conn, bad_head(line), requests, pipelined);
+                    r.sent.status = status;
+                    r.sent.incomplete = true;
+                    log::access(&mut r);
+                    return;
+                }
+                Err(NoHead::Reject(Reject::Close, _)) => return,
+                Err(NoHead::Reject(rej, line)) => {
+                    requests += 1;
+                    let mut r = new_request(&snap, &conn, bad_head(line), requests, pipelined);
+                    r.keepalive = false;
+                    // nginx answers a rejected HTTP/0.9 request with the page alone.
+                    r.head.http09 = http1::http09_request_line(&c.buf, &limits);
+                    let status = match &rej {
+                        Reject::HeaderTooLarge(_) => 494,
+                        other => other.status(),
+                    };
+                    log::error(&r, Level::Info, format_args!("{}", rej.message()));
+                    let next = handler::special(&mut r, &mut c, status).await;
+                    debug_assert!(matches!(next, handler::Next::Done));
+                    log::access(&mut r);
+                    lingering_close(&mut c).await;
+                    return;
+                }
+            };
+        requests += 1;
+        let mut r = new_request(&snap, &conn, head, requests, pipelined);
+        r.start = started;
+        r.start_wall = started_wall;
+        handler::handle(&mut r, &mut c).await;
+        log::access(&mut r);
+        idle_timeout = Some(r.conf.keepalive_timeout);
+        if !r.keepalive {
+            if !r.body_done || !c.buf.is_empty() {
+                lingering_close(&mut c).await;
+            } else {
+                let _ = c.stream.shutdown().await;
+            }
+            return;
+        }
+        if !r.body_done && !super::body::discard(&mut r, &mut c).await {
+            return;
+        }
+    }
+}
+
+/// A stand-in head for a request nginx could not parse: its first line, for the logs.
+fn bad_head(line: Bytes) -> RequestHead {
+    RequestHead::bad_request(line)
+}
+
+fn new_request(
+    snap: &Arc<Snapshot>,
+    conn: &Arc<ConnInfo>,
+    head: RequestHead,
+    n: u64,
+    pipelined: bool,
+) -> Request {
+    let ac = &snap.http().sockets[conn.socket].addrs[conn.addr];
+    let host_in = head.host_name().unwrap_or_default();
+    let (server_id, captures) = route::select_server(ac, &host_in);
+    let server = &snap.http().servers[server_id.0 as usize];
+    let has_host = !host_in.is_empty();
+    let host = if has_host {
+        Bytes::from(host_in)
+    } else {
+        Bytes::copy_from_slice(&server.server_name)
+    };
+    let keepalive = !head.http09 && head.keepalive_requested();
+    let args = head.args_bytes();
+    let uri = head.uri.clone();
+    let request_length = head.request_length() as u64;
+    Request {
+        snap: Arc::clone(snap),
+        conn: Arc::clone(conn),
+        method: head.method,
+        method_get: false,
+        uri,
+        args,
+        head,
+        conn_requests: n,
+        start: Instant::now(),
+        start_wall: SystemTime::now(),
+        server_id,
+        uri_changed: false,
+        internal: false,
+        uri_changes: URI_CHANGES,
+        error_page: false,
+        err_status: None,
+        host,
+        has_host,
+        conf: Arc::clone(&server.conf),
+        captures,
+        maps: Vec::new(),
+        keepalive,
+        lingering_close: false,
+        expect_tested: false,
+        upstream: UpstreamState::default(),
+        sent: Sent::default(),
+        request_length,
+        body_done: false,
+        out: HeadersOut::default(),
+        pipelined,
+        add_uri_to_alias: false,
+    }
+}
+
+/// Reads until a complete head is buffered. The first request waits `client_header_timeout`
+/// from the accept, later ones `keepalive_timeout` for their first byte and then
+/// `client_header_timeout` for the rest (S9).
+async fn read_head(
+    c: &mut Client,
+    limits: &Limits,
+    header_timeout: Duration,
+    idle_timeout: Option<Duration>,
+    snap: &Snapshot,
+    conn: &ConnInfo,
+) -> Result<(RequestHead, Instant, SystemTime), NoHead> {
+    let mut started = if c.buf.is_empty() {
+        None
+    } else {
+        Some((Instant::now(), SystemTime::now()))
+    };
+    let first_deadline = Instant::now() + idle_timeout.unwrap_or(header_timeout);
+    let mut head_deadline = match (idle_timeout, started) {
+        (None, _) => Some(conn.accepted + header_timeout),
+        (Some(_), Some((t, _))) => Some(t + header_timeout),
+        (Some(_), None) => None,
+    };
+    loop {
+        if !c.buf.is_empty() {
+            match http1::parse(&c.buf, limits) {
+                Ok(Parse::Complete(mut head)) => {
+                    let bytes = c.buf.split_to(head.head_len).freeze();
+                    head.buf = bytes;
+                    let (t, w) = started.unwrap_or((Instant::now(), SystemTime::now()));
+                    return Ok((head, t, w));
+                }
+                Ok(Parse::Partial) => {}
+                Err(rej) => return Err(NoHead::Reject(rej, first_line(&c.buf))),
+            }
+        }
+        let deadline = head_deadline.unwrap_or(first_deadline);
+        let now = Instant::now();
+        let timeout = deadline.saturating_duration_since(now);
+        if c.buf.capacity() - c.buf.len() < 512 {
+            c.buf.reserve(limits.large_buffer_size.max(1024));
+        }
+        match io::read_buf(&mut c.stream, &mut c.buf, timeout).await {
+            Ok(0) => {
+                if c.buf.is_empty() {
+                    return Err(NoHead::Quiet);
+                }
+                log::conn_error(
+                    snap,
+                    conn,
+                    Level::Info,
+                    format_args!("client prematurely closed connection"),
+                    Some("reading client request headers"),
+                );
+                return Err(NoHead::Partial(400, first_line(&c.buf)));
+            }
+            Ok(_) => {
+                if started.is_none() {
+                    started = Some((Instant::now(), SystemTime::now()));
+                    if head_deadline.is_none() {
+                        head_deadline = Some(Instant::now() + header_timeout);
+                    }
+                }
+            }
+            Err(IoError::TimedOut) => {
+                if c.buf.is_empty() {
+                    if idle_timeout.is_none() {
+                        log::conn_error(
+                            snap,
+                            conn,
+                            Level::Info,
+                            format_args!("client timed out (110: Connection timed out)"),
+                            Some("waiting for request"),
+                        );
+                    }
+                    return Err(NoHead::Quiet);
+                }
+                log::conn_error(
+                    snap,
+                    conn,
+                    Level::Info,
+                    format_args!("client timed out (110: Connection timed out)"),
+                    Some("reading client request headers"),
+                );
+                return Err(NoHead::Partial(408, first_line(&c.buf)));
+            }
+            Err(IoError::Io(e)) => {
+                log::conn_error(
+                    snap,
+                    conn,
+                    Level::Info,
+                    format_args!("recv() failed {}", io::errno_text(&e)),
+                    Some("reading client request headers"),
+                );
+                return Err(NoHead::Quiet);
+            }
+        }
+    }
+}
+
+/// The request line as far as it arrived (for `$request` of a bad request).
+fn first_line(buf: &[u8]) -> Bytes {
+    let end = buf
+        .iter()
+        .position(|&b| b == b'\r' || b == b'\n')
+        .unwrap_or(buf.len());
+    Bytes::copy_from_slice(&buf[..end])
+}
+
+/// nginx's lingering close: stop sending, then read and drop what the client still sends
+/// (up to `lingering_timeout` between reads and `lingering_time` in all), so the client sees
+/// the response rather than a reset.
+async fn lingering_close(c: &mut Client) {
+    let _ = c.stream.shutdown().await;
+    let until = Instant::now() + Duration::from_secs(30);
+    let mut sink = BytesMut::with_capacity(4096);
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        sink.clear();
+        match io::read_buf(&mut c.stream, &mut sink, left.min(Duration::from_secs(5))).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! Byte streams and nginx's timers on them.
+//!
+//! [`Stream`] is a client or upstream connection (TCP or a unix socket; TLS joins it as one
+//! more variant). nginx's timeouts are *between two successive operations* (S9), so every
+//! read and write here takes the timeout that applies to that one operation.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpStream, UnixStream};
+
+/// A connected stream.
+pub enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Stream {
+    /// A non-blocking probe of an idle connection: `true` when the peer closed it or sent
+    /// something unexpected (an idle upstream connection must be silent).
+    pub fn idle_broken(&self) -> bool {
+        let mut b = [0u8; 1];
+        let r = match self {
+            Stream::Tcp(s) => s.try_read(&mut b),
+            Stream::Unix(s) => s.try_read(&mut b),
+        };
+        !matches!(r, Err(ref e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+
+    pub fn set_nodelay(&self) {
+        if let Stream::Tcp(s) = self {
+            let _ = s.set_nodelay(true);
+        }
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Stream::Unix(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
+
+/// Why an operation on a stream ended without data.
+#[derive(Debug)]
+pub enum IoError {
+    /// The timer of this operation fired (nginx: "timed out", errno 110).
+    TimedOut,
+    Io(io::Error),
+}
+
+impl From<io::Error> for IoError {
+    fn from(e: io::Error) -> IoError {
+        IoError::Io(e)
+    }
+}
+
+impl IoError {
+    /// nginx's rendering of the system error: `(111: Connection refused)`.
+    pub fn errno_text(&self) -> String {
+        match self {
+            IoError::TimedOut => "(110: Connection timed out)".to_string(),
+            IoError::Io(e) => errno_text(e),
+        }
+    }
+}
+
+/// `(errno: strerror)` as nginx prints it.
+pub fn errno_text(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => format!("({n}: {})", strerror(n)),
+        None => format!("({e})"),
+    }
+}
+
+/// glibc's strerror text for the errors a proxy meets (std's Display adds " (os error N)").
+fn strerror(n: i32) -> String {
+    let e = io::Error::from_raw_os_error(n).to_string();
+    match e.rfind(" (os error") {
+        Some(i) => e[..i].to_string(),
+        None => e,
+    }
+}
+
+/// Reads once into the spare capacity of `buf`, waiting at most `timeout`. `Ok(0)` = EOF.
+pub async fn read_buf<R: AsyncRead + Unpin>(
+    r: &mut R,
+    buf: &mut bytes::BytesMut,
+    timeout: Duration,
+) -> Result<usize, IoError> {
+    match tokio::time::timeout(timeout, r.read_buf(buf)).await {
+        Ok(Ok(n)) => Ok(n),
+        Ok(Err(e)) => Err(IoError::Io(e)),
+        Err(_) => Err(IoError::TimedOut),
+    }
+}
+
+/// Writes all of `data`; the timer covers each write that makes no progress (nginx re-arms
+/// `send_timeout` / `proxy_send_timeout` after every successful write).
+pub async fn write_all<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    mut data: &[u8],
+    timeout: Duration,
+) -> Result<(), IoError> {
+    while !data.is_empty() {
+        match tokio::time::timeout(timeout, w.write(data)).await {
+            Ok(Ok(0)) => return Err(IoError::Io(io::ErrorKind::WriteZero.into())),
+            Ok(Ok(n)) => data = &data[n..],
+            Ok(Err(e)) => return Err(IoError::Io(e)),
+            Err(_) => return Err(IoError::TimedOut),
+        }
+    }
+    Ok(())
+}
+
+/// Writes `a` then `b` with as few system calls as possible (one `writev` when it all fits).
+pub async fn write_two<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    a: &[u8],
+    b: &[u8],
+    timeout: Duration,
+) -> Result<(), IoError> {
+    let (mut a, mut b) = (a, b);
+    while !a.is_empty() {
+        if b.is_empty() {
+            return write_all(w, a, timeout).await;
+        }
+        let bufs = [io::IoSlice::new(a), io::IoSlice::new(b)];
+        let n = match tokio::time::timeout(timeout, w.write_vectored(&bufs)).await {
+            Ok(Ok(0)) => return Err(IoError::Io(io::ErrorKind::WriteZero.into())),
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) => return Err(IoError::Io(e)),
+            Err(_) => return Err(IoError::TimedOut),
+        };
+        if n >= a.len() {
+            b = &b[n - a.len()..];
+            a = &[];
+        } else {
+            a = &a[n..];
+        }
+    }
+    write_all(w, b, timeout).await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn errno_text_is_nginx_style() {
+        let e = std::io::Error::from_raw_os_error(111);
+        assert_eq!(super::errno_text(&e), "(111: Connection refused)");
+        assert_eq!(
+            super::IoError::TimedOut.errno_text(),
+            "(110: Connection timed out)"
+        );
+    }
+}

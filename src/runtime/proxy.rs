@@ -1,0 +1,1552 @@
+//! `proxy_pass` (S4–S6, S9, S10, S13.3): the request line and headers sent upstream, the
+//! tries over the upstream's peers with nginx's failure rules, and the response relayed to
+//! the client with nginx's header filtering, framing and buffering.
+
+use std::io::Write as _;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpStream, UnixStream};
+
+use super::body::{self, Body};
+use super::conn::Client;
+use super::handler::{self, Next};
+use super::http1::request::{escape_uri, Method};
+use super::http1::response::{self as resp, ChunkedDecoder, HeadError, ResponseHead};
+use super::io::{self, IoError, Stream};
+use super::log::{self, Upstream as LogUpstream};
+use super::request::Request;
+use super::respond::{self, Framing, HeadersOut};
+use super::upstream::{self, Idle, Tries};
+use crate::ir::proxy::{
+    HeaderValue, HttpVersion, IgnoreHeaders, NextUpstream, Proxy, ProxyTarget, RedirectFrom,
+};
+use crate::ir::upstream::{PeerAddr, Upstream};
+use crate::ir::{Level, UpstreamId};
+
+/// Where the request goes: an upstream group (by id) or one address from a `proxy_pass` with
+/// variables.
+enum Target {
+    Group(UpstreamId),
+    /// An address literal from an evaluated URL, with no balancing (nginx's implicit
+    /// single-peer upstream).
+    Addr(PeerAddr),
+}
+
+/// The resolved `proxy_pass` for this request.
+struct Pass {
+    target: Target,
+    /// The request-target sent upstream.
+    uri: Vec<u8>,
+    /// `http://` or `https://`, for logs.
+    schema: &'static [u8],
+}
+
+/// A failed try: why, whether the request was (being) sent, what nginx was doing, and whether
+/// the connection came from the keep-alive cache.
+struct TryError {
+    fail: Fail,
+    sent: bool,
+    action: &'static str,
+    cached: bool,
+}
+
+/// Why one try failed (nginx's `NGX_HTTP_UPSTREAM_FT_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fail {
+    Error,
+    Timeout,
+    InvalidHeader,
+    Http(u16),
+    /// The client's body failed while streaming it: the request ends, no retry.
+    Client,
+}
+
+impl Fail {
+    fn flag(self) -> NextUpstream {
+        match self {
+            Fail::Error => NextUpstream::ERROR,
+            Fail::Timeout => NextUpstream::TIMEOUT,
+            Fail::InvalidHeader => NextUpstream::INVALID_HEADER,
+            Fail::Http(500) => NextUpstream::HTTP_500,
+            Fail::Http(502) => NextUpstream::HTTP_502,
+            Fail::Http(503) => NextUpstream::HTTP_503,
+            Fail::Http(504) => NextUpstream::HTTP_504,
+            Fail::Http(403) => NextUpstream::HTTP_403,
+            Fail::Http(404) => NextUpstream::HTTP_404,
+            Fail::Http(429) => NextUpstream::HTTP_429,
+            Fail::Http(_) | Fail::Client => NextUpstream::empty(),
+        }
+    }
+
+    /// The status the client gets when this is the last failure.
+    fn status(self) -> u16 {
+        match self {
+            Fail::Timeout | Fail::Http(504) => 504,
+            Fail::Http(s @ (500 | 503 | 403 | 404 | 429)) => s,
+            _ => 502,
+        }
+    }
+}
+
+/// The content handler of a `proxy_pass` location.
+pub async fn run(r: &mut Request, c: &mut Client, proxy: &Arc<Proxy>) -> Next {
+    let pass = match resolve(r, proxy) {
+        Ok(p) => p,
+        Err(next) => return next,
+    };
+    if pass.uri.is_empty() {
+        log::error(r, Level::Error, format_args!("zero length URI to proxy"));
+        return Next::Status(500);
+    }
+
+    // The request body (S10.6): read whole first, unless it may be streamed.
+    let stream_body = !proxy.request_buffering
+        && proxy.pass_request_body
+        && !r.body_done
+        && (r.head.content_length.is_some_and(|n| n > 0)
+            || (r.head.chunked && proxy.http_version == HttpVersion::Http11));
+    let mut body = Body::Empty;
+    if proxy.pass_request_body && !stream_body && !r.body_done {
+        match body::read_all(r, c).await {
+            Ok(b) => body = b,
+            Err(body::BodyError::Status(code)) => return Next::Status(code),
+            Err(body::BodyError::Closed) => return handler::close(r, 400),
+        }
+    }
+    let chunked_upstream = stream_body && r.head.chunked;
+    let body_length: Option<u64> = if !proxy.pass_request_body || stream_body {
+        if chunked_upstream {
+            None
+        } else {
+            r.head.content_length
+        }
+    } else if r.head.chunked {
+        Some(body.len())
+    } else {
+        r.head.content_length
+    };
+
+    let head = build_head(r, proxy, &pass, body_length, chunked_upstream);
+    let is_head = r.method == Method::Head;
+
+    match pass.target {
+        Target::Group(id) => {
+            attempts(r, c, proxy, &pass, id, head, body, stream_body, is_head).await
+        }
+        Target::Addr(ref addr) => {
+            let addr = addr.clone();
+            single(r, c, proxy, &pass, addr, head, body, stream_body, is_head).await
+        }
+    }
+}
+
+/// S4.2–S4.4: the upstream and the request-target.
+fn resolve(r: &mut Request, proxy: &Proxy) -> Result<Pass, Next> {
+    let p = &proxy.pass;
+    let schema: &'static [u8] = match p.scheme {
+        crate::ir::proxy::Scheme::Http => b"http://",
+        crate::ir::proxy::Scheme::Https => b"https://",
+    };
+    match &p.target {
+        ProxyTarget::Static {
+            upstream,
+            uri,
+            proxy_host,
+            proxy_port,
+        } => {
+            r.upstream.proxy_host = Bytes::copy_from_slice(proxy_host);
+            r.upstream.proxy_port = Bytes::copy_from_slice(proxy_port);
+            let uri_part = if p.uri_ignored { None } else { uri.as_deref() };
+            let loc_len = if uri_part.is_some() {
+                p.location_name.len()
+            } else {
+                0
+            };
+            Ok(Pass {
+                target: Target::Group(*upstream),
+                uri: target_uri(r, uri_part, loc_len),
+                schema,
+            })
+        }
+        ProxyTarget::Dynamic { url } => {
+            let url = r.eval_vec(url);
+            let skip = schema.len().min(url.len());
+            let rest = &url[skip..];
+            let (hostport, uri) = match rest.iter().position(|&b| b == b'/') {
+                Some(i) => (&rest[..i], Some(&rest[i..])),
+                None => (rest, None),
+            };
+            let (host, port) = split_port(hostport);
+            let default_port = p.scheme.default_port();
+            let port_n = port.and_then(|p| std::str::from_utf8(p).ok()?.parse::<u16>().ok());
+            r.upstream.proxy_host = Bytes::copy_from_slice(if port_n == Some(default_port) {
+                host
+            } else {
+                hostport
+            });
+            r.upstream.proxy_port = Bytes::from(port_n.unwrap_or(default_port).to_string());
+            let target_uri = match uri {
+                Some(u) => u.to_vec(),
+                None => target_uri(r, None, 0),
+            };
+            // An explicit upstream{} matches only without a port; implicit ones by host:port.
+            let ups = &r.snap.http().upstreams;
+            let found = ups.iter().position(|u| {
+                if u.implicit {
+                    let want = format!(
+                        "{}:{}",
+                        String::from_utf8_lossy(host).to_ascii_lowercase(),
+                        port_n.unwrap_or(default_port)
+                    );
+                    u.name.eq_ignore_ascii_case(want.as_bytes())
+                        || (port.is_some() && u.name.eq_ignore_ascii_case(hostport))
+                } else {
+                    port.is_none() && u.name.eq_ignore_ascii_case(host)
+                }
+            });
+            if let Some(i) = found {
+                return Ok(Pass {
+                    target: Target::Group(UpstreamId(i as u32)),
+                    uri: target_uri,
+                    schema,
+                });
+            }
+            let ip_text = host
+                .strip_prefix(b"[")
+                .and_then(|h| h.strip_suffix(b"]"))
+                .unwrap_or(host);
+            match std::str::from_utf8(ip_text)
+                .ok()
+                .and_then(|s| s.parse::<IpAddr>().ok())
+            {
+                Some(ip) => Ok(Pass {
+                    target: Target::Addr(PeerAddr::Inet(SocketAddr::new(
+                        ip,
+                        port_n.unwrap_or(default_port),
+                    ))),
+                    uri: target_uri,
+                    schema,
+                }),
+                None => {
+                    log::error(
+                        r,
+                        Level::Error,
+                        format_args!(
+                            "no resolver defined to resolve {}",
+                            String::from_utf8_lossy(host)
+                        ),
+                    );
+                    Err(Next::Status(502))
+                }
+            }
+        }
+    }
+}
+
+fn split_port(hostport: &[u8]) -> (&[u8], Option<&[u8]>) {
+    let search_from = if hostport.first() == Some(&b'[') {
+        hostport.iter().position(|&b| b == b']').unwrap_or(0)
+    } else {
+        0
+    };
+    match hostport[search_from..].iter().rposition(|&b| b == b':') {
+        Some(i) => (
+            &hostport[..search_from + i],
+            Some(&hostport[search_from + i + 1..]),
+        ),
+        None => (hostport, None),
+    }
+}
+
+/// S4.2: the request-target sent upstream (`ngx_http_proxy_create_request`).
+pub fn target_uri(r: &Request, uri_part: Option<&[u8]>, loc_len: usize) -> Vec<u8> {
+    if uri_part.is_none() && !r.uri_changed && r.head.valid_unparsed_uri() {
+        return r.request_uri().to_vec();
+    }
+    let loc_len = loc_len.min(r.uri.len());
+    let tail = &r.uri[loc_len..];
+    let mut out =
+        Vec::with_capacity(uri_part.map_or(0, |u| u.len()) + tail.len() + 1 + r.args().len());
+    if let Some(u) = uri_part {
+        out.extend_from_slice(u);
+    }
+    if r.head.quoted_uri || r.internal {
+        escape_uri(tail, &mut out);
+    } else {
+        out.extend_from_slice(tail);
+    }
+    if !r.args().is_empty() {
+        out.push(b'?');
+        out.extend_from_slice(r.args());
+    }
+    out
+}
+
+/// S6.1/S6.2: the request head sent upstream.
+fn build_head(
+    r: &mut Request,
+    proxy: &Proxy,
+    pass: &Pass,
+    body_length: Option<u64>,
+    chunked: bool,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(512 + r.head.buf.len());
+    out.extend_from_slice(r.method_name());
+    out.push(b' ');
+    out.extend_from_slice(&pass.uri);
+    out.extend_from_slice(match proxy.http_version {
+        HttpVersion::Http10 => b" HTTP/1.0\r\n",
+        HttpVersion::Http11 => b" HTTP/1.1\r\n",
+    });
+    let headers = proxy.headers.clone();
+    for h in &headers.set {
+        let start = out.len();
+        out.extend_from_slice(&h.name);
+        out.extend_from_slice(b": ");
+        let value_start = out.len();
+        match &h.value {
+            HeaderValue::Template(t) => r.eval(t, &mut out),
+            HeaderValue::ProxyHost => out.extend_from_slice(&r.upstream.proxy_host),
+            HeaderValue::Static(v) => out.extend_from_slice(v),
+            HeaderValue::BodyLength => {
+                if let Some(n) = body_length {
+                    let _ = write!(out, "{n}");
+                }
+            }
+            HeaderValue::Chunked => {
+                if chunked {
+                    out.extend_from_slice(b"chunked");
+                }
+            }
+        }
+        if out.len() == value_start {
+            out.truncate(start);
+        } else {
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    if proxy.pass_request_headers {
+        for i in 0..r.head.headers.len() {
+            let (name, value) = r.head.header(i);
+            if headers
+                .replaced
+                .iter()
+                .any(|n| name.eq_ignore_ascii_case(n))
+            {
+                continue;
+            }
+            out.extend_from_slice(name);
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value);
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// What one try produced.
+struct Got {
+    stream: Stream,
+    head: ResponseHead,
+    /// The buffer the head was read into; body bytes may follow the head.
+    buf: BytesMut,
+    cached: bool,
+    peer: usize,
+    created: Instant,
+    requests: u32,
+}
+
+/// A proxied connection's per-try context for the logs.
+struct TryCx<'a> {
+    schema: &'static [u8],
+    name: Bytes,
+    unix: bool,
+    uri: &'a [u8],
+}
+
+impl TryCx<'_> {
+    fn log(&self, r: &Request, level: Level, msg: std::fmt::Arguments<'_>, action: &str) {
+        log::error_full(
+            r,
+            level,
+            msg,
+            Some(action),
+            Some(&LogUpstream {
+                schema: self.schema,
+                name: &self.name,
+                unix: self.unix,
+                uri: self.uri,
+            }),
+        );
+    }
+}
+
+/// The tries over an upstream group (S5.2–S5.7).
+#[allow(clippy::too_many_arguments)]
+async fn attempts(
+    r: &mut Request,
+    c: &mut Client,
+    proxy: &Proxy,
+    pass: &Pass,
+    id: UpstreamId,
+    head: Vec<u8>,
+    mut body: Body,
+    stream_body: bool,
+    is_head: bool,
+) -> Next {
+    let snap = Arc::clone(&r.snap);
+    let ups: &Upstream = &snap.http().upstreams[id.0 as usize];
+    let balancers = upstream::for_snapshot(&snap);
+    let group = &balancers.groups[id.0 as usize];
+    let mut tries: Tries = group.borrow().tries(ups);
+    let started = Instant::now();
+    let non_idempotent = matches!(r.method, Method::Post | Method::Lock | Method::Patch);
+    loop {
+        let picked = group.borrow_mut().get(ups, &mut tries);
+        let peer = match picked {
+            Ok(p) => p,
+            Err(upstream::Busy) => {
+                r.upstream.addrs.push(Bytes::copy_from_slice(&ups.name));
+                r.upstream.statuses.push(502);
+                r.upstream.response_ms.push(0);
+                let cx = TryCx {
+                    schema: pass.schema,
+                    name: Bytes::copy_from_slice(&ups.name),
+                    unix: false,
+                    uri: &pass.uri,
+                };
+                cx.log(
+                    r,
+                    Level::Error,
+                    format_args!("no live upstreams"),
+                    "connecting to upstream",
+                );
+                return Next::Status(502);
+            }
+        };
+        let addr = ups.peers[peer].addr.clone();
+        let name = Bytes::from(addr.to_string());
+        let cx = TryCx {
+            schema: pass.schema,
+            name: name.clone(),
+            unix: matches!(addr, PeerAddr::Unix(_)),
+            uri: &pass.uri,
+        };
+        r.upstream.addrs.push(name);
+        let idle = group.borrow_mut().take_idle(ups, peer);
+        let outcome = one_try(
+            r,
+            c,
+            proxy,
+            &cx,
+            &addr,
+            idle,
+            peer,
+            &head,
+            &mut body,
+            stream_body,
+            is_head,
+        )
+        .await;
+        let mut action = "reading response header from upstream";
+        let mut cached = false;
+        let (fail, request_sent) = match outcome {
+            Ok(got) => {
+                // S5.6: a listed status with tries left goes to the next peer.
+                let status = got.head.status;
+                let f = Fail::Http(status);
+                let flag = f.flag();
+                let mask = if non_idempotent {
+                    flag | NextUpstream::NON_IDEMPOTENT
+                } else {
+                    flag
+                };
+                let timeout = proxy.next_upstream_timeout;
+                if !flag.is_empty()
+                    && tries.left > 1
+                    && proxy.next_upstream.contains(mask)
+                    && !stream_body
+                    && !(!timeout.is_zero() && started.elapsed() >= timeout)
+                {
+                    r.upstream.statuses.push(status);
+                    (f, true)
+                } else {
+                    let disabled = {
+                        let mut g = group.borrow_mut();
+                        g.free(ups, &mut tries, false)
+                    };
+                    let _ = disabled;
+                    return respond(r, c, proxy, ups, &cx, got, is_head, Some(group)).await;
+                }
+            }
+            Err(e) => {
+                if e.fail == Fail::Client {
+                    return handler::close(r, 400);
+                }
+                action = e.action;
+                cached = e.cached;
+                (e.fail, e.sent)
+            }
+        };
+        // ngx_http_upstream_next.
+        let failed = !matches!(fail, Fail::Http(403 | 404));
+        let disabled = group.borrow_mut().free(ups, &mut tries, failed);
+        if disabled {
+            cx.log(
+                r,
+                Level::Warn,
+                format_args!("upstream server temporarily disabled"),
+                action,
+            );
+        }
+        if fail == Fail::Timeout {
+            cx.log(
+                r,
+                Level::Error,
+                format_args!("upstream timed out (110: Connection timed out)"),
+                action,
+            );
+        }
+        if cached && fail == Fail::Error {
+            tries.left += 1;
+        }
+        let status = fail.status();
+        if r.upstream.statuses.len() < r.upstream.addrs.len() {
+            r.upstream.statuses.push(status);
+        }
+        let flag = fail.flag();
+        let mask = if request_sent && non_idempotent {
+            flag | NextUpstream::NON_IDEMPOTENT
+        } else {
+            flag
+        };
+        let timeout = proxy.next_upstream_timeout;
+        let tries_limit = proxy.next_upstream_tries;
+        let used = r.upstream.addrs.len() as u32;
+        if tries.left == 0
+            || !proxy.next_upstream.contains(mask)
+            || (request_sent && stream_body)
+            || (!timeout.is_zero() && started.elapsed() >= timeout)
+            || (tries_limit != 0 && used >= tries_limit)
+        {
+            return Next::Status(status);
+        }
+    }
+}
+
+/// A `proxy_pass` with variables naming an address: one peer, one try.
+#[allow(clippy::too_many_arguments)]
+async fn single(
+    r: &mut Request,
+    c: &mut Client,
+    proxy: &Proxy,
+    pass: &Pass,
+    addr: PeerAddr,
+    head: Vec<u8>,
+    mut body: Body,
+    stream_body: bool,
+    is_head: bool,
+) -> Next {
+    let name = Bytes::from(addr.to_string());
+    let cx = TryCx {
+        schema: pass.schema,
+        name: name.clone(),
+        unix: matches!(addr, PeerAddr::Unix(_)),
+        uri: &pass.uri,
+    };
+    r.upstream.addrs.push(name);
+    let ups = Upstream {
+        name: Box::from(&b""[..]),
+        implicit: true,
+        peers: Vec::new(),
+        keepalive: None,
+    };
+    match one_try(
+        r,
+        c,
+        proxy,
+        &cx,
+        &addr,
+        None,
+        0,
+        &head,
+        &mut body,
+        stream_body,
+        is_head,
+    )
+    .await
+    {
+        Ok(got) => respond(r, c, proxy, &ups, &cx, got, is_head, None).await,
+        Err(e) => {
+            let fail = e.fail;
+            if fail == Fail::Client {
+                return handler::close(r, 400);
+            }
+            if fail == Fail::Timeout {
+                cx.log(
+                    r,
+                    Level::Error,
+                    format_args!("upstream timed out (110: Connection timed out)"),
+                    e.action,
+                );
+            }
+            let status = fail.status();
+            r.upstream.statuses.push(status);
+            Next::Status(status)
+        }
+    }
+}
+
+/// Connects (or reuses), sends the request, reads the response head.
+#[allow(clippy::too_many_arguments)]
+async fn one_try(
+    r: &mut Request,
+    c: &mut Client,
+    proxy: &Proxy,
+    cx: &TryCx<'_>,
+    addr: &PeerAddr,
+    idle: Option<Idle>,
+    peer: usize,
+    head: &[u8],
+    body: &mut Body,
+    stream_body: bool,
+    is_head: bool,
+) -> Result<Got, TryError> {
+    let t0 = Instant::now();
+    let cached = idle.is_some();
+    let err = |fail, sent, action| TryError {
+        fail,
+        sent,
+        action,
+        cached,
+    };
+    let (mut stream, created, requests) = match idle {
+        Some(i) => (i.stream, i.created, i.requests),
+        None => match connect(addr, proxy.connect_timeout).await {
+            Ok(s) => (s, Instant::now(), 0),
+            Err(IoError::TimedOut) => {
+                r.upstream.connect_ms.push(None);
+                r.upstream.header_ms.push(None);
+                r.upstream.response_ms.push(t0.elapsed().as_millis() as u64);
+                return Err(err(Fail::Timeout, false, "connecting to upstream"));
+            }
+            Err(IoError::Io(e)) => {
+                cx.log(
+                    r,
+                    Level::Error,
+                    format_args!("connect() failed {}", io::errno_text(&e)),
+                    "connecting to upstream",
+                );
+                r.upstream.connect_ms.push(None);
+                r.upstream.header_ms.push(None);
+                r.upstream.response_ms.push(t0.elapsed().as_millis() as u64);
+                return Err(err(Fail::Error, false, "connecting to upstream"));
+            }
+        },
+    };
+    r.upstream
+        .connect_ms
+        .push(Some(t0.elapsed().as_millis() as u64));
+
+    // Send the request (S6, S10.6).
+    let mut sent_bytes = head.len() as u64;
+    let send = send_request(
+        r,
+        c,
+        proxy,
+        &mut stream,
+        head,
+        body,
+        stream_body,
+        &mut sent_bytes,
+    )
+    .await;
+    r.upstream.bytes_sent.push(sent_bytes);
+    if let Err(e) = send {
+        r.upstream.header_ms.push(None);
+        r.upstream.response_ms.push(t0.elapsed().as_millis() as u64);
+        const ACTION: &str = "sending request to upstream";
+        return Err(match e {
+            SendError::Upstream(IoError::TimedOut) => err(Fail::Timeout, true, ACTION),
+            SendError::Upstream(IoError::Io(e)) => {
+                cx.log(
+                    r,
+                    Level::Error,
+                    format_args!("writev() failed {}", io::errno_text(&e)),
+                    ACTION,
+                );
+                err(Fail::Error, true, ACTION)
+            }
+            SendError::Client => TryError {
+                fail: Fail::Client,
+                sent: true,
+                action: ACTION,
+                cached,
+            },
+        });
+    }
+
+    // Read the response head (S10.5).
+    const ACTION: &str = "reading response header from upstream";
+    let limit = proxy.buffer_size;
+    let mut buf = BytesMut::with_capacity(limit.max(16 * 1024));
+    let mut received = 0u64;
+    let head_result = loop {
+        match resp::parse_head(&buf, limit) {
+            Ok(resp::Parse::Complete(h)) => break Ok(h),
+            Ok(resp::Parse::Partial) => {}
+            Err(HeadError::TooBig) => {
+                cx.log(
+                    r,
+                    Level::Error,
+                    format_args!("upstream sent too big header"),
+                    ACTION,
+                );
+                break Err(Fail::InvalidHeader);
+            }
+            Err(e) => {
+                cx.log(r, Level::Error, format_args!("{}", e.message(&buf)), ACTION);
+                break Err(Fail::InvalidHeader);
+            }
+        }
+        if buf.capacity() - buf.len() < 1024 {
+            buf.reserve(limit);
+        }
+        match io::read_buf(&mut stream, &mut buf, proxy.read_timeout).await {
+            Ok(0) => {
+                if buf.is_empty() && cached {
+                    // A keep-alive connection the upstream closed: not the peer's fault.
+                    cx.log(
+                        r,
+                        Level::Error,
+                        format_args!("upstream prematurely closed connection"),
+                        ACTION,
+                    );
+                    break Err(Fail::Error);
+                }
+                match resp::parse_head_eof(&buf) {
+                    Some(h) => break Ok(h),
+                    None => {
+                        cx.log(
+                            r,
+                            Level::Error,
+                            format_args!("upstream prematurely closed connection"),
+                            ACTION,
+                        );
+                        break Err(Fail::Error);
+                    }
+                }
+            }
+            Ok(n) => received += n as u64,
+            Err(IoError::TimedOut) => break Err(Fail::Timeout),
+            Err(IoError::Io(e)) => {
+                cx.log(
+                    r,
+                    Level::Error,
+                    format_args!("recv() failed {}", io::errno_text(&e)),
+                    ACTION,
+                );
+                break Err(Fail::Error);
+            }
+        }
+    };
+    r.upstream.bytes_received.push(received);
+    match head_result {
+        Ok(h) => {
+            r.upstream
+                .header_ms
+                .push(Some(t0.elapsed().as_millis() as u64));
+            r.upstream.statuses.push(h.status);
+            r.upstream.response_ms.push(t0.elapsed().as_millis() as u64);
+            let _ = is_head;
+            Ok(Got {
+                stream,
+                head: h,
+                buf,
+                cached,
+                peer,
+                created,
+                requests,
+            })
+        }
+        Err(f) => {
+            r.upstream.header_ms.push(None);
+            r.upstream.response_ms.push(t0.elapsed().as_millis() as u64);
+            Err(err(f, true, ACTION))
+        }
+    }
+}
+
+async fn connect(addr: &PeerAddr, timeout: Duration) -> Result<Stream, IoError> {
+    let fut = async {
+        match addr {
+            PeerAddr::Inet(a) => TcpStream::connect(a).await.map(|s| {
+                let _ = s.set_nodelay(true);
+                Stream::Tcp(s)
+            }),
+            PeerAddr::Unix(p) => UnixStream::connect(p).await.map(Stream::Unix),
+        }
+    };
+    match tokio::time::timeout(timeout, fut).await {
+        Ok(Ok(s)) => Ok(s),
+        Ok(Err(e)) => Err(IoError::Io(e)),
+        Err(_) => Err(IoError::TimedOut),
+    }
+}
+
+enum SendError {
+    Upstream(IoError),
+    /// The client's body could not be read (already logged); the request ends.
+    Client,
+}
+
+/// Writes the head and the body: buffered (memory or file, re-sendable) or streamed from the
+/// client (S10.6; chunked re-encoding when the client's body is chunked).
+#[allow(clippy::too_many_arguments)]
+async fn send_request(
+    r: &mut Request,
+    c: &mut Client,
+    proxy: &Proxy,
+    up: &mut Stream,
+    head: &[u8],
+    body: &mut Body,
+    stream_body: bool,
+    sent: &mut u64,
+) -> Result<(), SendError> {
+    let t = proxy.send_timeout;
+    match body {
+        Body::Empty if !stream_body => io::write_all(up, head, t)
+            .await
+            .map_err(SendError::Upstream)?,
+        Body::Memory(pieces, _) => {
+            if pieces.len() == 1 {
+                io::write_two(up, head, &pieces[0], t)
+                    .await
+                    .map_err(SendError::Upstream)?;
+            } else {
+                io::write_all(up, head, t)
+                    .await
+                    .map_err(SendError::Upstream)?;
+                for p in pieces.iter() {
+                    io::write_all(up, p, t).await.map_err(SendError::Upstream)?;
+                }
+            }
+            *sent += pieces.iter().map(|p| p.len() as u64).sum::<u64>();
+        }
+        Body::File(f, _) => {
+            use std::io::Seek;
+            io::write_all(up, head, t)
+                .await
+                .map_err(SendError::Upstream)?;
+            f.rewind()
+                .map_err(|e| SendError::Upstream(IoError::Io(e)))?;
+            let mut chunk = Vec::new();
+            loop {
+                let n = body::read_file_chunk(f, &mut chunk, 64 * 1024)
+                    .map_err(|e| SendError::Upstream(IoError::Io(e)))?;
+                if n == 0 {
+                    break;
+                }
+                io::write_all(up, &chunk, t)
+                    .await
+                    .map_err(SendError::Upstream)?;
+                *sent += n as u64;
+            }
+        }
+        Body::Empty => {
+            // Streaming (proxy_request_buffering off).
+            io::write_all(up, head, t)
+                .await
+                .map_err(SendError::Upstream)?;
+            let chunked = r.head.chunked;
+            body::test_expect(r, c)
+                .await
+                .map_err(|_| SendError::Client)?;
+            let mut rd = body::BodyReader::new(r);
+            let mut frame = Vec::with_capacity(32);
+            loop {
+                let piece = match body::next(r, c, &mut rd).await {
+                    Ok(p) => p,
+                    Err(_) => return Err(SendError::Client),
+                };
+                match piece {
+                    Some(p) if chunked => {
+                        frame.clear();
+                        let _ = write!(frame, "{:x}\r\n", p.len());
+                        io::write_all(up, &frame, t)
+                            .await
+                            .map_err(SendError::Upstream)?;
+                        io::write_two(up, &p, b"\r\n", t)
+                            .await
+                            .map_err(SendError::Upstream)?;
+                        *sent += (frame.len() + p.len() + 2) as u64;
+                    }
+                    Some(p) => {
+                        io::write_all(up, &p, t)
+                            .await
+                            .map_err(SendError::Upstream)?;
+                        *sent += p.len() as u64;
+                    }
+                    None => break,
+                }
+            }
+            if chunked {
+                io::write_all(up, respond::LAST_CHUNK, t)
+                    .await
+                    .map_err(SendError::Upstream)?;
+                *sent += respond::LAST_CHUNK.len() as u64;
+            }
+            r.body_done = true;
+        }
+    }
+    let _ = up.flush().await;
+    Ok(())
+}
+
+/// The upstream answered: intercept, redirect, or relay it to the client.
+#[allow(clippy::too_many_arguments)]
+async fn respond(
+    r: &mut Request,
+    c: &mut Client,
+    proxy: &Proxy,
+    ups: &Upstream,
+    cx: &TryCx<'_>,
+    mut got: Got,
+    is_head: bool,
+    group: Option<&std::cell::RefCell<upstream::Balancer>>,
+) -> Next {
+    let status = got.head.status;
+    let head_bytes = got.buf.split_to(got.head.head_len).freeze();
+    let headers: Vec<(std::ops::Range<usize>, std::ops::Range<usize>)> = got
+        .head
+        .headers
+        .iter()
+        .map(|h| (h.name.clone(), h.value.clone()))
+        .collect();
+    r.upstream.head = Some((head_bytes.clone(), headers.clone()));
+
+    // proxy_intercept_errors with an error_page for this status.
+    if proxy.intercept_errors && status >= 300 && r.conf.error_pages.pages.contains_key(&status) {
+        if status == 401 {
+            if let Some(v) = find(&head_bytes, &headers, b"www-authenticate") {
+                r.out.push(Bytes::from_static(b"WWW-Authenticate"), v);
+            }
+        }
+        return Next::Status(status);
+    }
+
+    // X-Accel-Redirect: an internal redirect (its "redirect" headers are kept).
+    if !proxy
+        .ignore_headers
+        .contains(IgnoreHeaders::X_ACCEL_REDIRECT)
+    {
+        if let Some(target) = find(&head_bytes, &headers, b"x-accel-redirect") {
+            for (n, v) in &headers {
+                let name = &head_bytes[n.clone()];
+                if [
+                    "content-type",
+                    "set-cookie",
+                    "content-disposition",
+                    "cache-control",
+                    "expires",
+                    "accept-ranges",
+                    "content-encoding",
+                ]
+                .iter()
+                .any(|k| name.eq_ignore_ascii_case(k.as_bytes()))
+                    && !proxy.hide_headers.contains(&name.to_ascii_lowercase()[..])
+                {
+                    if name.eq_ignore_ascii_case(b"content-type") {
+                        r.out.content_type = Some(head_bytes.slice(v.clone()));
+                    } else {
+                        r.out
+                            .push(head_bytes.slice(n.clone()), head_bytes.slice(v.clone()));
+                    }
+                }
+            }
+            if target.first() == Some(&b'@') {
+                return Next::Named(target.to_vec());
+            }
+            let (path, args) = match target.iter().position(|&b| b == b'?') {
+                Some(q) => (&target[..q], Some(target.slice(q + 1..))),
+                None => (&target[..], None),
+            };
+            let Some(uri) = handler::normalized(path, r.server().srv.merge_slashes) else {
+                return Next::Status(404);
+            };
+            if r.method != Method::Head {
+                r.method = Method::Get;
+                r.method_get = true;
+            }
+            return Next::Redirect(uri, args);
+        }
+    }
+
+    if got.head.is_http09() {
+        cx.log(
+            r,
+            Level::Error,
+            format_args!("{}", resp::LOG_NO_VALID_HEADER),
+            "reading response header from upstream",
+        );
+    }
+    // The client's response head (S13.2, S13.3).
+    let mut h = std::mem::take(&mut r.out);
+    h.status = status;
+    h.status_line = Some(head_bytes.slice(got.head.status_text.clone()));
+    let mut buffering = proxy.buffering;
+    for (n, v) in &headers {
+        let name = &head_bytes[n.clone()];
+        let lower = name.to_ascii_lowercase();
+        let value = head_bytes.slice(v.clone());
+        if lower == b"x-accel-buffering"
+            && !proxy
+                .ignore_headers
+                .contains(IgnoreHeaders::X_ACCEL_BUFFERING)
+        {
+            if value.eq_ignore_ascii_case(b"yes") {
+                buffering = true;
+            } else if value.eq_ignore_ascii_case(b"no") {
+                buffering = false;
+            }
+        }
+        if proxy.hide_headers.contains(&lower[..]) || resp::header_hash(name) == 0 {
+            continue;
+        }
+        let name_b = head_bytes.slice(n.clone());
+        match &lower[..] {
+            b"content-type" => h.content_type = Some(value),
+            b"content-length" | b"transfer-encoding" | b"connection" | b"keep-alive" => {}
+            b"location" => {
+                let (value, rewritten) = rewrite_redirect(r, proxy, value, 0);
+                let i = h.push(name_b, value.clone());
+                // A rewritten Location is made absolute later; an untouched relative one
+                // stays relative (S4.5).
+                if rewritten || (proxy.redirects.is_empty() && value.first() != Some(&b'/')) {
+                    h.location = Some(i);
+                }
+            }
+            b"refresh" => {
+                let value = match find_ci(&value, b"url=") {
+                    Some(p) => rewrite_redirect(r, proxy, value.clone(), p + 4).0,
+                    None => value,
+                };
+                h.push(name_b, value);
+            }
+            b"last-modified" => {
+                let i = h.push(name_b, value);
+                h.last_modified = Some(i);
+            }
+            b"etag" => {
+                let i = h.push(name_b, value);
+                h.etag = Some(i);
+            }
+            b"expires" => {
+                let i = h.push(name_b, value);
+                h.expires = Some(i);
+            }
+            b"cache-control" => {
+                let i = h.push(name_b, value);
+                h.cache_control.push(i);
+            }
+            b"server" => {
+                let i = h.push(name_b, value);
+                h.server = Some(i);
+            }
+            b"date" => {
+                let i = h.push(name_b, value);
+                h.date = Some(i);
+            }
+            _ => {
+                h.push(name_b, value);
+            }
+        }
+    }
+    let framing = resp::framing(&got.head, is_head);
+    h.content_length = got.head.content_length;
+    if matches!(framing, resp::Framing::Chunked) || got.head.is_http09() {
+        h.content_length = None;
+    }
+
+    let upgrade = status == 101 && r.head.upgrade;
+    if upgrade {
+        r.keepalive = false;
+        r.upstream.response_length.push(0);
+        return tunnel(r, c, proxy, got, h).await;
+    }
+
+    relay(r, c, proxy, ups, cx, got, h, framing, buffering, group).await
+}
+
+/// `ngx_http_proxy_rewrite_redirect`: `proxy_redirect` rules on a Location/Refresh value
+/// from `prefix` on. Returns the value and whether a rule rewrote it.
+fn rewrite_redirect(r: &mut Request, proxy: &Proxy, value: Bytes, prefix: usize) -> (Bytes, bool) {
+    for rule in proxy.redirects.iter() {
+        let rest = &value[prefix..];
+        match &rule.from {
+            RedirectFrom::Prefix(t) => {
+                let pattern = r.eval_vec(t);
+                if pattern.len() > rest.len() || rest[..pattern.len()] != pattern[..] {
+                    continue;
+                }
+                let replacement = r.eval_vec(&rule.to);
+                let mut v = Vec::with_capacity(value.len() + replacement.len());
+                v.extend_from_slice(&value[..prefix]);
+                v.extend_from_slice(&replacement);
+                v.extend_from_slice(&rest[pattern.len()..]);
+                return (Bytes::from(v), true);
+            }
+            RedirectFrom::Regex(re) => {
+                let Some(caps) = super::route::Captures::from_regex(re, rest) else {
+                    continue;
+                };
+                r.captures = Some(caps);
+                let replacement = r.eval_vec(&rule.to);
+                let mut v = Vec::with_capacity(prefix + replacement.len());
+                v.extend_from_slice(&value[..prefix]);
+                v.extend_from_slice(&replacement);
+                return (Bytes::from(v), true);
+            }
+        }
+    }
+    (value, false)
+}
+
+fn find_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len())
+        .position(|w| w.eq_ignore_ascii_case(needle))
+}
+
+fn find(
+    buf: &Bytes,
+    headers: &[(std::ops::Range<usize>, std::ops::Range<usize>)],
+    lower: &[u8],
+) -> Option<Bytes> {
+    headers
+        .iter()
+        .find(|(n, _)| buf[n.clone()].eq_ignore_ascii_case(lower))
+        .map(|(_, v)| buf.slice(v.clone()))
+}
+
+/// The client side of a relay: frames waiting to be written, oldest first.
+#[derive(Default)]
+struct OutQueue {
+    frames: std::collections::VecDeque<Bytes>,
+    len: usize,
+}
+
+impl OutQueue {
+    fn push(&mut self, b: Bytes) {
+        if !b.is_empty() {
+            self.len += b.len();
+            self.frames.push_back(b);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    /// Drops `n` written bytes from the front.
+    fn advance(&mut self, mut n: usize) {
+        self.len -= n;
+        while n > 0 {
+            let f = self
+                .frames
+                .front_mut()
+                .expect("advance within queued bytes");
+            if n >= f.len() {
+                n -= f.len();
+                self.frames.pop_front();
+            } else {
+                let _ = f.split_to(n);
+                n = 0;
+            }
+        }
+    }
+
+    /// One `writev` of the queued frames.
+    async fn write_some(&mut self, w: &mut Stream, timeout: Duration) -> Result<usize, IoError> {
+        let iov: Vec<std::io::IoSlice<'_>> = self
+            .frames
+            .iter()
+            .take(64)
+            .map(|f| std::io::IoSlice::new(f))
+            .collect();
+        let n = match tokio::time::timeout(timeout, w.write_vectored(&iov)).await {
+            Ok(Ok(0)) => return Err(IoError::Io(std::io::ErrorKind::WriteZero.into())),
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) => return Err(IoError::Io(e)),
+            Err(_) => return Err(IoError::TimedOut),
+        };
+        self.advance(n);
+        Ok(n)
+    }
+}
+
+/// How the upstream body ends, and its decoder.
+struct UpstreamBody {
+    remaining: Option<u64>,
+    decoder: Option<ChunkedDecoder>,
+    done: bool,
+    /// Payload bytes (`$upstream_response_length`).
+    length: u64,
+    /// The upstream sent more than its framing allows: nginx drops it, warns, and does not
+    /// keep the connection.
+    excess: Option<&'static str>,
+}
+
+impl UpstreamBody {
+    /// Moves the payload in `data` to the client queue, framed as the client needs.
+    fn take(
+        &mut self,
+        data: Bytes,
+        q: &mut OutQueue,
+        chunked: bool,
+        to_client: bool,
+    ) -> Result<(), &'static str> {
+        let mut pieces: smallvec_like::Pieces = smallvec_like::Pieces::default();
+        match (&mut self.decoder, self.remaining.as_mut()) {
+            (Some(d), _) => {
+                let mut ranges = Vec::new();
+                let consumed = d
+                    .feed(&data, &mut ranges)
+                    .map_err(|_| "upstream sent invalid chunked response")?;
+                for rg in ranges {
+                    pieces.push(data.slice(rg));
+                }
+                if d.done() {
+                    self.done = true;
+                    if consumed < data.len() {
+                        self.excess = Some(resp::LOG_DATA_AFTER_FINAL_CHUNK);
+                    }
+                }
+            }
+            (None, Some(rest)) => {
+                let n = (*rest).min(data.len() as u64) as usize;
+                pieces.push(data.slice(..n));
+                *rest -= n as u64;
+                if *rest == 0 {
+                    self.done = true;
+                    if n < data.len() {
+                        self.excess = Some(resp::LOG_MORE_DATA_THAN_CONTENT_LENGTH);
+                    }
+                }
+            }
+            (None, None) => pieces.push(data),
+        }
+        let total: usize = pieces.iter().map(|p| p.len()).sum();
+        self.length += total as u64;
+        if !to_client || total == 0 {
+            return Ok(());
+        }
+        if chunked {
+            q.push(Bytes::from(format!("{total:x}\r\n").into_bytes()));
+        }
+        for p in pieces.drain() {
+            q.push(p);
+        }
+        if chunked {
+            q.push(Bytes::from_static(b"\r\n"));
+        }
+        Ok(())
+    }
+}
+
+/// A few body pieces per read without a heap allocation in the common case.
+mod smallvec_like {
+    use bytes::Bytes;
+
+    #[derive(Default)]
+    pub struct Pieces {
+        one: Option<Bytes>,
+        more: Vec<Bytes>,
+    }
+
+    impl Pieces {
+        pub fn push(&mut self, b: Bytes) {
+            if b.is_empty() {
+                return;
+            }
+            match self.one.take() {
+                None if self.more.is_empty() => self.one = Some(b),
+                Some(first) => {
+                    self.more.push(first);
+                    self.more.push(b);
+                }
+                None => self.more.push(b),
+            }
+        }
+
+        pub fn iter(&self) -> impl Iterator<Item = &Bytes> {
+            self.one.iter().chain(self.more.iter())
+        }
+
+        pub fn drain(&mut self) -> impl Iterator<Item = Bytes> + '_ {
+            self.one.take().into_iter().chain(self.more.drain(..))
+        }
+    }
+}
+
+/// Sends the head, then the body as it arrives (S10.1–S10.4); returns the upstream
+/// connection to the keep-alive cache when it may be reused (S5.8).
+///
+/// With `proxy_buffering on` the upstream is read ahead while the client is slow, up to
+/// `proxy_buffers` (nginx would go on into a temporary file); with `off`, each read is
+/// written before the next read, so a slow client holds the upstream back.
+#[allow(clippy::too_many_arguments)]
+async fn relay(
+    r: &mut Request,
+    c: &mut Client,
+    proxy: &Proxy,
+    ups: &Upstream,
+    cx: &TryCx<'_>,
+    mut got: Got,
+    mut h: HeadersOut,
+    framing: resp::Framing,
+    buffering: bool,
+    group: Option<&std::cell::RefCell<upstream::Balancer>>,
+) -> Next {
+    let mut head = Vec::with_capacity(512);
+    let client_framing = if got.head.is_http09() {
+        // No status line from the upstream: nginx passes the bytes as they are, no head.
+        r.keepalive = false;
+        h.status = 200;
+        Framing::Close
+    } else {
+        respond::filter_and_write(r, &mut h, &mut head)
+    };
+    let head_len = head.len();
+    r.sent.status = h.status;
+    r.sent.header_bytes = head_len as u64;
+    let head = Bytes::from(head);
+    r.sent.head = Some(head.clone());
+    let send_timeout = r.conf.send_timeout;
+    let read_timeout = proxy.read_timeout;
+    let t0 = Instant::now();
+    let chunked = client_framing == Framing::Chunked;
+    let to_client = client_framing != Framing::None;
+
+    let mut ub = UpstreamBody {
+        remaining: match framing {
+            resp::Framing::Length(n) => Some(n),
+            _ => None,
+        },
+        decoder: matches!(framing, resp::Framing::Chunked).then(ChunkedDecoder::new),
+        done: matches!(framing, resp::Framing::Empty | resp::Framing::Length(0)),
+        length: 0,
+        excess: None,
+    };
+    if ub.done && !got.buf.is_empty() {
+        ub.excess = Some(resp::LOG_MORE_DATA_THAN_CONTENT_LENGTH);
+        got.buf.clear();
+    }
+    let mut q = OutQueue::default();
+    q.push(head);
+    let mut failed: Option<String> = None;
+    let mut client_failed = false;
+    let mut upstream_eof = false;
+    let mut written = 0usize;
+    let ahead_limit = if buffering {
+        (proxy.buffers.0 as usize * proxy.buffers.1).max(proxy.buffer_size)
+    } else {
+        0
+    };
+    let read_size = proxy.buffer_size.max(16 * 1024);
+    let mut buf = std::mem::take(&mut got.buf);
+    let mut last_queued = false;
+
+    loop {
+        if !buf.is_empty() && !ub.done {
+            if let Err(msg) = ub.take(buf.split().freeze(), &mut q, chunked, to_client) {
+                failed = Some(msg.to_string());
+                ub.done = true;
+            }
+        }
+        if ub.done && failed.is_none() && chunked && !last_queued {
+            q.push(Bytes::from_static(respond::LAST_CHUNK));
+            last_queued = true;
+        }
+        if q.is_empty() {
+            if ub.done {
+                break;
+            }
+        } else if ub.done || q.len > ahead_limit {
+            // Only writing is possible or allowed.
+            match q.write_some(&mut c.stream, send_timeout).await {
+                Ok(n) => written += n,
+                Err(e) => {
+                    handler::client_write_error(r, &e);
+                    client_failed = true;
+                    break;
+                }
+            }
+            continue;
+        }
+        if ub.done {
+            continue;
+        }
+        // Read (and, with data queued and room to read ahead, write at the same time).
+        buf.reserve(read_size);
+        let read = if q.is_empty() {
+            io::read_buf(&mut got.stream, &mut buf, read_timeout).await
+        } else {
+            tokio::select! {
+                biased;
+                w = q.write_some(&mut c.stream, send_timeout) => {
+                    match w {
+                        Ok(n) => written += n,
+                        Err(e) => {
+                            handler::client_write_error(r, &e);
+                            client_failed = true;
+                            break;
+                        }
+                    }
+                    continue;
+                }
+                rd = io::read_buf(&mut got.stream, &mut buf, read_timeout) => rd,
+            }
+        };
+        match read {
+            Ok(0) => {
+                upstream_eof = true;
+                let incomplete = ub.remaining.is_some_and(|n| n > 0)
+                    || ub.decoder.as_ref().is_some_and(|d| !d.done());
+                if incomplete {
+                    failed = Some("upstream prematurely closed connection".to_string());
+                }
+                ub.done = true;
+            }
+            Ok(_) => {}
+            Err(IoError::TimedOut) => {
+                failed = Some("upstream timed out (110: Connection timed out)".to_string());
+                ub.done = true;
+            }
+            Err(IoError::Io(e)) => {
+                failed = Some(format!("recv() failed {}", io::errno_text(&e)));
+                ub.done = true;
+            }
+        }
+    }
+    r.sent.body_bytes = written.saturating_sub(head_len) as u64;
+    r.upstream.response_length.push(ub.length);
+    if let Some(ms) = r.upstream.response_ms.last_mut() {
+        *ms += t0.elapsed().as_millis() as u64;
+    }
+    if let Some(msg) = &failed {
+        cx.log(r, Level::Error, format_args!("{msg}"), "reading upstream");
+    }
+    if let Some(msg) = ub.excess {
+        cx.log(r, Level::Warn, format_args!("{msg}"), "reading upstream");
+    }
+    if failed.is_some() || client_failed {
+        // nginx closes the client connection: the body is cut short and a chunked response
+        // gets no last chunk.
+        r.keepalive = false;
+        r.sent.incomplete = true;
+        return Next::Done;
+    }
+    if client_framing == Framing::Close {
+        r.keepalive = false;
+    }
+    // S5.8: keep the upstream connection when the response was read exactly to its end.
+    let reusable = !upstream_eof
+        && ub.excess.is_none()
+        && !got.head.connection_close
+        && !matches!(framing, resp::Framing::Close)
+        && (got.head.http_major, got.head.http_minor) >= (1, 1)
+        && buf.is_empty();
+    if let (true, Some(g), Some(_)) = (reusable, group, ups.keepalive.as_ref()) {
+        g.borrow_mut().put_idle(
+            ups,
+            Idle {
+                stream: got.stream,
+                peer: got.peer,
+                since: Instant::now(),
+                requests: got.requests,
+                created: got.created,
+            },
+        );
+    }
+    Next::Done
+}
+
+/// S11: after a 101, bytes flow both ways until either side closes or the idle timer
+/// (`proxy_read_timeout`, reset by traffic in either direction) fires.
+async fn tunnel(
+    r: &mut Request,
+    c: &mut Client,
+    proxy: &Proxy,
+    mut got: Got,
+    mut h: HeadersOut,
+) -> Next {
+    use tokio::io::AsyncReadExt;
+    let mut out = Vec::with_capacity(256);
+    respond::filter_and_write(r, &mut h, &mut out);
+    r.sent.status = 101;
+    r.sent.header_bytes = out.len() as u64;
+    r.sent.head = Some(Bytes::copy_from_slice(&out));
+    let send_timeout = r.conf.send_timeout;
+    // The upstream's first tunnel bytes may have come with its 101.
+    let early = got.buf.split();
+    if io::write_two(&mut c.stream, &out, &early, send_timeout)
+        .await
+        .is_err()
+    {
+        r.sent.incomplete = true;
+        return Next::Done;
+    }
+    // Bytes the client pipelined after its request go to the upstream first.
+    let pipelined = c.buf.split();
+    if !pipelined.is_empty()
+        && io::write_all(&mut got.stream, &pipelined, proxy.send_timeout)
+            .await
+            .is_err()
+    {
+        r.sent.incomplete = true;
+        return Next::Done;
+    }
+    let idle = proxy.read_timeout;
+    let size = proxy.buffer_size;
+    let mut from_client = vec![0u8; size];
+    let mut from_upstream = vec![0u8; size];
+    let mut sent_to_client = early.len() as u64;
+    loop {
+        tokio::select! {
+            n = c.stream.read(&mut from_client) => match n {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if io::write_all(&mut got.stream, &from_client[..n], proxy.send_timeout).await.is_err() {
+                        break;
+                    }
+                }
+            },
+            n = got.stream.read(&mut from_upstream) => match n {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if io::write_all(&mut c.stream, &from_upstream[..n], send_timeout).await.is_err() {
+                        break;
+                    }
+                    sent_to_client += n as u64;
+                }
+            },
+            _ = tokio::time::sleep(idle) => {
+                log::error_full(
+                    r,
+                    Level::Info,
+                    format_args!("upstream timed out (110: Connection timed out)"),
+                    Some("proxying upgraded connection"),
+                    None,
+                );
+                break;
+            }
+        }
+    }
+    r.sent.body_bytes = sent_to_client;
+    Next::Done
+}

@@ -1,0 +1,174 @@
+//! One request's state while it is served (nginx's `ngx_http_request_t`): the parsed head,
+//! the server and location configuration that apply, the current `$uri` (internal redirects
+//! change it), regex captures, the `map` cache, what was sent, and the upstream variables.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use bytes::Bytes;
+
+use super::http1::request::{Method, RequestHead};
+use super::route::Captures;
+use super::Snapshot;
+use crate::ir::location::LocConf;
+use crate::ir::server::AddrConf;
+use crate::ir::{Server, ServerId};
+
+/// nginx's `NGX_HTTP_MAX_URI_CHANGES + 1`: internal redirects allowed per request.
+pub const URI_CHANGES: u8 = 11;
+
+/// What a connection knows about itself (shared by its requests).
+#[derive(Debug)]
+pub struct ConnInfo {
+    /// `$connection`, and the `*N` of error-log lines.
+    pub number: u64,
+    /// The client's address, `None` for a unix socket (`$remote_addr` = `unix:`).
+    pub remote: Option<SocketAddr>,
+    /// The local address the connection arrived on, `None` for a unix socket.
+    pub local: Option<SocketAddr>,
+    pub https: bool,
+    pub accepted: Instant,
+    /// Index of the listening socket in [`crate::ir::Http::sockets`] and of the address
+    /// configuration within it (S2.3).
+    pub socket: usize,
+    pub addr: usize,
+}
+
+impl ConnInfo {
+    pub fn remote_ip(&self) -> Option<IpAddr> {
+        self.remote.map(|a| a.ip())
+    }
+}
+
+/// A cached `map` value (S8.5).
+#[derive(Clone, Debug, Default)]
+pub enum MapSlot {
+    #[default]
+    Unset,
+    /// Being evaluated: reading it again is a cycle.
+    Busy,
+    Value(Option<Vec<u8>>),
+}
+
+/// The upstream side of `$upstream_*` (one entry per attempt, as nginx lists them).
+#[derive(Debug, Default)]
+pub struct UpstreamState {
+    pub addrs: Vec<Bytes>,
+    pub statuses: Vec<u16>,
+    /// Milliseconds; `None` prints `-`.
+    pub connect_ms: Vec<Option<u64>>,
+    pub header_ms: Vec<Option<u64>>,
+    pub response_ms: Vec<u64>,
+    pub response_length: Vec<u64>,
+    pub bytes_received: Vec<u64>,
+    pub bytes_sent: Vec<u64>,
+    /// The last response's head and header ranges (`$upstream_http_*`).
+    pub head: Option<(Bytes, Vec<(std::ops::Range<usize>, std::ops::Range<usize>)>)>,
+    /// `$proxy_host` / `$proxy_port` of the request being proxied.
+    pub proxy_host: Bytes,
+    pub proxy_port: Bytes,
+}
+
+/// Response bookkeeping used by the log and `$sent_http_*`.
+#[derive(Debug, Default)]
+pub struct Sent {
+    /// The status sent (0 before any response).
+    pub status: u16,
+    pub header_bytes: u64,
+    pub body_bytes: u64,
+    /// The response head as sent, for `$sent_http_*`.
+    pub head: Option<Bytes>,
+    /// The response ended early (client or upstream fault): `$request_completion` is empty.
+    pub incomplete: bool,
+}
+
+pub struct Request {
+    pub snap: Arc<Snapshot>,
+    pub conn: Arc<ConnInfo>,
+    pub head: RequestHead,
+    /// `$connection_requests`.
+    pub conn_requests: u64,
+    pub start: Instant,
+    pub start_wall: SystemTime,
+    pub server_id: ServerId,
+    /// The method as processing sees it: `error_page` redirects turn it into GET.
+    pub method: Method,
+    pub method_get: bool,
+    /// `$uri`.
+    pub uri: Vec<u8>,
+    /// `$args` (raw), changed by internal redirects with a query.
+    pub args: Option<Bytes>,
+    /// The URI was changed by an internal redirect (proxy_pass then sends `$uri`).
+    pub uri_changed: bool,
+    /// Set after an internal redirect or named location: `internal` locations are reachable.
+    pub internal: bool,
+    pub uri_changes: u8,
+    /// An `error_page` was already used (without `recursive_error_pages`).
+    pub error_page: bool,
+    /// The status an `error_page` imposes on the final response (nginx's `err_status`).
+    pub err_status: Option<u16>,
+    /// `$host`: the normalised host, or the server's name.
+    pub host: Bytes,
+    /// The request named a host (nginx's `headers_in.server` is not empty).
+    pub has_host: bool,
+    pub conf: Arc<LocConf>,
+    pub captures: Option<Captures>,
+    pub maps: Vec<MapSlot>,
+    pub keepalive: bool,
+    pub lingering_close: bool,
+    /// `Expect: 100-continue` was answered (or must not be).
+    pub expect_tested: bool,
+    pub upstream: UpstreamState,
+    pub sent: Sent,
+    /// `$request_length`: head plus body bytes read.
+    pub request_length: u64,
+    /// The request body was read (or discarded) completely.
+    pub body_done: bool,
+    /// The response being built (nginx's `headers_out`): a `Location` set before an error
+    /// page, headers an `X-Accel-Redirect` keeps.
+    pub out: super::respond::HeadersOut,
+    /// The request was already buffered when the previous one finished (`$pipe`).
+    pub pipelined: bool,
+    /// `try_files` in a regex location with `alias`: the URI is appended to the alias.
+    pub add_uri_to_alias: bool,
+}
+
+impl Request {
+    pub fn server(&self) -> &Server {
+        &self.snap.http().servers[self.server_id.0 as usize]
+    }
+
+    pub fn addr_conf(&self) -> &AddrConf {
+        &self.snap.http().sockets[self.conn.socket].addrs[self.conn.addr]
+    }
+
+    pub fn is_head(&self) -> bool {
+        self.method == Method::Head
+    }
+
+    /// `$request_uri` bytes.
+    pub fn request_uri(&self) -> &[u8] {
+        self.head.request_uri()
+    }
+
+    pub fn args(&self) -> &[u8] {
+        self.args.as_deref().unwrap_or(b"")
+    }
+
+    /// The status the log reports (`$status`).
+    pub fn log_status(&self) -> u16 {
+        if self.sent.status != 0 {
+            self.sent.status
+        } else if self.head.http09 {
+            9
+        } else {
+            0
+        }
+    }
+
+    /// `request: "..."` part of error-log lines.
+    pub fn request_line(&self) -> &[u8] {
+        &self.head.buf[self.head.request_line.clone()]
+    }
+}

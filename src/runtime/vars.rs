@@ -1,0 +1,609 @@
+//! Variable evaluation (S7) and `map` lookup (S8), from templates compiled at load time.
+//!
+//! A value is appended to an output buffer, so evaluating a template allocates nothing beyond
+//! that buffer. Each function returns whether the variable was *found*: nginx's access log
+//! prints `-` for a variable that is not found (an absent header, no upstream), and an empty
+//! string for one that is found but empty.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use base64::Engine;
+
+use super::http1::request::{self as http1, RequestHead};
+use super::request::{MapSlot, Request};
+use super::route::Captures;
+use super::{clock, Snapshot};
+use crate::ir::{Map, Part, Template, Var};
+
+impl Request {
+    /// Appends the value of `t`.
+    pub fn eval(&mut self, t: &Template, out: &mut Vec<u8>) {
+        for p in t.parts.iter() {
+            match p {
+                Part::Literal(b) => out.extend_from_slice(b),
+                Part::Var(v) => {
+                    self.var(v, out);
+                }
+            }
+        }
+    }
+
+    /// The value of `t` as a new buffer.
+    pub fn eval_vec(&mut self, t: &Template) -> Vec<u8> {
+        if let Some(l) = t.as_literal() {
+            return l.to_vec();
+        }
+        let mut out = Vec::new();
+        self.eval(t, &mut out);
+        out
+    }
+
+    /// Appends the value of `v`; `false` when nginx would say "not found".
+    pub fn var(&mut self, v: &Var, out: &mut Vec<u8>) -> bool {
+        let h = &self.head;
+        match v {
+            Var::Request => out.extend_from_slice(&h.buf[h.request_line.clone()]),
+            Var::RequestMethod => out.extend_from_slice(self.method_name()),
+            Var::RequestUri => out.extend_from_slice(h.request_uri()),
+            Var::Uri => out.extend_from_slice(&self.uri),
+            Var::Args => out.extend_from_slice(self.args()),
+            Var::IsArgs => {
+                if !self.args().is_empty() {
+                    out.push(b'?')
+                }
+            }
+            Var::ServerProtocol => out.extend_from_slice(h.protocol()),
+            Var::Scheme => out.extend_from_slice(if self.conn.https { b"https" } else { b"http" }),
+            Var::Https => {
+                if self.conn.https {
+                    out.extend_from_slice(b"on")
+                }
+            }
+            Var::Arg(name) => match http1::arg(self.args(), name) {
+                Some(v) => out.extend_from_slice(v),
+                None => return false,
+            },
+            Var::Host => out.extend_from_slice(&self.host),
+            Var::Http(name) => return http_header(h, name, out),
+            Var::Cookie(name) => return cookie(h, name, out),
+            Var::ContentLength => match h.find(b"content-length") {
+                Some(v) => out.extend_from_slice(v),
+                None => return false,
+            },
+            Var::ContentType => match h.find(b"content-type") {
+                Some(v) => out.extend_from_slice(v),
+                None => return false,
+            },
+            Var::RemoteUser => return remote_user(h, out),
+            Var::RemoteAddr | Var::RealipRemoteAddr => match self.conn.remote {
+                Some(a) => {
+                    let _ = write!(out, "{}", a.ip());
+                }
+                None => out.extend_from_slice(b"unix:"),
+            },
+            Var::RemotePort | Var::RealipRemotePort => {
+                if let Some(a) = self.conn.remote {
+                    let _ = write!(out, "{}", a.port());
+                }
+            }
+            Var::BinaryRemoteAddr => match self.conn.remote.map(|a| a.ip()) {
+                Some(std::net::IpAddr::V4(a)) => out.extend_from_slice(&a.octets()),
+                Some(std::net::IpAddr::V6(a)) => out.extend_from_slice(&a.octets()),
+                None => {}
+            },
+            Var::ServerAddr => match self.conn.local {
+                Some(a) => {
+                    let _ = write!(out, "{}", a.ip());
+                }
+                None => out.extend_from_slice(b"unix:"),
+            },
+            Var::ServerPort => {
+                if let Some(a) = self.conn.local {
+                    let _ = write!(out, "{}", a.port());
+                }
+            }
+            Var::ServerName => out.extend_from_slice(&self.server().server_name),
+            Var::Connection => {
+                let _ = write!(out, "{}", self.conn.number);
+            }
+            Var::ConnectionRequests => {
+                let _ = write!(out, "{}", self.conn_requests);
+            }
+            Var::ConnectionTime => {
+                let ms = self.conn.accepted.elapsed().as_millis();
+                let _ = write!(out, "{}.{:03}", ms / 1000, ms % 1000);
+            }
+            Var::ProxyProtocolAddr
+            | Var::ProxyProtocolPort
+            | Var::ProxyProtocolServerAddr
+            | Var::ProxyProtocolServerPort => return false,
+            Var::SslProtocol
+            | Var::SslCipher
+            | Var::SslCiphers
+            | Var::SslCurve
+            | Var::SslCurves
+            | Var::SslSessionId
+            | Var::SslSessionReused
+            | Var::SslEarlyData
+            | Var::SslServerName
+            | Var::SslAlpnProtocol
+            | Var::SslClientEmpty => return false,
+            Var::Http2 => {}
+            Var::DocumentRoot | Var::RealpathRoot | Var::RequestFilename => {
+                super::files::path_var(self, v, out);
+            }
+            Var::ProxyHost => out.extend_from_slice(&self.upstream.proxy_host),
+            Var::ProxyPort => out.extend_from_slice(&self.upstream.proxy_port),
+            Var::ProxyAddXForwardedFor => {
+                let start = out.len();
+                http_header(&self.head, b"x_forwarded_for", out);
+                if out.len() > start {
+                    out.extend_from_slice(b", ");
+                }
+                self.var(&Var::RemoteAddr, out);
+            }
+            Var::UpstreamAddr => {
+                return self.upstream_list(out, |u, i, out| out.extend_from_slice(&u.addrs[i]))
+            }
+            Var::UpstreamStatus => {
+                return self.upstream_list(out, |u, i, out| match u.statuses.get(i) {
+                    Some(&s) if s != 0 => {
+                        let _ = write!(out, "{s}");
+                    }
+                    _ => out.push(b'-'),
+                })
+            }
+            Var::UpstreamConnectTime => {
+                return self.upstream_list(out, |u, i, out| {
+                    ms(out, u.connect_ms.get(i).copied().flatten())
+                })
+            }
+            Var::UpstreamHeaderTime => {
+                return self.upstream_list(out, |u, i, out| {
+                    ms(out, u.header_ms.get(i).copied().flatten())
+                })
+            }
+            Var::UpstreamResponseTime => {
+                return self.upstream_list(out, |u, i, out| ms(out, u.response_ms.get(i).copied()))
+            }
+            Var::UpstreamResponseLength => {
+                return self.upstream_list(out, |u, i, out| {
+                    let _ = write!(out, "{}", u.response_length.get(i).copied().unwrap_or(0));
+                })
+            }
+            Var::UpstreamBytesReceived => {
+                return self.upstream_list(out, |u, i, out| {
+                    let _ = write!(out, "{}", u.bytes_received.get(i).copied().unwrap_or(0));
+                })
+            }
+            Var::UpstreamBytesSent => {
+                return self.upstream_list(out, |u, i, out| {
+                    let _ = write!(out, "{}", u.bytes_sent.get(i).copied().unwrap_or(0));
+                })
+            }
+            Var::UpstreamCacheEmpty => return false,
+            Var::UpstreamHttp(name) => {
+                let Some((buf, hs)) = &self.upstream.head else {
+                    return false;
+                };
+                for (n, val) in hs {
+                    if header_name_is(&buf[n.clone()], name) {
+                        out.extend_from_slice(&buf[val.clone()]);
+                        return true;
+                    }
+                }
+                return false;
+            }
+            Var::UpstreamCookie(name) => {
+                let Some((buf, hs)) = &self.upstream.head else {
+                    return false;
+                };
+                for (n, val) in hs {
+                    if buf[n.clone()].eq_ignore_ascii_case(b"set-cookie") {
+                        if let Some(v) = set_cookie_value(&buf[val.clone()], name) {
+                            out.extend_from_slice(v);
+                            return true;
+                        }
+                    }
+                }
+                return false;
+            }
+            Var::UpstreamTrailer(_) => return false,
+            Var::Status => {
+                let s = self.log_status();
+                let _ = write!(out, "{s:03}");
+            }
+            Var::BodyBytesSent => {
+                let _ = write!(out, "{}", self.sent.body_bytes);
+            }
+            Var::BytesSent => {
+                let _ = write!(out, "{}", self.sent.header_bytes + self.sent.body_bytes);
+            }
+            Var::RequestLength => {
+                let _ = write!(out, "{}", self.request_length);
+            }
+            Var::RequestTime => {
+                let ms = self.start.elapsed().as_millis();
+                let _ = write!(out, "{}.{:03}", ms / 1000, ms % 1000);
+            }
+            Var::RequestCompletion => {
+                if !self.sent.incomplete && self.sent.status != 0 {
+                    out.extend_from_slice(b"OK")
+                }
+            }
+            Var::Pipe => out.push(if self.pipelined() { b'p' } else { b'.' }),
+            Var::SentHttp(name) => return self.sent_header(name, out),
+            Var::SentTrailerEmpty => return false,
+            Var::GzipRatio => return false,
+            Var::LimitRate => out.push(b'0'),
+            Var::Msec => out.extend_from_slice(clock::msec().as_bytes()),
+            Var::TimeLocal => out.extend_from_slice(clock::time_local().as_bytes()),
+            Var::TimeIso8601 => out.extend_from_slice(clock::time_iso8601().as_bytes()),
+            Var::RequestId => {
+                let id = request_id();
+                for b in id {
+                    let _ = write!(out, "{b:02x}");
+                }
+            }
+            Var::Pid => {
+                let _ = write!(out, "{}", std::process::id());
+            }
+            Var::Hostname => out.extend_from_slice(self.snap.hostname.as_bytes()),
+            Var::NginxVersion => out.extend_from_slice(crate::app::NGINX_VERSION.as_bytes()),
+            Var::Capture(n) => {
+                if let Some(v) = self.captures.as_ref().and_then(|c| c.numbered(*n as usize)) {
+                    out.extend_from_slice(v);
+                }
+            }
+            Var::NamedCapture(name) => match self.captures.as_ref().and_then(|c| c.named(name)) {
+                Some(v) => out.extend_from_slice(v),
+                None => return false,
+            },
+            Var::Map(id) => return self.map(id.0 as usize, out),
+        }
+        true
+    }
+
+    /// `$request_method`.
+    pub fn method_name(&self) -> &[u8] {
+        if self.method_get {
+            b"GET"
+        } else {
+            &self.head.buf[self.head.method_name.clone()]
+        }
+    }
+
+    fn pipelined(&self) -> bool {
+        self.pipelined
+    }
+
+    /// `$upstream_*` lists: one item per attempt, `, ` between them (nginx also uses ` : `
+    /// between groups of internal redirects; rginx lists attempts of one group).
+    fn upstream_list(
+        &self,
+        out: &mut Vec<u8>,
+        item: impl Fn(&super::request::UpstreamState, usize, &mut Vec<u8>),
+    ) -> bool {
+        let u = &self.upstream;
+        if u.addrs.is_empty() {
+            return false;
+        }
+        for i in 0..u.addrs.len() {
+            if i > 0 {
+                out.extend_from_slice(b", ");
+            }
+            item(u, i, out);
+        }
+        true
+    }
+
+    fn sent_header(&self, name: &[u8], out: &mut Vec<u8>) -> bool {
+        let Some(head) = &self.sent.head else {
+            return false;
+        };
+        // The head as sent: skip the status line, then `Name: value` lines.
+        let mut lines = head.split(|&b| b == b'\n').skip(1);
+        for line in &mut lines {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.is_empty() {
+                break;
+            }
+            if let Some(colon) = line.iter().position(|&b| b == b':') {
+                if header_name_is(&line[..colon], name) {
+                    let v = &line[colon + 1..];
+                    out.extend_from_slice(v.strip_prefix(b" ").unwrap_or(v));
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// S8.2–S8.5: a map's value, evaluated once per request (unless `volatile`).
+    fn map(&mut self, i: usize, out: &mut Vec<u8>) -> bool {
+        let snap: Arc<Snapshot> = Arc::clone(&self.snap);
+        let map: &Map = &snap.http().maps[i];
+        if !map.volatile && !self.maps.is_empty() {
+            match &self.maps[i] {
+                MapSlot::Value(v) => {
+                    return match v {
+                        Some(v) => {
+                            out.extend_from_slice(v);
+                            true
+                        }
+                        None => false,
+                    }
+                }
+                MapSlot::Busy => {
+                    self.log_error_cycle(&map.name);
+                    return false;
+                }
+                MapSlot::Unset => {}
+            }
+        } else if matches!(self.maps.get(i), Some(MapSlot::Busy)) {
+            self.log_error_cycle(&map.name);
+            return false;
+        }
+        if self.maps.is_empty() {
+            self.maps.resize(snap.http().maps.len(), MapSlot::Unset);
+        }
+        self.maps[i] = MapSlot::Busy;
+        let source = self.eval_vec(&map.source);
+        let value = match lookup(map, &source) {
+            Found::Value(t) => {
+                let mut v = Vec::new();
+                self.eval(t, &mut v);
+                Some(v)
+            }
+            Found::Regex(re, t) => {
+                // nginx's map regexes set the request's captures, as any regex match does.
+                let caps = Captures::from_regex(re, &source);
+                if caps.is_some() {
+                    self.captures = caps;
+                }
+                let mut v = Vec::new();
+                self.eval(t, &mut v);
+                Some(v)
+            }
+            Found::Default => Some(Vec::new()),
+        };
+        out.extend_from_slice(value.as_deref().unwrap_or(b""));
+        self.maps[i] = if map.volatile {
+            MapSlot::Unset
+        } else {
+            MapSlot::Value(value.clone())
+        };
+        value.is_some()
+    }
+
+    fn log_error_cycle(&self, name: &str) {
+        super::log::error(
+            self,
+            crate::ir::Level::Error,
+            format_args!("cycle while evaluating variable \"{name}\""),
+        );
+    }
+}
+
+enum Found<'m> {
+    Value(&'m Template),
+    Regex(&'m crate::ir::regex::Regex, &'m Template),
+    Default,
+}
+
+/// The map entry for `source` (S8.2).
+fn lookup<'m>(map: &'m Map, source: &[u8]) -> Found<'m> {
+    let mut key: &[u8] = source;
+    if map.hostnames {
+        key = key.strip_suffix(b".").unwrap_or(key);
+    }
+    let lower = key.to_ascii_lowercase();
+    if let Some(t) = map.exact.get(&lower[..]) {
+        return Found::Value(t);
+    }
+    if key.is_empty() {
+        // An empty value never tries wildcards or regexes.
+        return default(map);
+    }
+    if map.hostnames {
+        for (suffix, t) in &map.wildcard_head {
+            if lower.len() > suffix.len() && lower.ends_with(suffix) {
+                return Found::Value(t);
+            }
+        }
+        for (prefix, t) in &map.wildcard_tail {
+            if lower.len() > prefix.len() && lower.starts_with(prefix) {
+                return Found::Value(t);
+            }
+        }
+    }
+    for (re, t) in &map.regexes {
+        if re.re.is_match(source) {
+            return Found::Regex(re, t);
+        }
+    }
+    default(map)
+}
+
+fn default(map: &Map) -> Found<'_> {
+    match &map.default {
+        Some(t) => Found::Value(t),
+        None => Found::Default,
+    }
+}
+
+fn ms(out: &mut Vec<u8>, v: Option<u64>) {
+    match v {
+        Some(ms) => {
+            let _ = write!(out, "{}.{:03}", ms / 1000, ms % 1000);
+        }
+        None => out.push(b'-'),
+    }
+}
+
+/// Whether a header name matches a variable suffix (`user_agent` for `User-Agent`).
+fn header_name_is(header: &[u8], var: &[u8]) -> bool {
+    header.len() == var.len()
+        && header.iter().zip(var).all(|(&h, &v)| {
+            let h = match h {
+                b'-' => b'_',
+                b'A'..=b'Z' => h | 0x20,
+                _ => h,
+            };
+            h == v
+        })
+}
+
+/// `$http_NAME`: the first line; `Cookie` lines joined with `; ` and `X-Forwarded-For` lines
+/// with `, ` (nginx 1.22.1).
+fn http_header(h: &RequestHead, name: &[u8], out: &mut Vec<u8>) -> bool {
+    let sep: Option<&[u8]> = match name {
+        b"cookie" => Some(b"; "),
+        b"x_forwarded_for" => Some(b", "),
+        _ => None,
+    };
+    let mut found = false;
+    for i in 0..h.headers.len() {
+        let (n, v) = h.header(i);
+        if header_name_is(n, name) {
+            if found {
+                match sep {
+                    Some(s) => out.extend_from_slice(s),
+                    None => return true,
+                }
+            }
+            out.extend_from_slice(v);
+            found = true;
+        }
+    }
+    found
+}
+
+/// `$cookie_NAME` (ngx_http_parse_multi_header_lines).
+fn cookie(h: &RequestHead, name: &[u8], out: &mut Vec<u8>) -> bool {
+    for i in 0..h.headers.len() {
+        let (n, v) = h.header(i);
+        if !n.eq_ignore_ascii_case(b"cookie") || name.len() > v.len() {
+            continue;
+        }
+        let mut s = 0;
+        while s < v.len() {
+            let matches =
+                v.len() - s >= name.len() && v[s..s + name.len()].eq_ignore_ascii_case(name);
+            if matches {
+                let mut p = s + name.len();
+                while p < v.len() && v[p] == b' ' {
+                    p += 1;
+                }
+                if p < v.len() && v[p] == b'=' {
+                    p += 1;
+                    while p < v.len() && v[p] == b' ' {
+                        p += 1;
+                    }
+                    let end = v[p..]
+                        .iter()
+                        .position(|&b| b == b';')
+                        .map_or(v.len(), |e| p + e);
+                    out.extend_from_slice(&v[p..end]);
+                    return true;
+                }
+                s = p;
+            }
+            // Skip to the next `;` or `,`, then spaces.
+            while s < v.len() {
+                let c = v[s];
+                s += 1;
+                if c == b';' || c == b',' {
+                    break;
+                }
+            }
+            while s < v.len() && v[s] == b' ' {
+                s += 1;
+            }
+        }
+    }
+    false
+}
+
+/// `$upstream_cookie_NAME`: the value of a `Set-Cookie` whose cookie name matches.
+fn set_cookie_value<'a>(v: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    let eq = v.iter().position(|&b| b == b'=')?;
+    if !v[..eq].trim_ascii().eq_ignore_ascii_case(name) {
+        return None;
+    }
+    let rest = &v[eq + 1..];
+    let end = rest.iter().position(|&b| b == b';').unwrap_or(rest.len());
+    Some(&rest[..end])
+}
+
+/// `$remote_user` from `Authorization: Basic ...`.
+fn remote_user(h: &RequestHead, out: &mut Vec<u8>) -> bool {
+    let Some(v) = h.find(b"authorization") else {
+        return false;
+    };
+    if v.len() < 6 || !v[..6].eq_ignore_ascii_case(b"basic ") {
+        return false;
+    }
+    let encoded = v[6..].trim_ascii();
+    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded) else {
+        return false;
+    };
+    let user = match decoded.iter().position(|&b| b == b':') {
+        Some(i) => &decoded[..i],
+        None => return false,
+    };
+    out.extend_from_slice(user);
+    true
+}
+
+/// `$request_id`: 16 random bytes.
+fn request_id() -> [u8; 16] {
+    use std::cell::Cell;
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new(seed());
+    }
+    fn seed() -> u64 {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1);
+        t ^ (std::process::id() as u64) << 32 | 1
+    }
+    // splitmix64: unpredictability is not a goal, uniqueness is.
+    let next = || {
+        STATE.with(|s| {
+            let mut z = s.get().wrapping_add(0x9e37_79b9_7f4a_7c15);
+            s.set(z);
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        })
+    };
+    let mut id = [0u8; 16];
+    id[..8].copy_from_slice(&next().to_le_bytes());
+    id[8..].copy_from_slice(&next().to_le_bytes());
+    id
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_names_match_variable_suffixes() {
+        assert!(header_name_is(b"User-Agent", b"user_agent"));
+        assert!(header_name_is(b"X-FORWARDED-FOR", b"x_forwarded_for"));
+        assert!(!header_name_is(b"X_Forwarded_For", b"x-forwarded-for"));
+        assert!(!header_name_is(b"Host", b"hos"));
+    }
+
+    #[test]
+    fn set_cookie_values() {
+        assert_eq!(
+            set_cookie_value(b"sid=abc; Path=/", b"SID"),
+            Some(&b"abc"[..])
+        );
+        assert_eq!(set_cookie_value(b"other=1", b"sid"), None);
+    }
+}
