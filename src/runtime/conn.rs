@@ -9,7 +9,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncWriteExt;
 
 use super::handler;
-use super::http1::request::{self as http1, Limits, Parse, Reject, RequestHead};
+use super::http1::request::{self as http1, BufferState, Limits, Parse, Reject, RequestHead};
 use super::io::{self, IoError, Stream};
 use super::log;
 use super::request::{ConnInfo, Request, Sent, UpstreamState, URI_CHANGES};
@@ -31,9 +31,10 @@ enum NoHead {
     Quiet,
     /// Part of a request arrived, then a timeout (408) or the client closed (400): nginx
     /// logs the request with that status and closes without answering.
-    Partial(u16, Bytes),
-    /// The head is malformed or too large: nginx answers with its error page.
-    Reject(Reject, Bytes),
+    Partial(u16, Box<RequestHead>),
+    /// The head is malformed or too large: nginx answers with its error page. The head is
+    /// what nginx knew of the request when it refused it.
+    Reject(Reject, Box<RequestHead>),
 }
 
 /// Serves a connection until it closes.
@@ -44,7 +45,7 @@ pub async fn serve(stream: Stream, conn: Arc<ConnInfo>, snap: Arc<Snapshot>) {
         (
             Limits {
                 client_header_buffer_size: srv.client_header_buffer_size,
-                large_buffers: srv.large_client_header_buffers.0 as usize,
+                large_buffers: srv.large_client_header_buffers.0,
                 large_buffer_size: srv.large_client_header_buffers.1,
                 underscores_in_headers: srv.underscores_in_headers,
                 ignore_invalid_headers: srv.ignore_invalid_headers,
@@ -59,52 +60,55 @@ pub async fn serve(stream: Stream, conn: Arc<ConnInfo>, snap: Arc<Snapshot>) {
     };
     let mut requests = 0u64;
     let mut idle_timeout: Option<Duration> = None;
+    let mut state = BufferState::fresh(&limits);
     loop {
         let pipelined = !c.buf.is_empty();
+        if !pipelined {
+            state = BufferState::fresh(&limits);
+        }
         let (head, started, started_wall) =
-            match read_head(&mut c, &limits, header_timeout, idle_timeout, &snap, &conn).await {
+            match read_head(&mut c, &limits, state, header_timeout, idle_timeout, &snap, &conn).await {
                 Ok(x) => x,
                 Err(NoHead::Quiet) => return,
-                Err(NoHead::Partial(status, line)) => {
+                Err(NoHead::Partial(status, head)) => {
                     requests += 1;
-                    let mut r = new_request(&snap, &conn, bad_head(line), requests, pipelined);
+                    let mut r = new_request(&snap, &conn, *head, requests, pipelined);
                     r.sent.status = status;
                     r.sent.incomplete = true;
                     log::access(&mut r);
                     return;
                 }
-                Err(NoHead::Reject(Reject::Close, _)) => return,
-                Err(NoHead::Reject(rej, line)) => {
+                Err(NoHead::Reject(rej, head)) => {
                     requests += 1;
-                    let mut r = new_request(&snap, &conn, bad_head(line), requests, pipelined);
+                    let mut r = new_request(&snap, &conn, *head, requests, pipelined);
+                    // Every rejection closes: nginx has not decided on keep-alive yet.
                     r.keepalive = false;
-                    // nginx answers a rejected HTTP/0.9 request with the page alone.
-                    r.head.http09 = http1::http09_request_line(&c.buf, &limits);
-                    let status = match &rej {
-                        Reject::HeaderTooLarge(_) => 494,
-                        other => other.status(),
-                    };
-                    log::error(&r, Level::Info, format_args!("{}", rej.message()));
-                    let next = handler::special(&mut r, &mut c, status).await;
+                    if matches!(rej, Reject::Http09BadRequest(_)) {
+                        // The page alone, as to any HTTP/0.9 request.
+                        r.head.http09 = true;
+                    }
+                    log::error_full(&r, Level::Info, format_args!("{}", rej.message()), Some(reject_action(&rej)), None);
+                    let next = handler::special(&mut r, &mut c, rej.status()).await;
                     debug_assert!(matches!(next, handler::Next::Done));
                     log::access(&mut r);
-                    lingering_close(&mut c).await;
+                    close(&mut c, false).await;
                     return;
                 }
             };
         requests += 1;
+        state = head.buffer;
         let mut r = new_request(&snap, &conn, head, requests, pipelined);
         r.start = started;
         r.start_wall = started_wall;
         handler::handle(&mut r, &mut c).await;
         log::access(&mut r);
         idle_timeout = Some(r.conf.keepalive_timeout);
+        let body_bytes = r.request_length.saturating_sub(r.head.request_length as u64);
+        state = state.advance(body_bytes as usize);
         if !r.keepalive {
-            if !r.body_done || !c.buf.is_empty() {
-                lingering_close(&mut c).await;
-            } else {
-                let _ = c.stream.shutdown().await;
-            }
+            // nginx lingers only when the client may still be sending (a body, more bytes).
+            let linger = (r.lingering_close && !r.body_done) || !c.buf.is_empty();
+            close(&mut c, linger).await;
             return;
         }
         if !r.body_done && !super::body::discard(&mut r, &mut c).await {
@@ -113,9 +117,21 @@ pub async fn serve(stream: Stream, conn: Arc<ConnInfo>, snap: Arc<Snapshot>) {
     }
 }
 
-/// A stand-in head for a request nginx could not parse: its first line, for the logs.
-fn bad_head(line: Bytes) -> RequestHead {
-    RequestHead::bad_request(line)
+/// Which phase nginx was in when it refused a head (the `while ...` of its log line).
+fn reject_action(rej: &Reject) -> &'static str {
+    match rej {
+        Reject::UriTooLong | Reject::VersionNotSupported | Reject::Http09BadRequest(_) => {
+            "reading client request line"
+        }
+        Reject::BadRequest(m)
+            if m.starts_with("client sent invalid method")
+                || m == "client sent invalid request"
+                || m.starts_with("client sent invalid host in request line") =>
+        {
+            "reading client request line"
+        }
+        _ => "reading client request headers",
+    }
 }
 
 fn new_request(
@@ -126,7 +142,7 @@ fn new_request(
     pipelined: bool,
 ) -> Request {
     let ac = &snap.http().sockets[conn.socket].addrs[conn.addr];
-    let host_in = head.host_name().unwrap_or_default();
+    let host_in = head.host.clone().unwrap_or_default();
     let (server_id, captures) = route::select_server(ac, &host_in);
     let server = &snap.http().servers[server_id.0 as usize];
     let has_host = !host_in.is_empty();
@@ -135,10 +151,11 @@ fn new_request(
     } else {
         Bytes::copy_from_slice(&server.server_name)
     };
-    let keepalive = !head.http09 && head.keepalive_requested();
-    let args = head.args_bytes();
+    let keepalive = !head.http09 && head.keepalive();
+    let args = head.args.clone().filter(|a| !a.is_empty()).map(|a| head.buf.slice(a));
     let uri = head.uri.clone();
-    let request_length = head.request_length() as u64;
+    let request_length = head.request_length as u64;
+    let lingering_close = head.content_length.is_some_and(|n| n > 0) || head.chunked;
     Request {
         snap: Arc::clone(snap),
         conn: Arc::clone(conn),
@@ -162,7 +179,7 @@ fn new_request(
         captures,
         maps: Vec::new(),
         keepalive,
-        lingering_close: false,
+        lingering_close,
         expect_tested: false,
         upstream: UpstreamState::default(),
         sent: Sent::default(),
@@ -180,6 +197,7 @@ fn new_request(
 async fn read_head(
     c: &mut Client,
     limits: &Limits,
+    state: BufferState,
     header_timeout: Duration,
     idle_timeout: Option<Duration>,
     snap: &Snapshot,
@@ -198,15 +216,16 @@ async fn read_head(
     };
     loop {
         if !c.buf.is_empty() {
-            match http1::parse(&c.buf, limits) {
-                Ok(Parse::Complete(mut head)) => {
-                    let bytes = c.buf.split_to(head.head_len).freeze();
-                    head.buf = bytes;
+            match http1::parse_buf(&mut c.buf, limits, state) {
+                Ok(Parse::Complete(head)) => {
                     let (t, w) = started.unwrap_or((Instant::now(), SystemTime::now()));
                     return Ok((head, t, w));
                 }
                 Ok(Parse::Partial) => {}
-                Err(rej) => return Err(NoHead::Reject(rej, first_line(&c.buf))),
+                Err(rej) => {
+                    let head = http1::rejected_head(&c.buf, limits, state);
+                    return Err(NoHead::Reject(rej, Box::new(head)));
+                }
             }
         }
         let deadline = head_deadline.unwrap_or(first_deadline);
@@ -227,7 +246,7 @@ async fn read_head(
                     format_args!("client prematurely closed connection"),
                     Some("reading client request headers"),
                 );
-                return Err(NoHead::Partial(400, first_line(&c.buf)));
+                return Err(NoHead::Partial(400, Box::new(http1::rejected_head(&c.buf, limits, state))));
             }
             Ok(_) => {
                 if started.is_none() {
@@ -257,7 +276,7 @@ async fn read_head(
                     format_args!("client timed out (110: Connection timed out)"),
                     Some("reading client request headers"),
                 );
-                return Err(NoHead::Partial(408, first_line(&c.buf)));
+                return Err(NoHead::Partial(408, Box::new(http1::rejected_head(&c.buf, limits, state))));
             }
             Err(IoError::Io(e)) => {
                 log::conn_error(
@@ -273,20 +292,14 @@ async fn read_head(
     }
 }
 
-/// The request line as far as it arrived (for `$request` of a bad request).
-fn first_line(buf: &[u8]) -> Bytes {
-    let end = buf
-        .iter()
-        .position(|&b| b == b'\r' || b == b'\n')
-        .unwrap_or(buf.len());
-    Bytes::copy_from_slice(&buf[..end])
-}
-
-/// nginx's lingering close: stop sending, then read and drop what the client still sends
-/// (up to `lingering_timeout` between reads and `lingering_time` in all), so the client sees
-/// the response rather than a reset.
-async fn lingering_close(c: &mut Client) {
+/// Closes the connection; with `linger`, nginx's lingering close: stop sending, then read and
+/// drop what the client still sends (up to `lingering_timeout`, 5 s, between reads and
+/// `lingering_time`, 30 s, in all), so the client sees the response rather than a reset.
+async fn close(c: &mut Client, linger: bool) {
     let _ = c.stream.shutdown().await;
+    if !linger {
+        return;
+    }
     let until = Instant::now() + Duration::from_secs(30);
     let mut sink = BytesMut::with_capacity(4096);
     loop {

@@ -36,12 +36,7 @@ pub enum Next {
 
 /// Runs the request to its end.
 pub async fn handle(r: &mut Request, c: &mut Client) {
-    let mut next = if r.head.method == Method::Trace {
-        log::error(r, Level::Info, format_args!("client sent TRACE method"));
-        Next::Status(405)
-    } else {
-        phases(r, c, None).await
-    };
+    let mut next = phases(r, c, None).await;
     loop {
         next = match next {
             Next::Done => return,

@@ -264,7 +264,7 @@ fn split_port(hostport: &[u8]) -> (&[u8], Option<&[u8]>) {
 
 /// S4.2: the request-target sent upstream (`ngx_http_proxy_create_request`).
 pub fn target_uri(r: &Request, uri_part: Option<&[u8]>, loc_len: usize) -> Vec<u8> {
-    if uri_part.is_none() && !r.uri_changed && r.head.valid_unparsed_uri() {
+    if uri_part.is_none() && !r.uri_changed && r.head.valid_unparsed_uri {
         return r.request_uri().to_vec();
     }
     let loc_len = loc_len.min(r.uri.len());
@@ -355,7 +355,6 @@ struct Got {
     head: ResponseHead,
     /// The buffer the head was read into; body bytes may follow the head.
     buf: BytesMut,
-    cached: bool,
     peer: usize,
     created: Instant,
     requests: u32,
@@ -686,7 +685,7 @@ async fn one_try(
                 fail: Fail::Client,
                 sent: true,
                 action: ACTION,
-                cached,
+
             },
         });
     }
@@ -768,7 +767,7 @@ async fn one_try(
                 stream,
                 head: h,
                 buf,
-                cached,
+
                 peer,
                 created,
                 requests,
@@ -1073,7 +1072,7 @@ async fn respond(
         h.content_length = None;
     }
 
-    let upgrade = status == 101 && r.head.upgrade;
+    let upgrade = status == 101 && r.head.upgrade.is_some();
     if upgrade {
         r.keepalive = false;
         r.upstream.response_length.push(0);

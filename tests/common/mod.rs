@@ -2,6 +2,8 @@
 //! prefixes, and the normalisation of nginx's log lines.
 #![allow(dead_code)]
 
+pub mod upstream;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

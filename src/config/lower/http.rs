@@ -442,9 +442,15 @@ struct ServerListens {
 
 impl ServerListens {
     fn of(s: &ServerBuilder) -> ServerListens {
+        let mut names = s.names.clone();
+        if names.is_empty() {
+            // ngx_http_core_merge_srv_conf: a server without server_name has the name "",
+            // which requests without a Host match.
+            names.push((Name::Exact(Box::new([])), Box::new([]), s.span));
+        }
         ServerListens {
             listens: s.listens.clone(),
-            names: s.names.clone(),
+            names,
         }
     }
 }
