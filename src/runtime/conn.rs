@@ -66,35 +66,50 @@ pub async fn serve(stream: Stream, conn: Arc<ConnInfo>, snap: Arc<Snapshot>) {
         if !pipelined {
             state = BufferState::fresh(&limits);
         }
-        let (head, started, started_wall) =
-            match read_head(&mut c, &limits, state, header_timeout, idle_timeout, &snap, &conn).await {
-                Ok(x) => x,
-                Err(NoHead::Quiet) => return,
-                Err(NoHead::Partial(status, head)) => {
-                    requests += 1;
-                    let mut r = new_request(&snap, &conn, *head, requests, pipelined);
-                    r.sent.status = status;
-                    r.sent.incomplete = true;
-                    log::access(&mut r);
-                    return;
+        let (head, started, started_wall) = match read_head(
+            &mut c,
+            &limits,
+            state,
+            header_timeout,
+            idle_timeout,
+            &snap,
+            &conn,
+        )
+        .await
+        {
+            Ok(x) => x,
+            Err(NoHead::Quiet) => return,
+            Err(NoHead::Partial(status, head)) => {
+                requests += 1;
+                let mut r = new_request(&snap, &conn, *head, requests, pipelined);
+                r.sent.status = status;
+                r.sent.incomplete = true;
+                log::access(&mut r);
+                return;
+            }
+            Err(NoHead::Reject(rej, head)) => {
+                requests += 1;
+                let mut r = new_request(&snap, &conn, *head, requests, pipelined);
+                // Every rejection closes: nginx has not decided on keep-alive yet.
+                r.keepalive = false;
+                if matches!(rej, Reject::Http09BadRequest(_)) {
+                    // The page alone, as to any HTTP/0.9 request.
+                    r.head.http09 = true;
                 }
-                Err(NoHead::Reject(rej, head)) => {
-                    requests += 1;
-                    let mut r = new_request(&snap, &conn, *head, requests, pipelined);
-                    // Every rejection closes: nginx has not decided on keep-alive yet.
-                    r.keepalive = false;
-                    if matches!(rej, Reject::Http09BadRequest(_)) {
-                        // The page alone, as to any HTTP/0.9 request.
-                        r.head.http09 = true;
-                    }
-                    log::error_full(&r, Level::Info, format_args!("{}", rej.message()), Some(reject_action(&rej)), None);
-                    let next = handler::special(&mut r, &mut c, rej.status()).await;
-                    debug_assert!(matches!(next, handler::Next::Done));
-                    log::access(&mut r);
-                    close(&mut c, false).await;
-                    return;
-                }
-            };
+                log::error_full(
+                    &r,
+                    Level::Info,
+                    format_args!("{}", rej.message()),
+                    Some(reject_action(&rej)),
+                    None,
+                );
+                let next = handler::special(&mut r, &mut c, rej.status()).await;
+                debug_assert!(matches!(next, handler::Next::Done));
+                log::access(&mut r);
+                close(&mut c, false).await;
+                return;
+            }
+        };
         requests += 1;
         state = head.buffer;
         let mut r = new_request(&snap, &conn, head, requests, pipelined);
@@ -103,7 +118,9 @@ pub async fn serve(stream: Stream, conn: Arc<ConnInfo>, snap: Arc<Snapshot>) {
         handler::handle(&mut r, &mut c).await;
         log::access(&mut r);
         idle_timeout = Some(r.conf.keepalive_timeout);
-        let body_bytes = r.request_length.saturating_sub(r.head.request_length as u64);
+        let body_bytes = r
+            .request_length
+            .saturating_sub(r.head.request_length as u64);
         state = state.advance(body_bytes as usize);
         if !r.keepalive {
             // nginx lingers only when the client may still be sending (a body, more bytes).
@@ -152,7 +169,11 @@ fn new_request(
         Bytes::copy_from_slice(&server.server_name)
     };
     let keepalive = !head.http09 && head.keepalive();
-    let args = head.args.clone().filter(|a| !a.is_empty()).map(|a| head.buf.slice(a));
+    let args = head
+        .args
+        .clone()
+        .filter(|a| !a.is_empty())
+        .map(|a| head.buf.slice(a));
     let uri = head.uri.clone();
     let request_length = head.request_length as u64;
     let lingering_close = head.content_length.is_some_and(|n| n > 0) || head.chunked;
@@ -246,7 +267,10 @@ async fn read_head(
                     format_args!("client prematurely closed connection"),
                     Some("reading client request headers"),
                 );
-                return Err(NoHead::Partial(400, Box::new(http1::rejected_head(&c.buf, limits, state))));
+                return Err(NoHead::Partial(
+                    400,
+                    Box::new(http1::rejected_head(&c.buf, limits, state)),
+                ));
             }
             Ok(_) => {
                 if started.is_none() {
@@ -276,7 +300,10 @@ async fn read_head(
                     format_args!("client timed out (110: Connection timed out)"),
                     Some("reading client request headers"),
                 );
-                return Err(NoHead::Partial(408, Box::new(http1::rejected_head(&c.buf, limits, state))));
+                return Err(NoHead::Partial(
+                    408,
+                    Box::new(http1::rejected_head(&c.buf, limits, state)),
+                ));
             }
             Err(IoError::Io(e)) => {
                 log::conn_error(

@@ -685,7 +685,7 @@ async fn one_try(
                 fail: Fail::Client,
                 sent: true,
                 action: ACTION,
-
+                cached,
             },
         });
     }
