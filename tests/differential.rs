@@ -827,7 +827,13 @@ impl Settle {
                 .collect();
             if !unknown.is_empty() {
                 let table = tcp_table();
+                let unix = unix_sockets();
                 for i in unknown {
+                    if unix.contains(&i) {
+                        // A unix socket (a runtime's signal pipe, say): never a client here.
+                        self.known.insert(i);
+                        continue;
+                    }
                     match table.get(&i) {
                         Some((port, state))
                             if !self.ports.contains(port) || *state == TCP_LISTEN =>
@@ -849,6 +855,16 @@ impl Settle {
 }
 
 const TCP_LISTEN: u8 = 0x0a;
+
+/// The inodes of every unix socket (/proc/net/unix).
+fn unix_sockets() -> BTreeSet<u64> {
+    std::fs::read_to_string("/proc/net/unix")
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().nth(6)?.parse().ok())
+        .collect()
+}
 
 /// inode → (local port, state) of every TCP socket in /proc/net/tcp and tcp6.
 fn tcp_table() -> BTreeMap<u64, (u16, u8)> {

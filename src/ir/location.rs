@@ -122,6 +122,14 @@ pub enum IfModifiedSince {
     Before,
 }
 
+/// `client_body_temp_path`: where bodies too large for memory go, and the hash levels of the
+/// file names below it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TempPath {
+    pub path: std::path::PathBuf,
+    pub levels: Vec<u8>,
+}
+
 /// `add_header`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AddHeader {
@@ -236,6 +244,8 @@ pub struct LocConf {
     pub error_log: Arc<[ErrorLog]>,
     pub client_max_body_size: u64,
     pub client_body_timeout: Duration,
+    pub client_body_temp_path: Arc<TempPath>,
+    pub client_body_buffer_size: usize,
     pub send_timeout: Duration,
     pub keepalive_timeout: Duration,
     /// The second `keepalive_timeout` argument, sent as `Keep-Alive: timeout=N`.

@@ -13,10 +13,8 @@ use super::io::{self, IoError};
 use super::request::Request;
 use crate::ir::Level;
 
-/// nginx's `client_body_buffer_size` default on 64-bit systems; a body up to 1.25 times this
-/// stays in memory.
+/// The read size for bodies.
 const BODY_BUFFER: usize = 16 * 1024;
-const IN_MEMORY: u64 = (BODY_BUFFER + BODY_BUFFER / 4) as u64;
 
 /// How the rest of the body arrives.
 #[derive(Debug)]
@@ -33,6 +31,8 @@ pub struct BodyReader {
     /// Payload bytes received so far.
     pub received: u64,
     pub done: bool,
+    /// A framing error was already logged (the decoder keeps failing the same way).
+    pub failed: bool,
 }
 
 impl BodyReader {
@@ -52,6 +52,7 @@ impl BodyReader {
             framing,
             received: 0,
             done,
+            failed: false,
         }
     }
 }
@@ -81,8 +82,10 @@ impl Body {
 pub enum BodyError {
     /// nginx's status for it (413 too large, 400 bad chunk), already logged.
     Status(u16),
-    /// The client went away or timed out: close without a response (already logged).
+    /// The client went away: close without a response (already logged; nginx logs 400).
     Closed,
+    /// `client_body_timeout`: close without a response (already logged; nginx logs 408).
+    TimedOut,
 }
 
 /// Sends `HTTP/1.1 100 Continue` once, when the client asked for it (S10.7).
@@ -95,10 +98,14 @@ pub async fn test_expect(r: &mut Request, c: &mut Client) -> Result<(), BodyErro
         return Ok(());
     }
     r.expect_tested = true;
+    const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
     let timeout = r.conf.send_timeout;
-    io::write_all(&mut c.stream, b"HTTP/1.1 100 Continue\r\n\r\n", timeout)
+    io::write_all(&mut c.stream, CONTINUE, timeout)
         .await
-        .map_err(|_| BodyError::Closed)
+        .map_err(|_| BodyError::Closed)?;
+    // nginx counts it as sent on the connection, so as body bytes of the response.
+    r.sent.interim += CONTINUE.len() as u64;
+    Ok(())
 }
 
 /// Takes the next piece of payload: from the connection's buffer first, else one read.
@@ -125,40 +132,45 @@ pub async fn next(
         c.buf.reserve(BODY_BUFFER);
         match io::read_buf(&mut c.stream, &mut c.buf, timeout).await {
             Ok(0) => {
-                super::log::error_full(
+                // nginx clears the log action for the request phases: no "while ...".
+                super::log::error(
                     r,
                     Level::Info,
                     format_args!("client prematurely closed connection"),
-                    Some("reading client request body"),
-                    None,
                 );
                 r.keepalive = false;
                 return Err(BodyError::Closed);
             }
             Ok(n) => r.request_length += n as u64,
             Err(IoError::TimedOut) => {
-                super::log::error_full(
-                    r,
-                    Level::Info,
-                    format_args!("client timed out (110: Connection timed out)"),
-                    Some("reading client request body"),
-                    None,
-                );
+                // nginx finalizes with 408 without a log line.
                 r.keepalive = false;
-                return Err(BodyError::Closed);
+                return Err(BodyError::TimedOut);
             }
             Err(IoError::Io(e)) => {
-                super::log::error_full(
+                super::log::error(
                     r,
                     Level::Info,
                     format_args!("recv() failed {}", io::errno_text(&e)),
-                    Some("reading client request body"),
-                    None,
                 );
                 r.keepalive = false;
                 return Err(BodyError::Closed);
             }
         }
+    }
+}
+
+/// Whether the whole body has already arrived with the head (nginx then sends it whole, with
+/// a `Content-Length`, even when it could stream).
+pub fn preread_complete(r: &Request, c: &Client) -> bool {
+    if r.head.chunked {
+        let mut d = ChunkedDecoder::new();
+        let mut ranges = Vec::new();
+        d.feed(&c.buf, &mut ranges).is_ok() && d.done()
+    } else {
+        r.head
+            .content_length
+            .is_none_or(|n| c.buf.len() as u64 >= n)
     }
 }
 
@@ -185,7 +197,10 @@ fn take(r: &mut Request, c: &mut Client, rd: &mut BodyReader) -> Result<Option<B
                 Ok(n) => n,
                 Err(e) => {
                     let (msg, status) = e.client_log_message();
-                    super::log::error(r, Level::Error, format_args!("{msg}"));
+                    if !rd.failed {
+                        rd.failed = true;
+                        super::log::error(r, Level::Error, format_args!("{msg}"));
+                    }
                     return Err(BodyError::Status(status));
                 }
             };
@@ -213,23 +228,43 @@ fn take(r: &mut Request, c: &mut Client, rd: &mut BodyReader) -> Result<Option<B
 /// Reads the whole body (`proxy_request_buffering on`): in memory up to 20 KiB (nginx's
 /// `client_body_buffer_size` plus a quarter), then in a temporary file.
 pub async fn read_all(r: &mut Request, c: &mut Client) -> Result<Body, BodyError> {
-    let mut rd = BodyReader::new(r);
+    let mut rd = r.body_reader.take().unwrap_or_else(|| BodyReader::new(r));
+    let result = read_all_with(r, c, &mut rd).await;
+    r.body_reader = Some(rd);
+    result
+}
+
+/// nginx reads a body into one `client_body_buffer_size` buffer (or, when the rest of a
+/// `Content-Length` body is under 1.25 times that, a buffer of its size) after what came with
+/// the head in the header buffer; a body that does not fit goes to a temporary file.
+async fn read_all_with(
+    r: &mut Request,
+    c: &mut Client,
+    rd: &mut BodyReader,
+) -> Result<Body, BodyError> {
     if rd.done {
         r.body_done = true;
         return Ok(Body::Empty);
     }
     test_expect(r, c).await?;
+    let size = r.conf.client_body_buffer_size as u64;
+    // What nginx's header buffer held of the body: the bytes read with the head, up to the
+    // room that buffer had left.
+    let preread = (c.buf.len()).min(r.head.buffer.room) as u64;
+    let limit = match rd.framing {
+        Framing::Length(n) if n.saturating_sub(preread) < size + size / 4 => u64::MAX,
+        _ => size + preread,
+    };
     let mut pieces: Vec<Bytes> = Vec::new();
     let mut total = 0u64;
     let mut file: Option<std::fs::File> = None;
-    let spill = match rd.framing {
-        Framing::Length(n) => n > IN_MEMORY,
-        _ => false,
-    };
-    while let Some(p) = next(r, c, &mut rd).await? {
+    while let Some(p) = next(r, c, rd).await? {
         total += p.len() as u64;
-        if file.is_none() && (spill || total > IN_MEMORY) {
-            let f = temp_file(r).map_err(|_| BodyError::Status(500))?;
+        if file.is_none() && total > limit {
+            let f = temp_file(r).map_err(|e| {
+                super::log::error(r, Level::Crit, format_args!("{e}"));
+                BodyError::Status(500)
+            })?;
             file = Some(f);
         }
         match &mut file {
@@ -257,22 +292,63 @@ fn write_file(f: &mut std::fs::File, b: &[u8]) -> Result<(), BodyError> {
     f.write_all(b).map_err(|_| BodyError::Status(500))
 }
 
-/// An anonymous temporary file for a body, with nginx's warning.
-fn temp_file(r: &Request) -> std::io::Result<std::fs::File> {
-    let dir = std::env::temp_dir();
-    let f = tempfile::NamedTempFile::new_in(&dir)?;
-    super::log::error(
-        r,
-        Level::Warn,
-        format_args!(
-            "a client request body is buffered to a temporary file {}",
-            f.path().display()
-        ),
-    );
-    // The name was only for the log line: the open file outlives its directory entry.
-    let (file, path) = f.keep().map_err(|e| e.error)?;
-    let _ = std::fs::remove_file(path);
-    Ok(file)
+/// nginx's temporary file for a body: `client_body_temp_path` plus hash levels and a
+/// ten-digit number, created exclusively, with nginx's warning; the name is removed at once
+/// (the open file is all rginx needs).
+fn temp_file(r: &Request) -> Result<std::fs::File, String> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NUMBER: AtomicU64 = AtomicU64::new(0);
+    let tp = r.conf.client_body_temp_path.clone();
+    for _ in 0..64 {
+        let n = NUMBER.fetch_add(1, Ordering::Relaxed) + 1;
+        let name = format!("{n:010}");
+        let mut path = tp.path.clone();
+        let mut end = name.len();
+        for &level in &tp.levels {
+            let level = level as usize;
+            path.push(&name[end - level..end]);
+            end -= level;
+        }
+        if !tp.levels.is_empty() {
+            let _ = std::fs::create_dir_all(&path);
+        }
+        path.push(&name);
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(f) => {
+                super::log::error(
+                    r,
+                    Level::Warn,
+                    format_args!(
+                        "a client request body is buffered to a temporary file {}",
+                        path.display()
+                    ),
+                );
+                let _ = std::fs::remove_file(&path);
+                return Ok(f);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && tp.levels.is_empty() => {
+                let _ = std::fs::create_dir_all(&tp.path);
+                NUMBER.fetch_sub(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                return Err(format!(
+                    "open() \"{}\" failed {}",
+                    path.display(),
+                    io::errno_text(&e)
+                ))
+            }
+        }
+    }
+    Err(format!(
+        "could not create a temporary file in \"{}\"",
+        tp.path.display()
+    ))
 }
 
 /// Reads up to `max` bytes of a file body from its current position.
@@ -287,25 +363,50 @@ pub fn read_file_chunk(
     Ok(n)
 }
 
-/// Discards the rest of the body so the connection can serve the next request (nginx's
-/// `ngx_http_discard_request_body`). `false` = the connection must close.
+/// Starts discarding the body (nginx's `ngx_http_discard_request_body`): answers `Expect`, then
+/// drops what has already arrived, without waiting for more; the response goes out at once.
+/// `false` = the body is invalid and the connection must close after the response.
 pub async fn discard(r: &mut Request, c: &mut Client) -> bool {
     if r.body_done {
-        return true;
-    }
-    r.body_done = true;
-    let mut rd = BodyReader::new(r);
-    if rd.done {
         return true;
     }
     if test_expect(r, c).await.is_err() {
         return false;
     }
-    // Discarding is bounded by lingering_timeout (5 s) per read, as nginx.
+    let mut rd = r.body_reader.take().unwrap_or_else(|| BodyReader::new(r));
+    let mut ok = true;
+    while !rd.done && !c.buf.is_empty() {
+        match take(r, c, &mut rd) {
+            Ok(_) => {}
+            Err(_) => {
+                ok = false;
+                break;
+            }
+        }
+    }
+    if rd.done {
+        r.body_done = true;
+        r.lingering_close = false;
+    }
+    r.body_reader = Some(rd);
+    ok
+}
+
+/// Reads and drops the rest of a discarded body after the response, so the connection can
+/// serve the next request; each read waits at most `lingering_timeout` (5 s), as nginx.
+/// `false` = the connection must close.
+pub async fn finish_discard(r: &mut Request, c: &mut Client) -> bool {
+    if r.body_done {
+        return true;
+    }
+    let mut rd = r.body_reader.take().unwrap_or_else(|| BodyReader::new(r));
     loop {
         match tokio::time::timeout(Duration::from_secs(5), next(r, c, &mut rd)).await {
             Ok(Ok(Some(_))) => continue,
-            Ok(Ok(None)) => return true,
+            Ok(Ok(None)) => {
+                r.body_done = true;
+                return true;
+            }
             _ => return false,
         }
     }

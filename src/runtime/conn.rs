@@ -31,10 +31,46 @@ enum NoHead {
     Quiet,
     /// Part of a request arrived, then a timeout (408) or the client closed (400): nginx
     /// logs the request with that status and closes without answering.
-    Partial(u16, Box<RequestHead>),
+    Partial(Partial),
     /// The head is malformed or too large: nginx answers with its error page. The head is
     /// what nginx knew of the request when it refused it.
     Reject(Reject, Box<RequestHead>),
+}
+
+/// A head cut short by a timeout or a close: the status nginx logs, what it knew, and its
+/// error-log line.
+struct Partial {
+    status: u16,
+    head: Box<RequestHead>,
+    msg: String,
+    action: &'static str,
+}
+
+impl Partial {
+    fn new(status: u16, c: &Client, limits: &Limits, state: BufferState, msg: String) -> Partial {
+        let mut head = http1::rejected_head(&c.buf, limits, state);
+        let mut action = "reading client request headers";
+        if head.request_line.is_empty() {
+            // The request line is incomplete: nginx logs what arrived of it.
+            let start = c
+                .buf
+                .iter()
+                .position(|&b| b != b'\r' && b != b'\n')
+                .unwrap_or(c.buf.len());
+            let end = c.buf[start..]
+                .iter()
+                .position(|&b| b == b'\r' || b == b'\n')
+                .map_or(c.buf.len(), |n| start + n);
+            head = RequestHead::bad_request(Bytes::copy_from_slice(&c.buf[start..end]));
+            action = "reading client request line";
+        }
+        Partial {
+            status,
+            head: Box::new(head),
+            msg,
+            action,
+        }
+    }
 }
 
 /// Serves a connection until it closes.
@@ -79,17 +115,28 @@ pub async fn serve(stream: Stream, conn: Arc<ConnInfo>, snap: Arc<Snapshot>) {
         {
             Ok(x) => x,
             Err(NoHead::Quiet) => return,
-            Err(NoHead::Partial(status, head)) => {
+            Err(NoHead::Partial(p)) => {
                 requests += 1;
-                let mut r = new_request(&snap, &conn, *head, requests, pipelined);
-                r.sent.status = status;
+                let mut r = new_request(&snap, &conn, *p.head, requests, pipelined, false);
+                let host_known = r.head.host_header.is_some();
+                log::error_parse(
+                    &r,
+                    Level::Info,
+                    format_args!("{}", p.msg),
+                    p.action,
+                    host_known,
+                );
+                r.sent.status = p.status;
                 r.sent.incomplete = true;
                 log::access(&mut r);
                 return;
             }
             Err(NoHead::Reject(rej, head)) => {
                 requests += 1;
-                let mut r = new_request(&snap, &conn, *head, requests, pipelined);
+                // Refusals after the whole head (ngx_http_process_request_header) come once
+                // the server was looked up, even for an empty host.
+                let after_head = reject_after_head(&rej);
+                let mut r = new_request(&snap, &conn, *head, requests, pipelined, after_head);
                 // Every rejection closes: nginx has not decided on keep-alive yet.
                 r.keepalive = false;
                 if matches!(rej, Reject::Http09BadRequest(_)) {
@@ -112,9 +159,10 @@ pub async fn serve(stream: Stream, conn: Arc<ConnInfo>, snap: Arc<Snapshot>) {
         };
         requests += 1;
         state = head.buffer;
-        let mut r = new_request(&snap, &conn, head, requests, pipelined);
+        let mut r = new_request(&snap, &conn, head, requests, pipelined, true);
         r.start = started;
         r.start_wall = started_wall;
+        log_invalid_headers(&r);
         handler::handle(&mut r, &mut c).await;
         log::access(&mut r);
         idle_timeout = Some(r.conf.keepalive_timeout);
@@ -128,9 +176,46 @@ pub async fn serve(stream: Stream, conn: Arc<ConnInfo>, snap: Arc<Snapshot>) {
             close(&mut c, linger).await;
             return;
         }
-        if !r.body_done && !super::body::discard(&mut r, &mut c).await {
+        if !r.body_done && !super::body::finish_discard(&mut r, &mut c).await {
+            close(&mut c, false).await;
             return;
         }
+    }
+}
+
+/// nginx logs each header line it ignores (S6.7), at info, while it reads the head: with the
+/// default server and no host unless the Host line came first.
+fn log_invalid_headers(r: &Request) {
+    for line in &r.head.invalid_headers {
+        let host_first = r
+            .head
+            .host_header
+            .is_some_and(|i| r.head.headers[i].name.start < line.start);
+        log::error_parse(
+            r,
+            Level::Info,
+            format_args!(
+                "client sent invalid header line: \"{}\"",
+                crate::source::show_bytes(&r.head.buf[line.clone()])
+            ),
+            "reading client request headers",
+            host_first,
+        );
+    }
+}
+
+/// Whether nginx refuses this in `ngx_http_process_request_header`, after every header line.
+fn reject_after_head(rej: &Reject) -> bool {
+    match rej {
+        Reject::NotAllowed(_) => true,
+        Reject::NotImplemented(_) => true,
+        Reject::BadRequest(m) => {
+            m.starts_with("client sent HTTP/1.1 request without")
+                || m.starts_with("client sent invalid \"Content-Length\"")
+                || m.starts_with("client sent HTTP/1.0 request with")
+                || m.starts_with("client sent \"Content-Length\" and")
+        }
+        _ => false,
     }
 }
 
@@ -151,16 +236,24 @@ fn reject_action(rej: &Reject) -> &'static str {
     }
 }
 
+/// A request for a head; `complete`: the head was accepted (nginx then looks up the server
+/// even for an empty host), rather than refused or cut short (the server is the default one
+/// unless a Host line was already processed).
 fn new_request(
     snap: &Arc<Snapshot>,
     conn: &Arc<ConnInfo>,
     head: RequestHead,
     n: u64,
     pipelined: bool,
+    complete: bool,
 ) -> Request {
     let ac = &snap.http().sockets[conn.socket].addrs[conn.addr];
     let host_in = head.host.clone().unwrap_or_default();
-    let (server_id, captures) = route::select_server(ac, &host_in);
+    let (server_id, captures) = if complete || head.host.is_some() {
+        route::select_server(ac, &host_in)
+    } else {
+        (ac.default_server, None)
+    };
     let server = &snap.http().servers[server_id.0 as usize];
     let has_host = !host_in.is_empty();
     let host = if has_host {
@@ -206,6 +299,7 @@ fn new_request(
         sent: Sent::default(),
         request_length,
         body_done: false,
+        body_reader: None,
         out: HeadersOut::default(),
         pipelined,
         add_uri_to_alias: false,
@@ -260,17 +354,13 @@ async fn read_head(
                 if c.buf.is_empty() {
                     return Err(NoHead::Quiet);
                 }
-                log::conn_error(
-                    snap,
-                    conn,
-                    Level::Info,
-                    format_args!("client prematurely closed connection"),
-                    Some("reading client request headers"),
-                );
-                return Err(NoHead::Partial(
+                return Err(NoHead::Partial(Partial::new(
                     400,
-                    Box::new(http1::rejected_head(&c.buf, limits, state)),
-                ));
+                    c,
+                    limits,
+                    state,
+                    "client prematurely closed connection".to_string(),
+                )));
             }
             Ok(_) => {
                 if started.is_none() {
@@ -293,17 +383,13 @@ async fn read_head(
                     }
                     return Err(NoHead::Quiet);
                 }
-                log::conn_error(
-                    snap,
-                    conn,
-                    Level::Info,
-                    format_args!("client timed out (110: Connection timed out)"),
-                    Some("reading client request headers"),
-                );
-                return Err(NoHead::Partial(
+                return Err(NoHead::Partial(Partial::new(
                     408,
-                    Box::new(http1::rejected_head(&c.buf, limits, state)),
-                ));
+                    c,
+                    limits,
+                    state,
+                    "client timed out (110: Connection timed out)".to_string(),
+                )));
             }
             Err(IoError::Io(e)) => {
                 log::conn_error(

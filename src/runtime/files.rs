@@ -197,8 +197,10 @@ async fn index(r: &mut Request, c: &mut Client, conf: &LocConf) -> Next {
                             );
                             return Next::Status(500);
                         }
+                        // nginx cut the path at the directory to test it, then put the
+                        // byte back: the message names the index file.
                         Err(e) if e.raw_os_error() == Some(2) => {
-                            return index_error(r, conf, &dir, &e)
+                            return index_error(r, conf, &path, &e)
                         }
                         Err(e) if e.raw_os_error() == Some(13) => {}
                         Err(e) => {

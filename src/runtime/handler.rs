@@ -308,35 +308,6 @@ pub fn exten(uri: &[u8]) -> &[u8] {
     }
 }
 
-/// `charset`: adds `; charset=X` to a text type (the charset filter).
-fn charset_filter(r: &mut Request, h: &mut HeadersOut) {
-    let Some(cs) = r.conf.charset.clone() else {
-        return;
-    };
-    let Some(ct) = &h.content_type else { return };
-    if memchr_ci(ct, b"charset=") {
-        return;
-    }
-    let base = ct.split(|&b| b == b';').next().unwrap_or(ct).trim_ascii();
-    let lower = base.to_ascii_lowercase();
-    if !(cs.any_type || cs.types.contains(&lower[..])) {
-        return;
-    }
-    let value = r.eval_vec(&cs.charset);
-    if value.is_empty() || value.eq_ignore_ascii_case(b"off") {
-        return;
-    }
-    let mut v = ct.to_vec();
-    v.extend_from_slice(b"; charset=");
-    v.extend_from_slice(&value);
-    h.content_type = Some(Bytes::from(v));
-}
-
-fn memchr_ci(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle))
-}
-
 /// nginx's `ngx_http_special_response_handler`, after `error_page`.
 pub async fn special(r: &mut Request, c: &mut Client, code: u16) -> Next {
     if matches!(code, 408 | 444 | 499) {
@@ -446,7 +417,6 @@ async fn send_special(r: &mut Request, c: &mut Client, code: u16) -> Next {
 
 /// Sends a complete response whose body is in memory.
 pub async fn send(r: &mut Request, c: &mut Client, mut h: HeadersOut, body: &[u8]) -> Next {
-    charset_filter(r, &mut h);
     let mut head = Vec::with_capacity(256 + if body.len() <= 4096 { body.len() } else { 0 });
     let framing = respond::filter_and_write(r, &mut h, &mut head);
     r.sent.status = h.status;

@@ -248,10 +248,54 @@ pub fn error_full(
         line.extend_from_slice(referer);
         line.push(b'"');
     }
-    line.push(b'\n');
+    finish(&mut line);
     for t in targets.iter().filter(|t| level <= t.level) {
         r.snap.logs.write(&t.target, &line);
     }
+}
+
+/// A line logged while the head is still being read: the server is the default one and there
+/// is no `host:` unless the Host line was already processed (`host_known`).
+pub fn error_parse(
+    r: &Request,
+    level: Level,
+    msg: fmt::Arguments<'_>,
+    action: &str,
+    host_known: bool,
+) {
+    if host_known {
+        return error_full(r, level, msg, Some(action), None);
+    }
+    let targets: &[ErrorLog] = &r.snap.config.main.error_log;
+    if !targets.iter().any(|t| level <= t.level) {
+        return;
+    }
+    let mut line = Vec::with_capacity(256);
+    prefix(level, Some(r.conn.number), &mut line);
+    let _ = line.write_fmt(msg);
+    let _ = write!(line, " while {action}");
+    line.extend_from_slice(b", client: ");
+    client_text(r.conn.remote, &mut line);
+    line.extend_from_slice(b", server: ");
+    let ac = r.addr_conf();
+    line.extend_from_slice(&r.snap.http().servers[ac.default_server.0 as usize].server_name);
+    line.extend_from_slice(b", request: \"");
+    line.extend_from_slice(r.request_line());
+    line.push(b'"');
+    finish(&mut line);
+    for t in targets.iter().filter(|t| level <= t.level) {
+        r.snap.logs.write(&t.target, &line);
+    }
+}
+
+/// nginx builds each line in a 2048-byte buffer (NGX_MAX_ERROR_STR): longer lines are cut,
+/// the newline kept.
+fn finish(line: &mut Vec<u8>) {
+    const MAX: usize = 2048;
+    if line.len() > MAX - 1 {
+        line.truncate(MAX - 1);
+    }
+    line.push(b'\n');
 }
 
 /// An error-log line about a request, without an action or upstream.
@@ -282,7 +326,7 @@ pub fn conn_error(
     line.extend_from_slice(b", server: ");
     let sock = &snap.http().sockets[conn.socket];
     let _ = write!(line, "{}", sock.addr);
-    line.push(b'\n');
+    finish(&mut line);
     for t in targets.iter().filter(|t| level <= t.level) {
         snap.logs.write(&t.target, &line);
     }
@@ -327,7 +371,7 @@ pub fn main_line(files: &LogFiles, targets: &[ErrorLog], level: Level, msg: &str
     let mut line = Vec::with_capacity(96 + msg.len());
     prefix(level, None, &mut line);
     line.extend_from_slice(msg.as_bytes());
-    line.push(b'\n');
+    finish(&mut line);
     for t in targets.iter().filter(|t| level <= t.level) {
         files.write(&t.target, &line);
     }

@@ -108,13 +108,15 @@ pub async fn run(r: &mut Request, c: &mut Client, proxy: &Arc<Proxy>) -> Next {
         && proxy.pass_request_body
         && !r.body_done
         && (r.head.content_length.is_some_and(|n| n > 0)
-            || (r.head.chunked && proxy.http_version == HttpVersion::Http11));
+            || (r.head.chunked && proxy.http_version == HttpVersion::Http11))
+        && !body::preread_complete(r, c);
     let mut body = Body::Empty;
     if proxy.pass_request_body && !stream_body && !r.body_done {
         match body::read_all(r, c).await {
             Ok(b) => body = b,
             Err(body::BodyError::Status(code)) => return Next::Status(code),
             Err(body::BodyError::Closed) => return handler::close(r, 400),
+            Err(body::BodyError::TimedOut) => return handler::close(r, 408),
         }
     }
     let chunked_upstream = stream_body && r.head.chunked;
@@ -1003,6 +1005,13 @@ async fn respond(
         let name = &head_bytes[n.clone()];
         let lower = name.to_ascii_lowercase();
         let value = head_bytes.slice(v.clone());
+        if lower == b"x-accel-charset"
+            && !proxy
+                .ignore_headers
+                .contains(IgnoreHeaders::X_ACCEL_CHARSET)
+        {
+            h.override_charset = Some(value.clone());
+        }
         if lower == b"x-accel-buffering"
             && !proxy
                 .ignore_headers
@@ -1064,6 +1073,20 @@ async fn respond(
             _ => {
                 h.push(name_b, value);
             }
+        }
+    }
+    if let Some(o) = h.override_charset.clone() {
+        if h.content_type.is_some() && !o.is_empty() && !respond::known_charset(&r.conf, &o) {
+            cx.log(
+                r,
+                Level::Error,
+                format_args!(
+                    "unknown charset \"{}\" to override",
+                    crate::source::show_bytes(&o)
+                ),
+                "reading response header from upstream",
+            );
+            h.override_charset = None;
         }
     }
     let framing = resp::framing(&got.head, is_head);
@@ -1342,8 +1365,12 @@ async fn relay(
         excess: None,
     };
     if ub.done && !got.buf.is_empty() {
-        ub.excess = Some(resp::LOG_MORE_DATA_THAN_CONTENT_LENGTH);
+        // Bytes after a head that announced no body; a HEAD response is dropped silently.
+        if !r.is_head() {
+            ub.excess = Some(resp::LOG_MORE_DATA_THAN_CONTENT_LENGTH);
+        }
         got.buf.clear();
+        ub.excess.get_or_insert("");
     }
     let mut q = OutQueue::default();
     q.push(head);
@@ -1440,7 +1467,7 @@ async fn relay(
     if let Some(msg) = &failed {
         cx.log(r, Level::Error, format_args!("{msg}"), "reading upstream");
     }
-    if let Some(msg) = ub.excess {
+    if let Some(msg) = ub.excess.filter(|m| !m.is_empty()) {
         cx.log(r, Level::Warn, format_args!("{msg}"), "reading upstream");
     }
     if failed.is_some() || client_failed {

@@ -77,6 +77,8 @@ pub struct Sent {
     pub status: u16,
     pub header_bytes: u64,
     pub body_bytes: u64,
+    /// `100 Continue` bytes: nginx counts them in `$body_bytes_sent` and `$bytes_sent`.
+    pub interim: u64,
     /// The response head as sent, for `$sent_http_*`.
     pub head: Option<Bytes>,
     /// The response ended early (client or upstream fault): `$request_completion` is empty.
@@ -125,6 +127,8 @@ pub struct Request {
     pub request_length: u64,
     /// The request body was read (or discarded) completely.
     pub body_done: bool,
+    /// The body's reader while it is read or discarded in stages.
+    pub body_reader: Option<super::body::BodyReader>,
     /// The response being built (nginx's `headers_out`): a `Location` set before an error
     /// page, headers an `X-Accel-Redirect` keeps.
     pub out: super::respond::HeadersOut,

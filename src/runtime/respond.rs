@@ -36,6 +36,8 @@ pub struct HeadersOut {
     pub etag: Option<usize>,
     pub expires: Option<usize>,
     pub cache_control: Vec<usize>,
+    /// `X-Accel-Charset` from the upstream: the charset to set instead of `charset`'s.
+    pub override_charset: Option<Bytes>,
     /// The upstream's `Server`/`Date`, passed with `proxy_pass_header`: nginx adds its own only
     /// when these are absent.
     pub server: Option<usize>,
@@ -96,6 +98,7 @@ pub fn filter_and_write(r: &mut Request, h: &mut HeadersOut, out: &mut Vec<u8>) 
         h.status_line = None;
     }
     headers_filter(r, &conf, h);
+    charset_filter(r, &conf, h);
 
     let mut header_only = r.is_head();
     // ngx_http_header_filter: Last-Modified only for 200/206/304.
@@ -232,6 +235,59 @@ pub fn absolute_prefix(r: &Request, conf: &LocConf, out: &mut Vec<u8>) {
     if conf.port_in_redirect && port != default && port != 0 {
         let _ = write!(out, ":{port}");
     }
+}
+
+/// The charset filter: `charset` (or the upstream's `X-Accel-Charset`) appended to a text
+/// type as `; charset=X` (`ngx_http_destination_charset`).
+fn charset_filter(r: &mut Request, conf: &LocConf, h: &mut HeadersOut) {
+    let Some(ct) = h.content_type.clone() else {
+        return;
+    };
+    let name = if let Some(o) = h.override_charset.clone().filter(|o| !o.is_empty()) {
+        // Only charsets the configuration names are known (nginx's charset list).
+        if known_charset(conf, &o) {
+            o.to_vec()
+        } else {
+            // Logged by the proxy, which knows the upstream.
+            return;
+        }
+    } else {
+        let Some(cs) = conf.charset.clone() else {
+            return;
+        };
+        if has_charset(&ct) {
+            return;
+        }
+        let base = ct.split(|&b| b == b';').next().unwrap_or(&ct).trim_ascii();
+        if !(cs.any_type || cs.types.contains(&base.to_ascii_lowercase()[..])) {
+            return;
+        }
+        let v = r.eval_vec(&cs.charset);
+        if v.is_empty() || v.eq_ignore_ascii_case(b"off") {
+            return;
+        }
+        v
+    };
+    if has_charset(&ct) {
+        return;
+    }
+    let mut v = ct.to_vec();
+    v.extend_from_slice(b"; charset=");
+    v.extend_from_slice(&name);
+    h.content_type = Some(Bytes::from(v));
+}
+
+/// nginx knows the charsets its configuration names (`charset`, `source_charset`,
+/// `charset_map`); rginx implements `charset`.
+pub fn known_charset(conf: &LocConf, name: &[u8]) -> bool {
+    conf.charset
+        .as_ref()
+        .and_then(|c| c.charset.as_literal())
+        .is_some_and(|c| c.eq_ignore_ascii_case(name))
+}
+
+fn has_charset(ct: &[u8]) -> bool {
+    ct.windows(8).any(|w| w.eq_ignore_ascii_case(b"charset="))
 }
 
 /// `ngx_http_headers_filter`: `expires` and `add_header` (S13.7).

@@ -215,10 +215,14 @@ impl Request {
                 let _ = write!(out, "{s:03}");
             }
             Var::BodyBytesSent => {
-                let _ = write!(out, "{}", self.sent.body_bytes);
+                let _ = write!(out, "{}", self.sent.body_bytes + self.sent.interim);
             }
             Var::BytesSent => {
-                let _ = write!(out, "{}", self.sent.header_bytes + self.sent.body_bytes);
+                let _ = write!(
+                    out,
+                    "{}",
+                    self.sent.header_bytes + self.sent.body_bytes + self.sent.interim
+                );
             }
             Var::RequestLength => {
                 let _ = write!(out, "{}", self.request_length);

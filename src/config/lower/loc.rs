@@ -133,6 +133,8 @@ pub struct Rest {
     pub keepalive_timeout: Slot<(Duration, Option<Duration>)>,
     pub keepalive_requests: Slot<u32>,
     pub keepalive_time: Slot<Duration>,
+    pub client_body_temp_path: Slot<crate::ir::location::TempPath>,
+    pub client_body_buffer_size: Slot<u64>,
     pub server_tokens: Slot<ServerTokens>,
     pub msie_padding: Slot<bool>,
     pub absolute_redirect: Slot<bool>,
@@ -165,6 +167,8 @@ impl Rest {
         keepalive_timeout: None,
         keepalive_requests: None,
         keepalive_time: None,
+        client_body_temp_path: None,
+        client_body_buffer_size: None,
         server_tokens: None,
         msie_padding: None,
         absolute_redirect: None,
@@ -361,6 +365,20 @@ impl LocBuilder {
                 }
             }
             "client_body_timeout" => msec!(l, d, self.rest_mut().client_body_timeout),
+            "client_body_buffer_size" => {
+                if !l.is_dup(&self.rest_mut().client_body_buffer_size, d) {
+                    if let Some(v) = l.size_arg(d, 0) {
+                        l.once(&mut self.rest_mut().client_body_buffer_size, d, v);
+                    }
+                }
+            }
+            "client_body_temp_path" => {
+                if !l.is_dup(&self.rest_mut().client_body_temp_path, d) {
+                    if let Some(p) = temp_path(l, d) {
+                        l.once(&mut self.rest_mut().client_body_temp_path, d, p);
+                    }
+                }
+            }
             "send_timeout" => msec!(l, d, self.rest_mut().send_timeout),
             "keepalive_timeout" => {
                 if !l.is_dup(&self.rest_mut().keepalive_timeout, d) {
@@ -1106,6 +1124,16 @@ impl LocBuilder {
             error_log,
             client_max_body_size: or(&r.client_max_body_size, 1024 * 1024),
             client_body_timeout: or(&r.client_body_timeout, Duration::from_secs(60)),
+            // Two pages: 8k on x86-64 (nginx's default).
+            client_body_buffer_size: or(&r.client_body_buffer_size, 8 * 1024) as usize,
+            client_body_temp_path: Arc::new(or(
+                &r.client_body_temp_path,
+                crate::ir::location::TempPath {
+                    // Debian's --http-client-body-temp-path.
+                    path: std::path::PathBuf::from("/var/lib/nginx/body"),
+                    levels: Vec::new(),
+                },
+            )),
             send_timeout: or(&r.send_timeout, Duration::from_secs(60)),
             keepalive_timeout,
             keepalive_header,
@@ -1161,6 +1189,11 @@ impl Rest {
         inherit(&mut self.keepalive_timeout, &p.keepalive_timeout);
         inherit(&mut self.keepalive_requests, &p.keepalive_requests);
         inherit(&mut self.keepalive_time, &p.keepalive_time);
+        inherit(&mut self.client_body_temp_path, &p.client_body_temp_path);
+        inherit(
+            &mut self.client_body_buffer_size,
+            &p.client_body_buffer_size,
+        );
         inherit(&mut self.server_tokens, &p.server_tokens);
         inherit(&mut self.msie_padding, &p.msie_padding);
         inherit(&mut self.absolute_redirect, &p.absolute_redirect);
@@ -1313,4 +1346,27 @@ pub fn parse_cidr(v: &[u8]) -> Option<(IpAddr, u8, bool)> {
         }
     };
     Some((addr, prefix, exact))
+}
+
+/// `ngx_conf_set_path_slot`: a directory and up to three hash levels of 1 or 2 characters.
+fn temp_path(l: &mut Loader, d: &Directive) -> Option<crate::ir::location::TempPath> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut path = d.args[0].as_bytes().to_vec();
+    if path.last() == Some(&b'/') {
+        path.pop();
+    }
+    let path = full_name(&l.paths.prefix, &path);
+    let mut levels = Vec::new();
+    for a in &d.args[1..] {
+        match value::number(a.as_bytes()) {
+            Some(n @ 1..=2) => levels.push(n as u8),
+            _ => {
+                let e = l.arg_error(d, a, format!("invalid value \"{}\"", a.show()));
+                l.error(e.help("hash levels are 1 or 2 characters each, e.g. \"1 2\""));
+                return None;
+            }
+        }
+    }
+    let _ = path.as_os_str().as_bytes();
+    Some(crate::ir::location::TempPath { path, levels })
 }

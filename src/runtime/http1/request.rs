@@ -1325,7 +1325,8 @@ fn invalid_request(e: LineError) -> Reject {
 
 /// The whole parse over a plain slice; `Ok(None)` = nginx would still be reading. On a
 /// rejection, `stash` receives the request as nginx knew it at that point (see
-/// [`rejected_head`]); `RequestHead::buf` is left empty for the caller to set.
+/// [`rejected_head`]), and so does an incomplete head once its request line is complete;
+/// `RequestHead::buf` is left empty for the caller to set.
 fn scan(
     buf: &[u8],
     limits: &Limits,
@@ -1567,7 +1568,11 @@ fn scan(
                     Known::Other => {}
                 }
             }
-            HeaderStep::Again if limit < bufs.end => return Ok(None),
+            HeaderStep::Again if limit < bufs.end => {
+                // Incomplete: what is known so far, for a timeout or a close (408/400 logs).
+                *stash = Some(head);
+                return Ok(None);
+            }
             HeaderStep::Again => {
                 // the buffer is full: a line never spans buffers
                 if p == bufs.end {
