@@ -123,6 +123,8 @@ fn sample(name: &str) -> Option<&'static str> {
         "client_header_buffer_size" => "client_header_buffer_size 2k;",
         "client_header_timeout" => "client_header_timeout 10s;",
         "client_max_body_size" => "client_max_body_size 10m;",
+        "client_body_buffer_size" => "client_body_buffer_size 16k;",
+        "client_body_temp_path" => "client_body_temp_path body_temp 1 2;",
         "default_type" => "default_type text/plain;",
         "deny" => "deny all;",
         "error_log" => "error_log logs/e.log warn;",
