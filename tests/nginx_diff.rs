@@ -2832,7 +2832,12 @@ fn normalisation_touches_only_date_and_server_version() {
     assert_eq!(diff(&a, &b), "  x\n- y\n+ Y\n  z\n");
 }
 
+/// The last lines of an error log, each cut to a readable width.
 fn tail(s: &str) -> String {
     let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(25)..].join("\n")
+    lines[lines.len().saturating_sub(25)..]
+        .iter()
+        .map(|l| clip(l))
+        .collect::<Vec<_>>()
+        .join("\n")
 }

@@ -207,6 +207,9 @@ pub struct Scope {
     pub geoip: bool,
     /// Names already reported unknown (each is reported once, as nginx stops at the first).
     reported: HashSet<Box<[u8]>>,
+    /// Variables `set` declares, in order of first declaration.
+    pub set_vars: Vec<Box<[u8]>>,
+    set_index: HashMap<Box<[u8]>, u32>,
 }
 
 impl Scope {
@@ -268,12 +271,34 @@ impl Scope {
     }
 
     /// A name resolved to what rginx evaluates.
+    /// `set $name`: the name becomes a variable everywhere (S7).
+    pub fn declare_set(&mut self, name: &[u8]) {
+        if !self.set_index.contains_key(name) {
+            self.set_index
+                .insert(name.into(), self.set_vars.len() as u32);
+            self.set_vars.push(name.into());
+        }
+    }
+
+    /// What `set $name` assigns.
+    pub fn set_var(&self, name: &[u8]) -> Option<crate::ir::rewrite::SetVar> {
+        if let Some(id) = self.maps.get(name) {
+            return Some(crate::ir::rewrite::SetVar::Map(*id));
+        }
+        self.set_index
+            .get(name)
+            .map(|i| crate::ir::rewrite::SetVar::Var(*i))
+    }
+
     pub fn var(&self, name: &[u8]) -> Result<Var, Unresolved> {
         if let Some(id) = self.maps.get(name) {
             return Ok(Var::Map(*id));
         }
         if let Some(v) = builtin(name) {
             return v;
+        }
+        if let Some(i) = self.set_index.get(name) {
+            return Ok(Var::Set(*i));
         }
         if let Ok(s) = std::str::from_utf8(name) {
             if self.captures.contains(s) {

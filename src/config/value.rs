@@ -159,6 +159,41 @@ pub fn sec_signed(v: &[u8]) -> Option<i64> {
     parse_time(v, true)
 }
 
+/// `ngx_http_parse_expires`.
+pub fn parse_expires(
+    v: &[u8],
+    modified: bool,
+) -> Result<crate::ir::location::Expires, &'static str> {
+    if v == b"epoch" {
+        return Ok(crate::ir::location::Expires::Epoch);
+    }
+    if v == b"max" {
+        return Ok(crate::ir::location::Expires::Max);
+    }
+    if v == b"off" {
+        return Ok(crate::ir::location::Expires::Off);
+    }
+    let (daily, rest) = match v.first() {
+        Some(b'@') => (true, &v[1..]),
+        _ => (false, v),
+    };
+    let (minus, rest) = match rest.first() {
+        Some(b'+') => (false, &rest[1..]),
+        Some(b'-') => (true, &rest[1..]),
+        _ => (false, rest),
+    };
+    let secs = sec_signed(rest).ok_or("invalid value")?;
+    if daily {
+        if secs > 24 * 60 * 60 {
+            return Err("daily time value must be less than 24 hours");
+        }
+        return Ok(crate::ir::location::Expires::Daily { seconds: secs });
+    }
+    let seconds = if minus { -secs } else { secs };
+    let _ = modified;
+    Ok(crate::ir::location::Expires::Delta { seconds, modified })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,39 +244,4 @@ mod tests {
         assert_eq!(flag(b"off"), Some(false));
         assert_eq!(flag(b"maybe"), None);
     }
-}
-
-/// `ngx_http_parse_expires`.
-pub fn parse_expires(
-    v: &[u8],
-    modified: bool,
-) -> Result<crate::ir::location::Expires, &'static str> {
-    if v == b"epoch" {
-        return Ok(crate::ir::location::Expires::Epoch);
-    }
-    if v == b"max" {
-        return Ok(crate::ir::location::Expires::Max);
-    }
-    if v == b"off" {
-        return Ok(crate::ir::location::Expires::Off);
-    }
-    let (daily, rest) = match v.first() {
-        Some(b'@') => (true, &v[1..]),
-        _ => (false, v),
-    };
-    let (minus, rest) = match rest.first() {
-        Some(b'+') => (false, &rest[1..]),
-        Some(b'-') => (true, &rest[1..]),
-        _ => (false, rest),
-    };
-    let secs = sec_signed(rest).ok_or("invalid value")?;
-    if daily {
-        if secs > 24 * 60 * 60 {
-            return Err("daily time value must be less than 24 hours");
-        }
-        return Ok(crate::ir::location::Expires::Daily { seconds: secs });
-    }
-    let seconds = if minus { -secs } else { secs };
-    let _ = modified;
-    Ok(crate::ir::location::Expires::Delta { seconds, modified })
 }

@@ -219,8 +219,11 @@ pub enum Net {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LocConf {
     pub proxy: Option<Arc<Proxy>>,
-    /// `return` in this location (rewrite phase).
-    pub ret: Option<Return>,
+    /// The rewrite directives of this location (`return`, `rewrite`, `set`, `if`, `break`),
+    /// run in the rewrite phase; not inherited.
+    pub script: Option<Arc<super::rewrite::Script>>,
+    /// `uninitialized_variable_warn`.
+    pub uninitialized_variable_warn: bool,
     pub internal: bool,
     pub root: Root,
     /// Whether `root` was left at its default (`<prefix>/html`).

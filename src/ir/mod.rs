@@ -9,6 +9,7 @@ pub mod log;
 pub mod map;
 pub mod proxy;
 pub mod regex;
+pub mod rewrite;
 pub mod server;
 pub mod tls;
 pub mod upstream;
@@ -76,4 +77,6 @@ pub struct Http {
     pub sockets: Vec<Socket>,
     pub upstreams: Vec<Upstream>,
     pub maps: Vec<Map>,
+    /// Names of the variables `set` declares, by index ([`Var::Set`]).
+    pub set_vars: Vec<Box<str>>,
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::location::{LocConf, LocId, Location, LocationTree, Return};
+use super::location::{LocConf, LocId, Location, LocationTree};
 use super::regex::Regex;
 use super::tls::ServerTls;
 
@@ -101,8 +101,9 @@ pub struct Server {
     /// `$server_name`: the first name as written (`.a.com` as `a.com`), or empty.
     pub server_name: Box<[u8]>,
     pub srv: SrvConf,
-    /// `return` at server level (server rewrite phase, before locations are searched).
-    pub ret: Option<Return>,
+    /// The rewrite directives at server level (server rewrite phase, before locations are
+    /// searched).
+    pub script: Option<Arc<super::rewrite::Script>>,
     pub locations: Vec<Location>,
     pub tree: LocationTree,
     pub named: HashMap<Box<[u8]>, LocId>,

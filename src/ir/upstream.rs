@@ -55,6 +55,9 @@ pub struct Upstream {
     pub name: Box<[u8]>,
     /// Created by `proxy_pass http://host:port` rather than an `upstream {}` block.
     pub implicit: bool,
+    /// An implicit upstream's port (a `proxy_pass` with variables finds it by name and port);
+    /// 0 for an `upstream {}` block.
+    pub port: u16,
     /// Primary peers first, then backups, in configuration order.
     pub peers: Vec<Peer>,
     pub keepalive: Option<Keepalive>,

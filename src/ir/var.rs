@@ -119,6 +119,8 @@ pub enum Var {
     NamedCapture(Arc<str>),
     /// A `map` result.
     Map(MapId),
+    /// A variable declared by `set`, by index in [`super::Http::set_vars`].
+    Set(u32),
 }
 
 /// One part of a template.

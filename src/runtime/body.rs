@@ -13,9 +13,6 @@ use super::io::{self, IoError};
 use super::request::Request;
 use crate::ir::Level;
 
-/// The read size for bodies.
-const BODY_BUFFER: usize = 16 * 1024;
-
 /// How the rest of the body arrives.
 #[derive(Debug)]
 pub enum Framing {
@@ -33,6 +30,11 @@ pub struct BodyReader {
     pub done: bool,
     /// A framing error was already logged (the decoder keeps failing the same way).
     pub failed: bool,
+    /// The body is being discarded: nginx does not count it in `$request_length`.
+    pub discarding: bool,
+    /// Bytes that arrived with the head and still count towards `$request_length` when the
+    /// body takes them (bytes read later are counted by the read).
+    pub preread_left: usize,
 }
 
 impl BodyReader {
@@ -53,6 +55,8 @@ impl BodyReader {
             received: 0,
             done,
             failed: false,
+            discarding: false,
+            preread_left: usize::MAX,
         }
     }
 }
@@ -129,8 +133,8 @@ pub async fn next(
             continue;
         }
         let timeout = r.conf.client_body_timeout;
-        c.buf.reserve(BODY_BUFFER);
-        match io::read_buf(&mut c.stream, &mut c.buf, timeout).await {
+        let max = r.conf.client_body_buffer_size.max(1024);
+        match io::read_buf_max(&mut c.stream, &mut c.buf, max, timeout).await {
             Ok(0) => {
                 // nginx clears the log action for the request phases: no "while ...".
                 super::log::error(
@@ -141,7 +145,13 @@ pub async fn next(
                 r.keepalive = false;
                 return Err(BodyError::Closed);
             }
-            Ok(n) => r.request_length += n as u64,
+            Ok(n) => {
+                // `$request_length` counts every byte read for the body (nginx's recv).
+                if !rd.discarding {
+                    r.request_length += n as u64;
+                    rd.preread_left = 0;
+                }
+            }
             Err(IoError::TimedOut) => {
                 // nginx finalizes with 408 without a log line.
                 r.keepalive = false;
@@ -174,6 +184,15 @@ pub fn preread_complete(r: &Request, c: &Client) -> bool {
     }
 }
 
+/// `$request_length` takes the bytes that came with the head as the body uses them.
+fn count_preread(r: &mut Request, discarding: bool, preread_left: &mut usize, n: usize) {
+    if !discarding {
+        let counted = n.min(*preread_left);
+        r.request_length += counted as u64;
+        *preread_left -= counted;
+    }
+}
+
 /// Payload from `c.buf` (removing what it consumes).
 fn take(r: &mut Request, c: &mut Client, rd: &mut BodyReader) -> Result<Option<Bytes>, BodyError> {
     match &mut rd.framing {
@@ -184,6 +203,7 @@ fn take(r: &mut Request, c: &mut Client, rd: &mut BodyReader) -> Result<Option<B
         Framing::Length(rest) => {
             let n = (*rest).min(c.buf.len() as u64) as usize;
             let piece = c.buf.split_to(n).freeze();
+            count_preread(r, rd.discarding, &mut rd.preread_left, n);
             *rest -= n as u64;
             rd.received += n as u64;
             if *rest == 0 {
@@ -205,6 +225,7 @@ fn take(r: &mut Request, c: &mut Client, rd: &mut BodyReader) -> Result<Option<B
                 }
             };
             let head = c.buf.split_to(consumed);
+            count_preread(r, rd.discarding, &mut rd.preread_left, consumed);
             rd.received = dec.total();
             if dec.done() {
                 rd.done = true;
@@ -242,11 +263,12 @@ async fn read_all_with(
     c: &mut Client,
     rd: &mut BodyReader,
 ) -> Result<Body, BodyError> {
+    // nginx answers Expect first, body or not (ngx_http_read_client_request_body).
+    test_expect(r, c).await?;
     if rd.done {
         r.body_done = true;
         return Ok(Body::Empty);
     }
-    test_expect(r, c).await?;
     let size = r.conf.client_body_buffer_size as u64;
     // What nginx's header buffer held of the body: the bytes read with the head, up to the
     // room that buffer had left.
@@ -367,13 +389,17 @@ pub fn read_file_chunk(
 /// drops what has already arrived, without waiting for more; the response goes out at once.
 /// `false` = the body is invalid and the connection must close after the response.
 pub async fn discard(r: &mut Request, c: &mut Client) -> bool {
-    if r.body_done {
+    if r.body_done && r.body_reader.is_some() {
         return true;
     }
     if test_expect(r, c).await.is_err() {
         return false;
     }
+    if r.body_done {
+        return true;
+    }
     let mut rd = r.body_reader.take().unwrap_or_else(|| BodyReader::new(r));
+    rd.discarding = true;
     let mut ok = true;
     while !rd.done && !c.buf.is_empty() {
         match take(r, c, &mut rd) {

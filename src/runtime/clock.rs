@@ -12,7 +12,7 @@ struct Cache {
 }
 
 thread_local! {
-    static CACHE: RefCell<Cache> = RefCell::new(Cache { second: u64::MAX, http: [0; 29], local: String::new(), iso: String::new() });
+    static CACHE: RefCell<Cache> = const { RefCell::new(Cache { second: u64::MAX, http: [0; 29], local: String::new(), iso: String::new() }) };
 }
 
 fn with<R>(f: impl FnOnce(&Cache) -> R) -> R {

@@ -17,6 +17,7 @@ use super::log;
 use super::page;
 use super::request::Request;
 use super::respond::{self, Framing, HeadersOut};
+use super::rewrite::{self, Flow};
 use super::route::{self, Found};
 use crate::ir::location::{AccessRule, ErrorPage, LocConf, Net, Return};
 use crate::ir::{Level, LocId};
@@ -63,66 +64,124 @@ async fn phases(r: &mut Request, c: &mut Client, named: Option<LocId>) -> Next {
         None => {
             r.conf = r.server().conf.clone();
             // Server rewrite phase.
-            if let Some(ret) = r.server().ret.clone() {
-                return do_return(r, c, &ret).await;
-            }
-            // Find config phase.
-            let (found, caps) = route::find_location(r.server(), &r.uri);
-            if caps.is_some() {
-                r.captures = caps;
-            }
-            let redirect = match found {
-                Found::Location(id) => {
-                    r.conf = r.server().locations[id.0 as usize].conf.clone();
-                    None
+            if let Some(script) = r.server().script.clone() {
+                match rewrite::run(r, &script.ops) {
+                    Flow::Go | Flow::Break | Flow::Last => {}
+                    Flow::Return(ret) => return do_return(r, c, &ret).await,
+                    Flow::Status(code) => return Next::Status(code),
                 }
-                Found::Redirect(id) => {
-                    r.conf = r.server().locations[id.0 as usize].conf.clone();
-                    Some(id)
-                }
-                Found::Server => None,
-            };
-            if !r.internal && r.conf.internal {
-                return Next::Status(404);
             }
-            update_location_config(r);
-            let max = r.conf.client_max_body_size;
-            if let Some(len) = r.head.content_length {
-                if max != 0 && len > max && !r.body_done {
+            // Find config, location rewrite and post rewrite phases: a rewritten URI searches
+            // the location again.
+            loop {
+                match find_config(r, c).await {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(next) => return next,
+                }
+                let Some(script) = r.conf.script.clone() else {
+                    break;
+                };
+                r.uri_research = false;
+                match rewrite::run(r, &script.ops) {
+                    Flow::Go | Flow::Last => {}
+                    Flow::Break => break,
+                    Flow::Return(ret) => return do_return(r, c, &ret).await,
+                    Flow::Status(code) => return Next::Status(code),
+                }
+                if !r.uri_research {
+                    break;
+                }
+                // ngx_http_core_post_rewrite_phase.
+                r.uri_changes -= 1;
+                if r.uri_changes == 0 {
                     log::error(
                         r,
                         Level::Error,
-                        format_args!("client intended to send too large body: {len} bytes"),
+                        format_args!(
+                            "rewrite or internal redirection cycle while processing \"{}\"",
+                            String::from_utf8_lossy(&r.uri)
+                        ),
                     );
-                    r.expect_tested = true;
-                    if !body::discard(r, c).await {
-                        r.keepalive = false;
-                    }
-                    return Next::Status(413);
+                    return Next::Status(500);
                 }
+                r.conf = r.server().conf.clone();
             }
-            if let Some(id) = redirect {
-                let mut v = Vec::new();
-                escape_uri(&r.server().locations[id.0 as usize].name, &mut v);
-                if !r.args().is_empty() {
-                    v.push(b'?');
-                    v.extend_from_slice(r.args());
-                }
-                r.out.set_location(v);
-                return Next::Status(301);
-            }
+            return after_rewrite(r, c).await;
         }
     }
-    // Rewrite phase.
-    if let Some(ret) = r.conf.ret.clone() {
-        return do_return(r, c, &ret).await;
+    // The rewrite phase of a named location.
+    if let Some(script) = r.conf.script.clone() {
+        match rewrite::run(r, &script.ops) {
+            Flow::Go | Flow::Last | Flow::Break => {}
+            Flow::Return(ret) => return do_return(r, c, &ret).await,
+            Flow::Status(code) => return Next::Status(code),
+        }
     }
-    // Access phase.
+    after_rewrite(r, c).await
+}
+
+/// The find config phase (`ngx_http_core_find_config_phase`): the location, `internal`,
+/// `client_max_body_size`, the automatic 301. `Ok(true)` when a location's rewrite phase
+/// follows (not for a request no location matched).
+async fn find_config(r: &mut Request, c: &mut Client) -> Result<bool, Next> {
+    r.uri_research = false;
+    let (found, caps) = route::find_location(r.server(), &r.uri);
+    if caps.is_some() {
+        r.captures = caps;
+    }
+    let (redirect, has_location) = match found {
+        Found::Location(id) => {
+            r.conf = r.server().locations[id.0 as usize].conf.clone();
+            (None, true)
+        }
+        Found::Redirect(id) => {
+            r.conf = r.server().locations[id.0 as usize].conf.clone();
+            (Some(id), true)
+        }
+        Found::Server => {
+            r.conf = r.server().conf.clone();
+            (None, false)
+        }
+    };
+    if !r.internal && r.conf.internal {
+        return Err(Next::Status(404));
+    }
+    update_location_config(r);
+    let max = r.conf.client_max_body_size;
+    if let Some(len) = r.head.content_length {
+        if max != 0 && len > max && !r.body_done {
+            log::error(
+                r,
+                Level::Error,
+                format_args!("client intended to send too large body: {len} bytes"),
+            );
+            r.expect_tested = true;
+            if !body::discard(r, c).await {
+                r.keepalive = false;
+            }
+            return Err(Next::Status(413));
+        }
+    }
+    if let Some(id) = redirect {
+        let mut v = Vec::new();
+        escape_uri(&r.server().locations[id.0 as usize].name, &mut v);
+        if !r.args().is_empty() {
+            v.push(b'?');
+            v.extend_from_slice(r.args());
+        }
+        r.out.set_location(v);
+        return Err(Next::Status(301));
+    }
+    Ok(has_location)
+}
+
+/// The phases after rewriting: access, then content.
+async fn after_rewrite(r: &mut Request, c: &mut Client) -> Next {
     if !access_allowed(r) {
         log::error(r, Level::Error, format_args!("access forbidden by rule"));
         return Next::Status(403);
     }
-    // Content phase.
     if let Some(proxy) = r.conf.proxy.clone() {
         return super::proxy::run(r, c, &proxy).await;
     }
@@ -130,7 +189,7 @@ async fn phases(r: &mut Request, c: &mut Client, named: Option<LocId>) -> Next {
 }
 
 /// `ngx_http_update_location_config`: keep-alive as the location allows (S9, S13.4).
-fn update_location_config(r: &mut Request) {
+pub fn update_location_config(r: &mut Request) {
     if r.keepalive {
         let conf = &r.conf;
         if conf.keepalive_timeout.is_zero()

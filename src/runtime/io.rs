@@ -146,6 +146,23 @@ pub async fn read_buf<R: AsyncRead + Unpin>(
     }
 }
 
+/// Like [`read_buf`], reading at most `max` bytes (nginx reads a body into a buffer of a
+/// fixed size, and counts what each read returns).
+pub async fn read_buf_max<R: AsyncRead + Unpin>(
+    r: &mut R,
+    buf: &mut bytes::BytesMut,
+    max: usize,
+    timeout: Duration,
+) -> Result<usize, IoError> {
+    buf.reserve(max);
+    let mut limited = r.take(max as u64);
+    match tokio::time::timeout(timeout, limited.read_buf(buf)).await {
+        Ok(Ok(n)) => Ok(n),
+        Ok(Err(e)) => Err(IoError::Io(e)),
+        Err(_) => Err(IoError::TimedOut),
+    }
+}
+
 /// Writes all of `data`; the timer covers each write that makes no progress (nginx re-arms
 /// `send_timeout` / `proxy_send_timeout` after every successful write).
 pub async fn write_all<W: AsyncWrite + Unpin>(

@@ -30,6 +30,7 @@ pub mod page;
 pub mod proxy;
 pub mod request;
 pub mod respond;
+pub mod rewrite;
 pub mod route;
 pub mod upstream;
 pub mod vars;
@@ -58,6 +59,7 @@ impl Snapshot {
             sockets: Vec::new(),
             upstreams: Vec::new(),
             maps: Vec::new(),
+            set_vars: Vec::new(),
         });
         let hostname = nix::unistd::gethostname()
             .ok()

@@ -111,13 +111,17 @@ pub async fn run(r: &mut Request, c: &mut Client, proxy: &Arc<Proxy>) -> Next {
             || (r.head.chunked && proxy.http_version == HttpVersion::Http11))
         && !body::preread_complete(r, c);
     let mut body = Body::Empty;
-    if proxy.pass_request_body && !stream_body && !r.body_done {
+    // nginx reads the body even when it does not pass it on (proxy_pass_request_body off).
+    if !stream_body && !r.body_done {
         match body::read_all(r, c).await {
             Ok(b) => body = b,
             Err(body::BodyError::Status(code)) => return Next::Status(code),
             Err(body::BodyError::Closed) => return handler::close(r, 400),
             Err(body::BodyError::TimedOut) => return handler::close(r, 408),
         }
+    }
+    if !proxy.pass_request_body {
+        body = Body::Empty;
     }
     let chunked_upstream = stream_body && r.head.chunked;
     let body_length: Option<u64> = if !proxy.pass_request_body || stream_body {
@@ -195,20 +199,13 @@ fn resolve(r: &mut Request, proxy: &Proxy) -> Result<Pass, Next> {
                 Some(u) => u.to_vec(),
                 None => target_uri(r, None, 0),
             };
-            // An explicit upstream{} matches only without a port; implicit ones by host:port.
+            // ngx_http_upstream_init_request: an upstream{} (port 0) matches a URL without a
+            // port, an implicit one the same port; names compare case-insensitively.
+            let want_port = port_n.unwrap_or(default_port);
             let ups = &r.snap.http().upstreams;
             let found = ups.iter().position(|u| {
-                if u.implicit {
-                    let want = format!(
-                        "{}:{}",
-                        String::from_utf8_lossy(host).to_ascii_lowercase(),
-                        port_n.unwrap_or(default_port)
-                    );
-                    u.name.eq_ignore_ascii_case(want.as_bytes())
-                        || (port.is_some() && u.name.eq_ignore_ascii_case(hostport))
-                } else {
-                    port.is_none() && u.name.eq_ignore_ascii_case(host)
-                }
+                u.name.eq_ignore_ascii_case(host)
+                    && ((u.port == 0 && port.is_none()) || (u.port != 0 && u.port == want_port))
             });
             if let Some(i) = found {
                 return Ok(Pass {
@@ -269,7 +266,13 @@ pub fn target_uri(r: &Request, uri_part: Option<&[u8]>, loc_len: usize) -> Vec<u
     if uri_part.is_none() && !r.uri_changed && r.head.valid_unparsed_uri {
         return r.request_uri().to_vec();
     }
-    let loc_len = loc_len.min(r.uri.len());
+    // After `rewrite ... break` the URI part is not used: `$uri` goes whole.
+    let uri_part = uri_part.filter(|_| r.valid_location);
+    let loc_len = if uri_part.is_some() {
+        loc_len.min(r.uri.len())
+    } else {
+        0
+    };
     let tail = &r.uri[loc_len..];
     let mut out =
         Vec::with_capacity(uri_part.map_or(0, |u| u.len()) + tail.len() + 1 + r.args().len());
@@ -472,9 +475,8 @@ async fn attempts(
                     && tries.left > 1
                     && proxy.next_upstream.contains(mask)
                     && !stream_body
-                    && !(!timeout.is_zero() && started.elapsed() >= timeout)
+                    && (timeout.is_zero() || started.elapsed() < timeout)
                 {
-                    r.upstream.statuses.push(status);
                     (f, true)
                 } else {
                     let disabled = {
@@ -564,6 +566,7 @@ async fn single(
     let ups = Upstream {
         name: Box::from(&b""[..]),
         implicit: true,
+        port: 0,
         peers: Vec::new(),
         keepalive: None,
     };
@@ -1221,18 +1224,15 @@ struct UpstreamBody {
     /// The upstream sent more than its framing allows: nginx drops it, warns, and does not
     /// keep the connection.
     excess: Option<&'static str>,
+    /// With `proxy_buffering on`: payload held until a buffer's worth (or the end) is there,
+    /// as nginx's event pipe passes only full buffers on (one chunk per pass).
+    held: Vec<Bytes>,
+    held_len: usize,
 }
 
 impl UpstreamBody {
-    /// Moves the payload in `data` to the client queue, framed as the client needs.
-    fn take(
-        &mut self,
-        data: Bytes,
-        q: &mut OutQueue,
-        chunked: bool,
-        to_client: bool,
-    ) -> Result<(), &'static str> {
-        let mut pieces: smallvec_like::Pieces = smallvec_like::Pieces::default();
+    /// Takes the payload out of `data` (decoding the upstream's framing).
+    fn take(&mut self, data: Bytes, out: &mut smallvec_like::Pieces) -> Result<(), &'static str> {
         match (&mut self.decoder, self.remaining.as_mut()) {
             (Some(d), _) => {
                 let mut ranges = Vec::new();
@@ -1240,7 +1240,7 @@ impl UpstreamBody {
                     .feed(&data, &mut ranges)
                     .map_err(|_| "upstream sent invalid chunked response")?;
                 for rg in ranges {
-                    pieces.push(data.slice(rg));
+                    out.push(data.slice(rg));
                 }
                 if d.done() {
                     self.done = true;
@@ -1251,7 +1251,7 @@ impl UpstreamBody {
             }
             (None, Some(rest)) => {
                 let n = (*rest).min(data.len() as u64) as usize;
-                pieces.push(data.slice(..n));
+                out.push(data.slice(..n));
                 *rest -= n as u64;
                 if *rest == 0 {
                     self.done = true;
@@ -1260,23 +1260,27 @@ impl UpstreamBody {
                     }
                 }
             }
-            (None, None) => pieces.push(data),
+            (None, None) => out.push(data),
         }
-        let total: usize = pieces.iter().map(|p| p.len()).sum();
-        self.length += total as u64;
-        if !to_client || total == 0 {
-            return Ok(());
-        }
-        if chunked {
-            q.push(Bytes::from(format!("{total:x}\r\n").into_bytes()));
-        }
-        for p in pieces.drain() {
-            q.push(p);
-        }
-        if chunked {
-            q.push(Bytes::from_static(b"\r\n"));
-        }
+        self.length += out.iter().map(|p| p.len() as u64).sum::<u64>();
         Ok(())
+    }
+}
+
+/// Appends `pieces` to the client queue as one pass of nginx's output filters: one chunk
+/// when the client gets chunked framing.
+fn emit(q: &mut OutQueue, pieces: impl IntoIterator<Item = Bytes>, total: usize, chunked: bool) {
+    if total == 0 {
+        return;
+    }
+    if chunked {
+        q.push(Bytes::from(format!("{total:x}\r\n").into_bytes()));
+    }
+    for p in pieces {
+        q.push(p);
+    }
+    if chunked {
+        q.push(Bytes::from_static(b"\r\n"));
     }
 }
 
@@ -1363,6 +1367,8 @@ async fn relay(
         done: matches!(framing, resp::Framing::Empty | resp::Framing::Length(0)),
         length: 0,
         excess: None,
+        held: Vec::new(),
+        held_len: 0,
     };
     if ub.done && !got.buf.is_empty() {
         // Bytes after a head that announced no body; a HEAD response is dropped silently.
@@ -1378,6 +1384,10 @@ async fn relay(
     let mut client_failed = false;
     let mut upstream_eof = false;
     let mut written = 0usize;
+    // With buffering, nginx reads ahead up to its buffers while the client is slow, passes
+    // the body on a buffer at a time, and holds the head until the first pass (the write
+    // filter's postpone_output). Without, every read is written at once.
+    let unit = proxy.buffers.1.max(1);
     let ahead_limit = if buffering {
         (proxy.buffers.0 as usize * proxy.buffers.1).max(proxy.buffer_size)
     } else {
@@ -1386,23 +1396,54 @@ async fn relay(
     let read_size = proxy.buffer_size.max(16 * 1024);
     let mut buf = std::mem::take(&mut got.buf);
     let mut last_queued = false;
+    // Whether the queue may be written (in buffered mode only once a pass was made).
+    let mut flushable = !buffering;
 
     loop {
         if !buf.is_empty() && !ub.done {
-            if let Err(msg) = ub.take(buf.split().freeze(), &mut q, chunked, to_client) {
-                failed = Some(msg.to_string());
-                ub.done = true;
+            let mut pieces = smallvec_like::Pieces::default();
+            match ub.take(buf.split().freeze(), &mut pieces) {
+                Ok(()) => {
+                    if to_client {
+                        // A chunked upstream body goes on chunk by chunk (nginx's
+                        // chunked input filter asks the pipe for one chunk at a time).
+                        if buffering && ub.decoder.is_none() {
+                            for p in pieces.drain() {
+                                ub.held_len += p.len();
+                                ub.held.push(p);
+                            }
+                        } else {
+                            let total = pieces.iter().map(|p| p.len()).sum();
+                            emit(&mut q, pieces.drain(), total, chunked);
+                        }
+                    }
+                }
+                Err(msg) => {
+                    failed = Some(msg.to_string());
+                    ub.done = true;
+                }
             }
+        }
+        if buffering && (ub.held_len >= unit || (ub.done && failed.is_none())) {
+            let total = ub.held_len;
+            emit(&mut q, ub.held.drain(..), total, chunked);
+            ub.held_len = 0;
+            flushable = true;
         }
         if ub.done && failed.is_none() && chunked && !last_queued {
             q.push(Bytes::from_static(respond::LAST_CHUNK));
             last_queued = true;
+            flushable = true;
         }
-        if q.is_empty() {
+        if ub.done && failed.is_none() {
+            flushable = true;
+        }
+        let writable = flushable && !q.is_empty();
+        if !writable {
             if ub.done {
                 break;
             }
-        } else if ub.done || q.len > ahead_limit {
+        } else if ub.done || q.len + ub.held_len > ahead_limit {
             // Only writing is possible or allowed.
             match q.write_some(&mut c.stream, send_timeout).await {
                 Ok(n) => written += n,
@@ -1419,7 +1460,7 @@ async fn relay(
         }
         // Read (and, with data queued and room to read ahead, write at the same time).
         buf.reserve(read_size);
-        let read = if q.is_empty() {
+        let read = if !writable {
             io::read_buf(&mut got.stream, &mut buf, read_timeout).await
         } else {
             tokio::select! {
@@ -1445,6 +1486,11 @@ async fn relay(
                     || ub.decoder.as_ref().is_some_and(|d| !d.done());
                 if incomplete {
                     failed = Some("upstream prematurely closed connection".to_string());
+                } else if buffering && to_client {
+                    // End of a close-delimited body: the held rest goes out with it.
+                    let total = ub.held_len;
+                    emit(&mut q, ub.held.drain(..), total, chunked);
+                    ub.held_len = 0;
                 }
                 ub.done = true;
             }
@@ -1456,6 +1502,19 @@ async fn relay(
             Err(IoError::Io(e)) => {
                 failed = Some(format!("recv() failed {}", io::errno_text(&e)));
                 ub.done = true;
+            }
+        }
+        if failed.is_some() && buffering {
+            // nginx still sends what it has (head and data so far) before closing.
+            let total = ub.held_len;
+            emit(&mut q, ub.held.drain(..), total, chunked);
+            ub.held_len = 0;
+            flushable = true;
+            while !q.is_empty() {
+                match q.write_some(&mut c.stream, send_timeout).await {
+                    Ok(n) => written += n,
+                    Err(_) => break,
+                }
             }
         }
     }

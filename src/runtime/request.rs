@@ -51,6 +51,9 @@ pub enum MapSlot {
     Value(Option<Vec<u8>>),
 }
 
+/// A header line's name and value in a response head.
+pub type HeaderRange = (std::ops::Range<usize>, std::ops::Range<usize>);
+
 /// The upstream side of `$upstream_*` (one entry per attempt, as nginx lists them).
 #[derive(Debug, Default)]
 pub struct UpstreamState {
@@ -64,7 +67,7 @@ pub struct UpstreamState {
     pub bytes_received: Vec<u64>,
     pub bytes_sent: Vec<u64>,
     /// The last response's head and header ranges (`$upstream_http_*`).
-    pub head: Option<(Bytes, Vec<(std::ops::Range<usize>, std::ops::Range<usize>)>)>,
+    pub head: Option<(Bytes, Vec<HeaderRange>)>,
     /// `$proxy_host` / `$proxy_port` of the request being proxied.
     pub proxy_host: Bytes,
     pub proxy_port: Bytes,
@@ -103,6 +106,14 @@ pub struct Request {
     pub args: Option<Bytes>,
     /// The URI was changed by an internal redirect (proxy_pass then sends `$uri`).
     pub uri_changed: bool,
+    /// A rewrite changed `$uri` and the location must be searched again (nginx's
+    /// `r->uri_changed`).
+    pub uri_research: bool,
+    /// `rewrite ... break` left the location without its name matching `$uri`: `proxy_pass`
+    /// then sends `$uri` whole (nginx's `r->valid_location`).
+    pub valid_location: bool,
+    /// Values of the variables `set` assigned, by index.
+    pub set_vars: Vec<Option<Bytes>>,
     /// Set after an internal redirect or named location: `internal` locations are reachable.
     pub internal: bool,
     pub uri_changes: u8,

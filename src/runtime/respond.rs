@@ -106,7 +106,10 @@ pub fn filter_and_write(r: &mut Request, h: &mut HeadersOut, out: &mut Vec<u8>) 
         h.last_modified_time = None;
         h.last_modified = None;
     }
-    if h.status == 204 {
+    // The 204/304 rules apply to statuses nginx prints itself, not to an upstream's status
+    // line passed through.
+    if h.status_line.is_some() {
+    } else if h.status == 204 {
         header_only = true;
         h.content_type = None;
         h.last_modified_time = None;

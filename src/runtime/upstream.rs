@@ -188,8 +188,8 @@ impl Balancer {
             p.fails += 1;
             p.accessed = now;
             p.checked = now;
-            if conf.max_fails != 0 {
-                p.effective_weight -= (conf.weight / conf.max_fails) as i64;
+            if let Some(step) = conf.weight.checked_div(conf.max_fails) {
+                p.effective_weight -= step as i64;
                 disabled = p.fails >= conf.max_fails;
             }
             if p.effective_weight < 0 {
@@ -273,6 +273,7 @@ mod tests {
         Upstream {
             name: b"u".to_vec().into(),
             implicit: false,
+            port: 0,
             peers: weights
                 .iter()
                 .enumerate()

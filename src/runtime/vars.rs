@@ -265,6 +265,25 @@ impl Request {
                 None => return false,
             },
             Var::Map(id) => return self.map(id.0 as usize, out),
+            Var::Set(i) => match self.set_vars.get(*i as usize) {
+                Some(Some(v)) => out.extend_from_slice(v),
+                _ => {
+                    if self.conf.uninitialized_variable_warn {
+                        let name = self
+                            .snap
+                            .http()
+                            .set_vars
+                            .get(*i as usize)
+                            .cloned()
+                            .unwrap_or_default();
+                        super::log::error(
+                            self,
+                            crate::ir::Level::Warn,
+                            format_args!("using uninitialized \"{name}\" variable"),
+                        );
+                    }
+                }
+            },
         }
         true
     }

@@ -152,7 +152,9 @@ impl HttpBuilder {
             let mut conf = sb
                 .loc
                 .finish(l, &mut fin.scope, &mut fin.logs, &mut fin.shared);
-            let ret = conf.ret.take();
+            // The server's rewrite directives run in the server rewrite phase only (nginx
+            // skips the location rewrite phase for a request no location matched).
+            let script = conf.script.take();
             let mut out = Vec::new();
             let mut named = HashMap::new();
             let tree = location::build(
@@ -187,7 +189,7 @@ impl HttpBuilder {
                     ignore_invalid_headers: or(&sb.srv.ignore_invalid_headers, true),
                     merge_slashes: or(&sb.srv.merge_slashes, true),
                 },
-                ret,
+                script,
                 locations: out,
                 tree,
                 named,
@@ -203,12 +205,18 @@ impl HttpBuilder {
             .map(|m| map::finish(l, &mut scope, m))
             .collect();
         let sockets = self.sockets(l, &listens);
+        let set_vars = scope
+            .set_vars
+            .iter()
+            .map(|n| String::from_utf8_lossy(n).into())
+            .collect();
         l.scope = scope;
         Http {
             servers,
             sockets,
             upstreams,
             maps,
+            set_vars,
         }
     }
 

@@ -20,7 +20,7 @@ use crate::config::template::{self, Raw, Scope};
 use crate::config::value;
 use crate::ir::location::{
     AccessRule, AddHeader, Charset, ErrorPage, ErrorPages, Expires, Gzip, GzipProxied,
-    IfModifiedSince, LocConf, Net, Return, Root, ServerTokens, TryFiles, TryFilesFallback, Types,
+    IfModifiedSince, LocConf, Net, Root, ServerTokens, TryFiles, TryFilesFallback, Types,
 };
 use crate::ir::ErrorLog;
 use crate::source::Span;
@@ -103,8 +103,8 @@ pub struct LocBuilder {
     pub add_headers: Option<Vec<RawAddHeader>>,
     /// Everything set less often, allocated when the first one is set: most locations set
     /// two or three directives, and thousands of them must stay small.
-    /// `return` of this very block (rewrite-phase code is not inherited).
-    pub ret: Option<Box<(u16, Option<Raw>, Span)>>,
+    /// The rewrite directives of this very block (rewrite-phase code is not inherited).
+    pub script: Option<Box<Vec<super::rewrite::RawOp>>>,
     pub rest: Option<Arc<Rest>>,
 }
 
@@ -135,6 +135,7 @@ pub struct Rest {
     pub keepalive_time: Slot<Duration>,
     pub client_body_temp_path: Slot<crate::ir::location::TempPath>,
     pub client_body_buffer_size: Slot<u64>,
+    pub uninitialized_variable_warn: Slot<bool>,
     pub server_tokens: Slot<ServerTokens>,
     pub msie_padding: Slot<bool>,
     pub absolute_redirect: Slot<bool>,
@@ -169,6 +170,7 @@ impl Rest {
         keepalive_time: None,
         client_body_temp_path: None,
         client_body_buffer_size: None,
+        uninitialized_variable_warn: None,
         server_tokens: None,
         msie_padding: None,
         absolute_redirect: None,
@@ -233,6 +235,9 @@ impl LocBuilder {
         if spec.name.starts_with("proxy_") {
             return self.proxy_mut().directive(l, d, spec, at);
         }
+        if super::rewrite::directive(self, l, d, spec, at) {
+            return true;
+        }
         match spec.name {
             "root" | "alias" => self.root(l, d, spec.name == "alias", at),
             "index" => self.index(l, d),
@@ -267,7 +272,9 @@ impl LocBuilder {
                     l.once(&mut self.rest_mut().internal, d, true);
                 }
             }
-            "return" => self.ret(l, d),
+            "uninitialized_variable_warn" => {
+                flag!(l, d, self.rest_mut().uninitialized_variable_warn)
+            }
             "add_header" => self.add_header(l, d),
             "expires" => self.expires(l, d),
             "charset" => {
@@ -681,49 +688,6 @@ impl LocBuilder {
         }
     }
 
-    fn ret(&mut self, l: &mut Loader, d: &Directive) {
-        let a = &d.args[0];
-        let v = a.as_bytes();
-        let (code, text) = match value::number(v) {
-            Some(c) if c <= 999 => {
-                let text = match d.args.get(1) {
-                    Some(t) => match template::parse(l, t, d.end) {
-                        Some(r) => Some(r),
-                        None => return,
-                    },
-                    None => None,
-                };
-                (c as u16, text)
-            }
-            None if d.args.len() == 1
-                && (v.starts_with(b"http://")
-                    || v.starts_with(b"https://")
-                    || v.starts_with(b"$scheme")) =>
-            {
-                match template::parse(l, a, d.end) {
-                    Some(r) => (302, Some(r)),
-                    None => return,
-                }
-            }
-            _ => {
-                l.error(
-                    Diagnostic::error(
-                        code::INVALID_VALUE,
-                        format!("invalid return code \"{}\"", a.show()),
-                        a.span,
-                    )
-                    .place(Place::At(d.end))
-                    .help("\"return code [text];\", \"return code URL;\" or \"return URL;\" (URL starting with http://, https:// or $scheme)"),
-                );
-                return;
-            }
-        };
-        // Later `return`s in the same block never run: the first one ends the phase.
-        if self.ret.is_none() {
-            self.ret = Some(Box::new((code, text, d.head_span())));
-        }
-    }
-
     fn add_header(&mut self, l: &mut Loader, d: &Directive) {
         let always = match d.args.get(2) {
             None => false,
@@ -890,6 +854,21 @@ impl LocBuilder {
     }
 
     /// Fills what this level does not set from the enclosing one.
+    /// An `if` block's merge: like a nested location's, except that the enclosing level's
+    /// `proxy_pass` stays the handler (nginx keeps the content handler when an `if` block
+    /// sets none).
+    pub fn inherit_for_if(&mut self, p: &LocBuilder) {
+        let own_pass = self.proxy.as_ref().is_some_and(|x| x.pass.is_some());
+        self.inherit_from(p);
+        if !own_pass {
+            if let (Some(c), Some(pp)) = (&mut self.proxy, &p.proxy) {
+                if pp.pass.is_some() {
+                    Arc::make_mut(c).pass.clone_from(&pp.pass);
+                }
+            }
+        }
+    }
+
     pub fn inherit_from(&mut self, p: &LocBuilder) {
         // Settings a level does not touch are shared with its parent, not copied: thousands of
         // locations typically inherit the same handful of http-level settings.
@@ -1099,10 +1078,13 @@ impl LocBuilder {
             or(&r.keepalive_timeout, (Duration::from_secs(75), None));
         LocConf {
             proxy: self.proxy().finish(l, scope, shared),
-            ret: self.ret.as_deref().map(|(code, text, _)| Return {
-                code: *code,
-                value: text.as_ref().map(|r| resolve(l, scope, r)),
+            script: self.script.as_deref().map(|ops| {
+                let mut fin = |l: &mut Loader, scope: &mut Scope, b: &LocBuilder| {
+                    b.finish(l, scope, logs, shared)
+                };
+                Arc::new(super::rewrite::finish(l, scope, ops, self, &mut fin))
             }),
+            uninitialized_variable_warn: or(&r.uninitialized_variable_warn, true),
             internal: or(&r.internal, false),
             root,
             root_is_default,
@@ -1193,6 +1175,10 @@ impl Rest {
         inherit(
             &mut self.client_body_buffer_size,
             &p.client_body_buffer_size,
+        );
+        inherit(
+            &mut self.uninitialized_variable_warn,
+            &p.uninitialized_variable_warn,
         );
         inherit(&mut self.server_tokens, &p.server_tokens);
         inherit(&mut self.msie_padding, &p.msie_padding);

@@ -137,6 +137,7 @@ pub fn parse(l: &mut Loader, d: &Directive, parent: Option<Parent<'_>>) -> Optio
         named: matches!(kind, Kind::Named),
         regex: matches!(kind, Kind::Regex(_)),
         is_location: true,
+        in_if: false,
     };
     let mut me = LocationBuilder {
         kind,

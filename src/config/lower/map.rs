@@ -128,7 +128,12 @@ pub fn parse(l: &mut Loader, d: &Directive) -> Option<MapRaw> {
                 (false, &k[1..])
             };
             match l.regex(pat, caseless, key.span, line.end) {
-                Ok(re) => m.regexes.push((re, value)),
+                Ok(re) => {
+                    for n in re.names.iter().flatten() {
+                        l.scope.captures.insert(n.clone());
+                    }
+                    m.regexes.push((re, value))
+                }
                 Err(e) => {
                     l.error(*e);
                 }

@@ -15,6 +15,7 @@ pub mod log;
 pub mod main;
 pub mod map;
 pub mod proxy;
+pub mod rewrite;
 pub mod server;
 pub mod ssl;
 pub mod upstream;

@@ -29,6 +29,8 @@ pub struct LocKind {
     pub named: bool,
     pub regex: bool,
     pub is_location: bool,
+    /// Inside an `if` block.
+    pub in_if: bool,
 }
 
 /// `proxy_set_header NAME VALUE`: the name as written, the value, where.
@@ -298,7 +300,7 @@ impl ProxyBuilder {
             (host, port)
         };
         let mut uri_ignored = false;
-        if loc.named || loc.regex {
+        if loc.named || loc.regex || loc.in_if {
             if url.uri.is_some() {
                 l.error(
                     Diagnostic::error(

@@ -646,6 +646,7 @@ impl Entry {
         Upstream {
             name: self.host.clone().into(),
             implicit: !self.explicit,
+            port: if self.explicit { 0 } else { self.port },
             peers,
             keepalive,
         }
