@@ -427,7 +427,7 @@ pub async fn finish_discard(r: &mut Request, c: &mut Client) -> bool {
     }
     let mut rd = r.body_reader.take().unwrap_or_else(|| BodyReader::new(r));
     loop {
-        match tokio::time::timeout(Duration::from_secs(5), next(r, c, &mut rd)).await {
+        match io::timed(Duration::from_secs(5), next(r, c, &mut rd)).await {
             Ok(Ok(Some(_))) => continue,
             Ok(Ok(None)) => {
                 r.body_done = true;

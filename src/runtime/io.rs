@@ -133,13 +133,60 @@ fn strerror(n: i32) -> String {
     }
 }
 
+/// `future` with a timer that starts only when the future first has to wait: most reads and
+/// writes complete at once, and then no clock is read and no timer is armed (tokio's
+/// `timeout` reads the clock for every call).
+pub fn timed<F: std::future::Future>(timeout: Duration, future: F) -> Timed<F> {
+    Timed {
+        future,
+        timeout,
+        sleep: None,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// See [`timed`].
+    pub struct Timed<F> {
+        #[pin]
+        future: F,
+        timeout: Duration,
+        #[pin]
+        sleep: Option<tokio::time::Sleep>,
+    }
+}
+
+/// The timer of a [`timed`] operation fired.
+#[derive(Debug)]
+pub struct Elapsed;
+
+impl<F: std::future::Future> std::future::Future for Timed<F> {
+    type Output = Result<F::Output, Elapsed>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut me = self.project();
+        if let Poll::Ready(v) = me.future.poll(cx) {
+            return Poll::Ready(Ok(v));
+        }
+        if me.sleep.is_none() {
+            me.sleep.set(Some(tokio::time::sleep(*me.timeout)));
+        }
+        match me.sleep.as_pin_mut() {
+            Some(s) => match s.poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Err(Elapsed)),
+                Poll::Pending => Poll::Pending,
+            },
+            None => Poll::Pending,
+        }
+    }
+}
+
 /// Reads once into the spare capacity of `buf`, waiting at most `timeout`. `Ok(0)` = EOF.
 pub async fn read_buf<R: AsyncRead + Unpin>(
     r: &mut R,
     buf: &mut bytes::BytesMut,
     timeout: Duration,
 ) -> Result<usize, IoError> {
-    match tokio::time::timeout(timeout, r.read_buf(buf)).await {
+    match timed(timeout, r.read_buf(buf)).await {
         Ok(Ok(n)) => Ok(n),
         Ok(Err(e)) => Err(IoError::Io(e)),
         Err(_) => Err(IoError::TimedOut),
@@ -156,7 +203,7 @@ pub async fn read_buf_max<R: AsyncRead + Unpin>(
 ) -> Result<usize, IoError> {
     buf.reserve(max);
     let mut limited = r.take(max as u64);
-    match tokio::time::timeout(timeout, limited.read_buf(buf)).await {
+    match timed(timeout, limited.read_buf(buf)).await {
         Ok(Ok(n)) => Ok(n),
         Ok(Err(e)) => Err(IoError::Io(e)),
         Err(_) => Err(IoError::TimedOut),
@@ -171,7 +218,7 @@ pub async fn write_all<W: AsyncWrite + Unpin>(
     timeout: Duration,
 ) -> Result<(), IoError> {
     while !data.is_empty() {
-        match tokio::time::timeout(timeout, w.write(data)).await {
+        match timed(timeout, w.write(data)).await {
             Ok(Ok(0)) => return Err(IoError::Io(io::ErrorKind::WriteZero.into())),
             Ok(Ok(n)) => data = &data[n..],
             Ok(Err(e)) => return Err(IoError::Io(e)),
@@ -194,7 +241,7 @@ pub async fn write_two<W: AsyncWrite + Unpin>(
             return write_all(w, a, timeout).await;
         }
         let bufs = [io::IoSlice::new(a), io::IoSlice::new(b)];
-        let n = match tokio::time::timeout(timeout, w.write_vectored(&bufs)).await {
+        let n = match timed(timeout, w.write_vectored(&bufs)).await {
             Ok(Ok(0)) => return Err(IoError::Io(io::ErrorKind::WriteZero.into())),
             Ok(Ok(n)) => n,
             Ok(Err(e)) => return Err(IoError::Io(e)),

@@ -434,7 +434,7 @@ async fn attempts(
             }
         };
         let addr = ups.peers[peer].addr.clone();
-        let name = Bytes::from(addr.to_string());
+        let name = group.borrow().name(peer);
         let cx = TryCx {
             schema: pass.schema,
             name: name.clone(),
@@ -789,14 +789,12 @@ async fn one_try(
 async fn connect(addr: &PeerAddr, timeout: Duration) -> Result<Stream, IoError> {
     let fut = async {
         match addr {
-            PeerAddr::Inet(a) => TcpStream::connect(a).await.map(|s| {
-                let _ = s.set_nodelay(true);
-                Stream::Tcp(s)
-            }),
+            // Nagle stays on, as nginx leaves it: a request goes out in one write.
+            PeerAddr::Inet(a) => TcpStream::connect(a).await.map(Stream::Tcp),
             PeerAddr::Unix(p) => UnixStream::connect(p).await.map(Stream::Unix),
         }
     };
-    match tokio::time::timeout(timeout, fut).await {
+    match io::timed(timeout, fut).await {
         Ok(Ok(s)) => Ok(s),
         Ok(Err(e)) => Err(IoError::Io(e)),
         Err(_) => Err(IoError::TimedOut),
@@ -828,42 +826,47 @@ async fn send_request(
             .await
             .map_err(SendError::Upstream)?,
         Body::Memory(pieces, _) => {
-            if pieces.len() == 1 {
-                io::write_two(up, head, &pieces[0], t)
-                    .await
-                    .map_err(SendError::Upstream)?;
-            } else {
-                io::write_all(up, head, t)
-                    .await
-                    .map_err(SendError::Upstream)?;
-                for p in pieces.iter() {
-                    io::write_all(up, p, t).await.map_err(SendError::Upstream)?;
-                }
+            // Head and body in one writev (Nagle is on: no small trailing segment).
+            let mut q = OutQueue::default();
+            q.push(Bytes::copy_from_slice(head));
+            for p in pieces.iter() {
+                q.push(p.clone());
+            }
+            while !q.is_empty() {
+                q.write_some(up, t).await.map_err(SendError::Upstream)?;
             }
             *sent += pieces.iter().map(|p| p.len() as u64).sum::<u64>();
         }
         Body::File(f, _) => {
             use std::io::Seek;
-            io::write_all(up, head, t)
-                .await
-                .map_err(SendError::Upstream)?;
             f.rewind()
                 .map_err(|e| SendError::Upstream(IoError::Io(e)))?;
             let mut chunk = Vec::new();
+            let mut first = true;
             loop {
                 let n = body::read_file_chunk(f, &mut chunk, 64 * 1024)
                     .map_err(|e| SendError::Upstream(IoError::Io(e)))?;
+                if first {
+                    // The head goes with the first part of the body.
+                    io::write_two(up, head, &chunk, t)
+                        .await
+                        .map_err(SendError::Upstream)?;
+                    first = false;
+                } else if n > 0 {
+                    io::write_all(up, &chunk, t)
+                        .await
+                        .map_err(SendError::Upstream)?;
+                }
+                *sent += n as u64;
                 if n == 0 {
                     break;
                 }
-                io::write_all(up, &chunk, t)
-                    .await
-                    .map_err(SendError::Upstream)?;
-                *sent += n as u64;
             }
         }
         Body::Empty => {
-            // Streaming (proxy_request_buffering off).
+            // Streaming (proxy_request_buffering off): pieces go out as they come, so Nagle
+            // is off, as nginx sets TCP_NODELAY for an unbuffered body.
+            up.set_nodelay();
             io::write_all(up, head, t)
                 .await
                 .map_err(SendError::Upstream)?;
@@ -1203,7 +1206,7 @@ impl OutQueue {
             .take(64)
             .map(|f| std::io::IoSlice::new(f))
             .collect();
-        let n = match tokio::time::timeout(timeout, w.write_vectored(&iov)).await {
+        let n = match io::timed(timeout, w.write_vectored(&iov)).await {
             Ok(Ok(0)) => return Err(IoError::Io(std::io::ErrorKind::WriteZero.into())),
             Ok(Ok(n)) => n,
             Ok(Err(e)) => return Err(IoError::Io(e)),
@@ -1393,7 +1396,8 @@ async fn relay(
     } else {
         0
     };
-    let read_size = proxy.buffer_size.max(16 * 1024);
+    // Large reads: fewer system calls per body (nginx reads into its 4k buffers).
+    let read_size = proxy.buffer_size.max(64 * 1024);
     let mut buf = std::mem::take(&mut got.buf);
     let mut last_queued = false;
     // Whether the queue may be written (in buffered mode only once a pass was made).

@@ -36,6 +36,8 @@ pub struct Idle {
 /// One upstream group's state in one worker.
 pub struct Balancer {
     peers: Vec<Peer>,
+    /// Each peer's address as nginx prints it (`$upstream_addr`, logs), made once.
+    names: Vec<bytes::Bytes>,
     primaries: usize,
     single: bool,
     pool: VecDeque<Idle>,
@@ -79,10 +81,20 @@ impl Balancer {
             .collect();
         Balancer {
             peers,
+            names: u
+                .peers
+                .iter()
+                .map(|p| bytes::Bytes::from(p.addr.to_string()))
+                .collect(),
             primaries: u.peers.iter().filter(|p| !p.backup).count(),
             single: u.single_peer(),
             pool: VecDeque::new(),
         }
+    }
+
+    /// Peer `i`'s address text.
+    pub fn name(&self, i: usize) -> bytes::Bytes {
+        self.names[i].clone()
     }
 
     /// A request's tries: the non-`down` peers, primaries and backups (S5.5).
