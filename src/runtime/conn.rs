@@ -239,7 +239,7 @@ fn reject_action(rej: &Reject) -> &'static str {
 /// A request for a head; `complete`: the head was accepted (nginx then looks up the server
 /// even for an empty host), rather than refused or cut short (the server is the default one
 /// unless a Host line was already processed).
-fn new_request(
+pub(crate) fn new_request(
     snap: &Arc<Snapshot>,
     conn: &Arc<ConnInfo>,
     head: RequestHead,
@@ -270,7 +270,7 @@ fn new_request(
     let uri = head.uri.clone();
     let request_length = head.request_length as u64;
     let lingering_close = head.content_length.is_some_and(|n| n > 0) || head.chunked;
-    Request {
+    let mut r = Request {
         snap: Arc::clone(snap),
         conn: Arc::clone(conn),
         method: head.method,
@@ -293,7 +293,8 @@ fn new_request(
         host,
         has_host,
         conf: Arc::clone(&server.conf),
-        captures,
+        captures: None,
+        named_captures: Vec::new(),
         maps: Vec::new(),
         keepalive,
         lingering_close,
@@ -306,7 +307,11 @@ fn new_request(
         out: HeadersOut::default(),
         pipelined,
         add_uri_to_alias: false,
+    };
+    if let Some(caps) = captures {
+        r.matched(caps);
     }
+    r
 }
 
 /// Reads until a complete head is buffered. The first request waits `client_header_timeout`

@@ -127,8 +127,8 @@ async fn phases(r: &mut Request, c: &mut Client, named: Option<LocId>) -> Next {
 async fn find_config(r: &mut Request, c: &mut Client) -> Result<bool, Next> {
     r.uri_research = false;
     let (found, caps) = route::find_location(r.server(), &r.uri);
-    if caps.is_some() {
-        r.captures = caps;
+    if let Some(caps) = caps {
+        r.matched(caps);
     }
     let (redirect, has_location) = match found {
         Found::Location(id) => {

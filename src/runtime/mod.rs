@@ -32,6 +32,8 @@ pub mod request;
 pub mod respond;
 pub mod rewrite;
 pub mod route;
+#[cfg(test)]
+pub mod testing;
 pub mod upstream;
 pub mod vars;
 pub mod worker;

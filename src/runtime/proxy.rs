@@ -1133,7 +1133,7 @@ fn rewrite_redirect(r: &mut Request, proxy: &Proxy, value: Bytes, prefix: usize)
                 let Some(caps) = super::route::Captures::from_regex(re, rest) else {
                     continue;
                 };
-                r.captures = Some(caps);
+                r.matched(caps);
                 let replacement = r.eval_vec(&rule.to);
                 let mut v = Vec::with_capacity(prefix + replacement.len());
                 v.extend_from_slice(&value[..prefix]);
@@ -1638,4 +1638,214 @@ async fn tunnel(
     }
     r.sent.body_bytes = sent_to_client;
     Next::Done
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::route::{find_location, Found};
+    use crate::runtime::testing::env;
+
+    /// The request-target sent upstream for a request to one location (S4.2, S4.3).
+    fn target(location: &str, raw_target: &str) -> String {
+        let e = env(&format!(
+            "upstream vnc_proxy {{ server 127.0.0.1:1; }}\nserver {{ listen 127.0.0.1:8080; {location} }}"
+        ));
+        let mut r = e.request(&format!("GET {raw_target} HTTP/1.1\r\nHost: x\r\n\r\n"));
+        let (found, caps) = find_location(r.server(), &r.uri);
+        r.captures = caps;
+        let Found::Location(id) = found else {
+            panic!("{location}: {raw_target}: {found:?}")
+        };
+        r.conf = r.server().locations[id.0 as usize].conf.clone();
+        let proxy = r.conf.proxy.clone().expect("proxy_pass");
+        match resolve(&mut r, &proxy) {
+            Ok(p) => String::from_utf8_lossy(&p.uri).into_owned(),
+            Err(n) => panic!("{n:?}"),
+        }
+    }
+
+    /// S4.2's table.
+    #[test]
+    fn request_targets_follow_s4_2() {
+        let up = "http://127.0.0.1:1";
+        let table: &[(String, &str, &str)] = &[
+            (
+                format!("location /nouri/ {{ proxy_pass {up}; }}"),
+                "/nouri/a%20b//c/../d?x=%41&y",
+                "/nouri/a%20b//c/../d?x=%41&y",
+            ),
+            (
+                format!("location /slash/ {{ proxy_pass {up}/; }}"),
+                "/slash/a%20b?q=1",
+                "/a%20b?q=1",
+            ),
+            (
+                format!("location /slash/ {{ proxy_pass {up}/; }}"),
+                "/slash/a/../b",
+                "/b",
+            ),
+            (
+                format!("location /slash/ {{ proxy_pass {up}/; }}"),
+                "/slash//x",
+                "/x",
+            ),
+            (
+                format!("location /slash/ {{ proxy_pass {up}/; }}"),
+                "/slash/%7E%41",
+                "/~A",
+            ),
+            (
+                format!("location /slash/ {{ proxy_pass {up}/; }}"),
+                "/slash/%2F%3F?x",
+                "/%3F?x",
+            ),
+            (
+                format!("location /noslash {{ proxy_pass {up}/; }}"),
+                "/noslash",
+                "/",
+            ),
+            (
+                format!("location /noslash {{ proxy_pass {up}/; }}"),
+                "/noslashfoo",
+                "/foo",
+            ),
+            (
+                format!("location /noslash {{ proxy_pass {up}/; }}"),
+                "/noslash/x",
+                "//x",
+            ),
+            (
+                format!("location /repl/ {{ proxy_pass {up}/new/path/; }}"),
+                "/repl/x/y?z",
+                "/new/path/x/y?z",
+            ),
+            (
+                format!("location /repl2/ {{ proxy_pass {up}/new; }}"),
+                "/repl2/x",
+                "/newx",
+            ),
+            (
+                "location /ups/ { proxy_pass http://vnc_proxy/; }".into(),
+                "/ups/x?y",
+                "/x?y",
+            ),
+            (
+                "location /websockify { proxy_pass http://vnc_proxy/; }".into(),
+                "/websockify?token=abc",
+                "/?token=abc",
+            ),
+            (
+                "location /websockify { proxy_pass http://vnc_proxy/; }".into(),
+                "/websockify/x",
+                "//x",
+            ),
+            (
+                "location /websockify { proxy_pass http://vnc_proxy/; }".into(),
+                "/websockifyX",
+                "/X",
+            ),
+            (
+                format!("location = /exact {{ proxy_pass {up}/e; }}"),
+                "/exact?q",
+                "/e?q",
+            ),
+            (
+                format!("location ~ ^/re/(.*)$ {{ proxy_pass {up}; }}"),
+                "/re/a%20b?q",
+                "/re/a%20b?q",
+            ),
+            (
+                format!(
+                    "location /rw/ {{ rewrite ^/rw/(.*)$ /rewritten/$1 break; proxy_pass {up}; }}"
+                ),
+                "/rw/a%20b?q=1",
+                "/rewritten/a%20b?q=1",
+            ),
+            (
+                format!("location / {{ proxy_pass {up}/; }}"),
+                "/a%22b%27c%3Cd%3E",
+                "/a%22b'c%3Cd%3E",
+            ),
+            (
+                format!("location / {{ proxy_pass {up}/; }}"),
+                "/a\"b",
+                "/a\"b",
+            ),
+            (
+                format!("location / {{ proxy_pass {up}/; }}"),
+                "/a%2Bb+c",
+                "/a+b+c",
+            ),
+            (
+                format!("location / {{ proxy_pass {up}/; }}"),
+                "/%41%42",
+                "/AB",
+            ),
+            (
+                format!("location / {{ proxy_pass {up}/; }}"),
+                "/a{b}",
+                "/a{b}",
+            ),
+            (
+                format!("location / {{ proxy_pass {up}/; }}"),
+                "/a%7Bb%7D",
+                "/a%7Bb%7D",
+            ),
+            // S4.3: a URL with variables and a URI part is the whole target, unescaped.
+            (
+                format!("location ~ ^/recap/(.*)$ {{ proxy_pass {up}/cap/$1; }}"),
+                "/recap/a%20b?q=1",
+                "/cap/a b",
+            ),
+            (
+                format!("location ~ ^/recap/(.*)$ {{ proxy_pass {up}/cap/$1$is_args$args; }}"),
+                "/recap/a%20b?q=1",
+                "/cap/a b?q=1",
+            ),
+        ];
+        for (location, raw, want) in table {
+            // The rewrite row needs its rewrite run first.
+            let got = if location.contains("rewrite") {
+                let e = env(&format!("server {{ listen 127.0.0.1:8080; {location} }}"));
+                let mut r = e.request(&format!("GET {raw} HTTP/1.1\r\nHost: x\r\n\r\n"));
+                let (found, _) = find_location(r.server(), &r.uri);
+                let Found::Location(id) = found else { panic!() };
+                r.conf = r.server().locations[id.0 as usize].conf.clone();
+                let script = r.conf.script.clone().expect("script");
+                let _ = crate::runtime::rewrite::run(&mut r, &script.ops);
+                let proxy = r.conf.proxy.clone().expect("proxy");
+                String::from_utf8_lossy(&resolve(&mut r, &proxy).map_err(|_| ()).expect("pass").uri)
+                    .into_owned()
+            } else {
+                target(location, raw)
+            };
+            assert_eq!(got, *want, "{location} {raw}");
+        }
+    }
+
+    /// S6.1/S6.2: nginx's header order and replacements on S6.2's request.
+    #[test]
+    fn upstream_request_head_follows_s6_2() {
+        let e = env("proxy_set_header X-From-Http \"http-level\";\nserver { listen 127.0.0.1:8080; location /a/ { proxy_pass http://127.0.0.1:27081; } }");
+        let raw = "GET /a/?a=1&A=2&a=3 HTTP/1.1\r\nHost: Client.Test:8443\r\nUser-Agent: probe\r\n\
+            Connection: keep-alive, X-Hop\r\nX-Hop: hop-value\r\nKeep-Alive: 300\r\nTE: trailers\r\n\
+            Upgrade: websocket\r\nProxy-Connection: keep-alive\r\nX-Forwarded-For: 1.2.3.4\r\n\
+            X-Forwarded-For: 5.6.7.8\r\nX_Underscore: dropped?\r\nX-Empty:\r\nCookie: a=1\r\nCookie: b=2\r\n\
+            X-Dup: 1\r\nX-Dup: 2\r\nAccept: */*\r\nx-lower: from-client\r\nX-Real-IP: 9.9.9.9\r\n\r\n";
+        let mut r = e.request(raw);
+        let (found, _) = find_location(r.server(), &r.uri);
+        let Found::Location(id) = found else { panic!() };
+        r.conf = r.server().locations[id.0 as usize].conf.clone();
+        let proxy = r.conf.proxy.clone().unwrap();
+        let pass = resolve(&mut r, &proxy).map_err(|_| ()).unwrap();
+        let head = build_head(&mut r, &proxy, &pass, None, false);
+        assert_eq!(
+            String::from_utf8_lossy(&head),
+            "GET /a/?a=1&A=2&a=3 HTTP/1.0\r\nX-From-Http: http-level\r\nHost: 127.0.0.1:27081\r\n\
+             Connection: close\r\nUser-Agent: probe\r\nX-Hop: hop-value\r\nProxy-Connection: keep-alive\r\n\
+             X-Forwarded-For: 1.2.3.4\r\nX-Forwarded-For: 5.6.7.8\r\nX-Empty: \r\nCookie: a=1\r\nCookie: b=2\r\n\
+             X-Dup: 1\r\nX-Dup: 2\r\nAccept: */*\r\nx-lower: from-client\r\nX-Real-IP: 9.9.9.9\r\n\r\n"
+        );
+    }
 }

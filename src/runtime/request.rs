@@ -126,7 +126,11 @@ pub struct Request {
     /// The request named a host (nginx's `headers_in.server` is not empty).
     pub has_host: bool,
     pub conf: Arc<LocConf>,
+    /// The numbered captures of the last regex that matched (`$1`..`$9`).
     pub captures: Option<Captures>,
+    /// Named captures: nginx stores them as variables when their regex matches, and they keep
+    /// their values after later matches of other regexes.
+    pub named_captures: Vec<(Arc<str>, Bytes)>,
     pub maps: Vec<MapSlot>,
     pub keepalive: bool,
     pub lingering_close: bool,
@@ -150,6 +154,22 @@ pub struct Request {
 }
 
 impl Request {
+    /// Records a successful regex match: its numbered groups replace the previous ones, its
+    /// named groups set their variables (`ngx_http_regex_exec`).
+    pub fn matched(&mut self, caps: Captures) {
+        if let Some(names) = caps.names.clone() {
+            for (i, n) in names.iter().enumerate() {
+                let Some(n) = n else { continue };
+                let v = Bytes::copy_from_slice(caps.numbered(i).unwrap_or_default());
+                match self.named_captures.iter_mut().find(|(k, _)| k == n) {
+                    Some(slot) => slot.1 = v,
+                    None => self.named_captures.push((n.clone(), v)),
+                }
+            }
+        }
+        self.captures = Some(caps);
+    }
+
     pub fn server(&self) -> &Server {
         &self.snap.http().servers[self.server_id.0 as usize]
     }

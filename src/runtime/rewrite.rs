@@ -87,7 +87,7 @@ fn rewrite(r: &mut Request, rw: &Rewrite) -> Flow {
     let Some(caps) = Captures::from_regex(&rw.regex, &r.uri) else {
         return Flow::Go;
     };
-    r.captures = Some(caps);
+    r.matched(caps);
     // Captures are escaped (as arguments) in a redirect and in new arguments when the
     // client's URI was escaped, as nginx does.
     let quoted = r.head.quoted_uri || r.head.plus_in_uri;
@@ -268,10 +268,17 @@ fn condition(r: &mut Request, cond: &Cond) -> bool {
             matches,
         } => {
             let v = r.eval_vec(value);
-            let caps = Captures::from_regex(regex, &v);
-            let hit = caps.is_some();
-            // A match sets the captures; a miss clears them (nginx's r->ncaptures = 0).
-            r.captures = caps;
+            let hit = match Captures::from_regex(regex, &v) {
+                Some(caps) => {
+                    r.matched(caps);
+                    true
+                }
+                None => {
+                    // A miss clears the numbered captures (nginx's r->ncaptures = 0).
+                    r.captures = None;
+                    false
+                }
+            };
             hit == *matches
         }
         Cond::File { path, test, negate } => {
@@ -307,5 +314,121 @@ mod tests {
         assert_eq!(unescape_redirect(b"/a%41%2F%20b"), b"/aA/%20b");
         assert_eq!(unescape_redirect(b"/x?a=%41"), b"/x?a=%41");
         assert_eq!(unescape_redirect(b"/%zz"), b"/zz");
+    }
+}
+
+#[cfg(test)]
+mod script_tests {
+    use super::*;
+    use crate::runtime::testing::env;
+
+    /// Runs the first location's script for `target` and reports the outcome, the URI and the
+    /// arguments afterwards.
+    fn after(location_body: &str, target: &str) -> (String, String, String) {
+        let e = env(&format!(
+            "server {{ listen 127.0.0.1:8080; location / {{ {location_body} }} }}"
+        ));
+        let mut r = e.request(&format!("GET {target} HTTP/1.1\r\nHost: h.test\r\n\r\n"));
+        r.conf = r.server().locations[0].conf.clone();
+        let script = r.conf.script.clone().expect("script");
+        let flow = match run(&mut r, &script.ops) {
+            Flow::Go => "go".to_string(),
+            Flow::Break => "break".to_string(),
+            Flow::Last => "last".to_string(),
+            Flow::Return(ret) => format!("return {}", ret.code),
+            Flow::Status(s) => {
+                let loc = r
+                    .out
+                    .location
+                    .map(|i| String::from_utf8_lossy(&r.out.headers[i].value).into_owned());
+                format!("{s} {}", loc.unwrap_or_default())
+            }
+        };
+        (
+            flow,
+            String::from_utf8_lossy(&r.uri).into_owned(),
+            String::from_utf8_lossy(r.args()).into_owned(),
+        )
+    }
+
+    #[test]
+    fn rewrite_flags_and_arguments() {
+        let t = |body: &str, target: &str, want: (&str, &str, &str)| {
+            let got = after(body, target);
+            assert_eq!(
+                (got.0.as_str(), got.1.as_str(), got.2.as_str()),
+                want,
+                "{body} {target}"
+            );
+        };
+        t(
+            "rewrite ^/a/(.*)$ /b/$1 last;",
+            "/a/x?q=1",
+            ("last", "/b/x", "q=1"),
+        );
+        t(
+            "rewrite ^/a/(.*)$ /b/$1 break;",
+            "/a/x",
+            ("break", "/b/x", ""),
+        );
+        t("rewrite ^/a/(.*)$ /b/$1;", "/a/x", ("go", "/b/x", ""));
+        t("rewrite ^/nomatch /b last;", "/a/x", ("go", "/a/x", ""));
+        // New arguments, the request's appended; a final "?" drops them.
+        t(
+            "rewrite ^ /b?n=1 last;",
+            "/a?q=1",
+            ("last", "/b", "n=1&q=1"),
+        );
+        t("rewrite ^ /b?n=1? last;", "/a?q=1", ("last", "/b", "n=1"));
+        t("rewrite ^ /b? last;", "/a?q=1", ("last", "/b", ""));
+        // Redirects: relative (made absolute later) and absolute, arguments kept.
+        t(
+            "rewrite ^ /new permanent;",
+            "/a?q=1",
+            ("301 /new?q=1", "/a", "q=1"),
+        );
+        t("rewrite ^ /new redirect;", "/a", ("302 /new", "/a", ""));
+        t(
+            "rewrite ^ http://ext.test/path;",
+            "/a",
+            ("302 http://ext.test/path", "/a", ""),
+        );
+        // set, if and return.
+        t(
+            "set $v abc; if ($v = abc) { return 418; }",
+            "/",
+            ("return 418", "/", ""),
+        );
+        t(
+            "if ($arg_x) { return 403; } return 200;",
+            "/?x=0",
+            ("return 200", "/", "x=0"),
+        );
+        t(
+            "if ($arg_x) { return 403; } return 200;",
+            "/?x=1",
+            ("return 403", "/", "x=1"),
+        );
+        t(
+            "if ($uri ~* ^/(?<first>[a-z]+)/) { rewrite ^ /$first last; }",
+            "/Abc/x",
+            ("last", "/Abc", ""),
+        );
+        t(
+            "if ($uri !~ ^/z) { break; } return 404;",
+            "/a",
+            ("break", "/a", ""),
+        );
+        t(
+            "set $args n=2; return 200;",
+            "/?q=1",
+            ("return 200", "/", "n=2"),
+        );
+        t(
+            "if (!-f /nonexistent/file) { return 404; }",
+            "/",
+            ("return 404", "/", ""),
+        );
+        t("if (-d /) { return 204; }", "/", ("return 204", "/", ""));
     }
 }

@@ -260,8 +260,8 @@ impl Request {
                     out.extend_from_slice(v);
                 }
             }
-            Var::NamedCapture(name) => match self.captures.as_ref().and_then(|c| c.named(name)) {
-                Some(v) => out.extend_from_slice(v),
+            Var::NamedCapture(name) => match self.named_captures.iter().find(|(k, _)| k == name) {
+                Some((_, v)) => out.extend_from_slice(v),
                 None => return false,
             },
             Var::Map(id) => return self.map(id.0 as usize, out),
@@ -381,9 +381,8 @@ impl Request {
             }
             Found::Regex(re, t) => {
                 // nginx's map regexes set the request's captures, as any regex match does.
-                let caps = Captures::from_regex(re, &source);
-                if caps.is_some() {
-                    self.captures = caps;
+                if let Some(caps) = Captures::from_regex(re, &source) {
+                    self.matched(caps);
                 }
                 let mut v = Vec::new();
                 self.eval(t, &mut v);
@@ -628,5 +627,133 @@ mod tests {
             Some(&b"abc"[..])
         );
         assert_eq!(set_cookie_value(b"other=1", b"sid"), None);
+    }
+}
+
+#[cfg(test)]
+mod table_tests {
+    use crate::ir::{MapId, Var};
+    use crate::runtime::testing::env;
+
+    const REQUEST: &str = "POST /p/../q%20r?q=1&q=2&Q=3 HTTP/1.1\r\nHost: Example.org:99\r\n\
+        Cookie: a=1; A=2\r\nCookie: b=3\r\nX-Dup: 1\r\nX-Dup: 2\r\nX-Forwarded-For: 1.2.3.4\r\n\
+        X-Forwarded-For: 5.6.7.8\r\nUser-Agent: probe\r\nContent-Length: 0\r\n\r\n";
+
+    /// S7's table, on S7's request.
+    #[test]
+    fn variables_follow_s7() {
+        let e = env("server { listen 127.0.0.1:8080; server_name n1.test; }");
+        let mut r = e.request(REQUEST);
+        let table: &[(Var, &str, bool)] = &[
+            (Var::Host, "example.org", true),
+            (Var::Http((*b"host").into()), "Example.org:99", true),
+            (Var::Http((*b"user_agent").into()), "probe", true),
+            (Var::Http((*b"x_dup").into()), "1", true),
+            (Var::Http((*b"cookie").into()), "a=1; A=2; b=3", true),
+            (
+                Var::Http((*b"x_forwarded_for").into()),
+                "1.2.3.4, 5.6.7.8",
+                true,
+            ),
+            (Var::Http((*b"x_absent").into()), "", false),
+            (Var::Cookie((*b"a").into()), "1", true),
+            (Var::Cookie((*b"b").into()), "3", true),
+            (Var::Cookie((*b"c").into()), "", false),
+            (Var::Arg((*b"q").into()), "1", true),
+            (Var::Arg((*b"Q").into()), "1", true),
+            (Var::Arg((*b"z").into()), "", false),
+            (Var::Args, "q=1&q=2&Q=3", true),
+            (Var::IsArgs, "?", true),
+            (Var::RequestUri, "/p/../q%20r?q=1&q=2&Q=3", true),
+            (Var::Uri, "/q r", true),
+            (Var::Request, "POST /p/../q%20r?q=1&q=2&Q=3 HTTP/1.1", true),
+            (Var::RequestMethod, "POST", true),
+            (Var::ServerProtocol, "HTTP/1.1", true),
+            (Var::Scheme, "http", true),
+            (Var::Https, "", true),
+            (Var::ServerName, "n1.test", true),
+            (Var::RemoteAddr, "127.0.0.1", true),
+            (Var::RemotePort, "40000", true),
+            (Var::ServerAddr, "127.0.0.1", true),
+            (Var::ServerPort, "8080", true),
+            (Var::ContentLength, "0", true),
+            (Var::ContentType, "", false),
+            (Var::RemoteUser, "", false),
+            (
+                Var::ProxyAddXForwardedFor,
+                "1.2.3.4, 5.6.7.8, 127.0.0.1",
+                true,
+            ),
+            (Var::UpstreamAddr, "", false),
+            (Var::Status, "000", true),
+            (Var::NginxVersion, "1.22.1", true),
+        ];
+        for (v, want, found) in table {
+            let mut out = Vec::new();
+            let f = r.var(v, &mut out);
+            assert_eq!(
+                (String::from_utf8_lossy(&out).as_ref(), f),
+                (*want, *found),
+                "{v:?}"
+            );
+        }
+    }
+
+    /// S2.6: with no Host, `$host` is the server's name.
+    #[test]
+    fn host_falls_back_to_server_name() {
+        let e = env("server { listen 127.0.0.1:8080; server_name n1.test; }");
+        let mut r = e.request("GET / HTTP/1.0\r\n\r\n");
+        let mut out = Vec::new();
+        r.var(&Var::Host, &mut out);
+        assert_eq!(out, b"n1.test");
+    }
+
+    /// S8.2–S8.6: exact keys (case-insensitive), regexes in order with captures, `\default`,
+    /// the empty source, the default.
+    #[test]
+    fn maps_follow_s8() {
+        let e = env(r#"map $arg_k $m {
+                 default        dflt;
+                 exact          exact-key;
+                 Mixed          mixed-key;
+                 ''             empty-key;
+                 \default       literal-default-key;
+                 ~^ex           regex-ex;
+                 ~*^CASE        regex-ci;
+                 ~^r(?<num>\d+)$  named-$num;
+                 ~^p(\d+)-(\d+)$  pos-$2-$1;
+               }
+               map $http_upgrade $connection_upgrade { default upgrade; '' close; }
+               server { listen 127.0.0.1:8080; return 200 "$m $connection_upgrade"; }"#);
+        let table: &[(&str, &str)] = &[
+            ("k=exact", "exact-key"),
+            ("k=EXACT", "exact-key"),
+            ("k=mixed", "mixed-key"),
+            ("k=example", "regex-ex"),
+            ("k=case-x", "regex-ci"),
+            ("k=r42", "named-42"),
+            ("k=p1-2", "pos-2-1"),
+            ("k=", "empty-key"),
+            ("x=1", "empty-key"),
+            ("k=default", "literal-default-key"),
+            ("k=other", "dflt"),
+        ];
+        for (args, want) in table {
+            let mut r = e.request(&format!("GET /?{args} HTTP/1.1\r\nHost: x\r\n\r\n"));
+            let mut out = Vec::new();
+            r.var(&Var::Map(MapId(0)), &mut out);
+            assert_eq!(String::from_utf8_lossy(&out), *want, "{args}");
+        }
+        for (upgrade, want) in [
+            ("Upgrade: websocket\r\n", "upgrade"),
+            ("", "close"),
+            ("Upgrade: \r\n", "close"),
+        ] {
+            let mut r = e.request(&format!("GET / HTTP/1.1\r\nHost: x\r\n{upgrade}\r\n"));
+            let mut out = Vec::new();
+            r.var(&Var::Map(MapId(1)), &mut out);
+            assert_eq!(String::from_utf8_lossy(&out), want, "{upgrade:?}");
+        }
     }
 }
