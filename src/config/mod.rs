@@ -34,6 +34,8 @@ pub struct Options {
     pub conf_file: Option<PathBuf>,
     /// `-g`.
     pub params: Option<Vec<u8>>,
+    /// `-e`: the error log when the configuration names none (`stderr` or a file).
+    pub error_log: Option<PathBuf>,
     /// Open (create) the log files, as nginx does even for `-t`.
     pub open_logs: bool,
 }
@@ -124,7 +126,28 @@ pub fn load(options: &Options) -> Loaded {
     let syntax_ok = !l.diags.has_errors();
     let mut config = None;
     if syntax_ok {
-        let main_ir = main.finish(&mut l);
+        let mut main_ir = main.finish(&mut l);
+        if main_ir.error_log.is_empty() {
+            main_ir.error_log.push(default_error_log(&mut l, options));
+        }
+        if let Some(h) = &http {
+            // ngx_event_init_conf: every worker needs a connection per listening socket
+            // and one more for its channel.
+            if (main_ir.worker_connections as usize) < h.sockets.len() + 1 {
+                l.error(
+                    Diagnostic::bare(
+                        code::EVENTS,
+                        format!(
+                            "{} worker_connections are not enough for {} listening sockets",
+                            main_ir.worker_connections,
+                            h.sockets.len()
+                        ),
+                    )
+                    .post()
+                    .help("raise worker_connections in the events block"),
+                );
+            }
+        }
         if !l.diags.has_errors() && options.open_logs {
             open_logs(&mut l);
         }
@@ -144,6 +167,26 @@ pub fn load(options: &Options) -> Loaded {
         config,
         dump: l.dump,
         paths,
+    }
+}
+
+/// `ngx_log_open_default`: with no `error_log` in the main context, errors go to the `-e`
+/// log, or else to the one rginx was built with (Debian's: `stderr`), at level `error`.
+fn default_error_log(l: &mut Loader, options: &Options) -> ir::ErrorLog {
+    use std::os::unix::ffi::OsStrExt;
+    let name = match &options.error_log {
+        Some(p) => p.as_os_str().as_bytes().to_vec(),
+        None => defaults::ERROR_LOG_PATH.as_bytes().to_vec(),
+    };
+    let target = if name == b"stderr" || name.is_empty() {
+        ir::LogTarget::Stderr
+    } else {
+        let path = full_name(&l.paths.prefix, &name);
+        ir::LogTarget::File(l.log_files().id(path))
+    };
+    ir::ErrorLog {
+        target,
+        level: ir::Level::Error,
     }
 }
 

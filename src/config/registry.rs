@@ -309,36 +309,120 @@ pub fn suggest(name: &[u8], context: u32) -> Option<&'static str> {
     best.map(|(_, n)| n)
 }
 
-/// nginx's `configure arguments:` line for what rginx implements: the modules whose switches
-/// are implemented are `--with-*`, every stock module without any implemented directive is
-/// `--without-*`.
+/// nginx's `configure arguments:` line, honest about rginx: the paths rginx was built with,
+/// `--with-*` for each optional module of nginx's `configure` that rginx implements
+/// (directives of that module in the table are implemented), and `--without-*` for each module
+/// nginx builds by default of which rginx implements nothing. Tools read this line
+/// (certbot looks for ` --with-http_ssl_module`; scripts look for `--conf-path=`).
 pub fn configure_arguments() -> String {
-    let mut with = vec![
-        "--with-http_ssl_module".to_string(),
-        "--with-http_v2_module".to_string(),
-    ];
-    let mut without = Vec::new();
-    let mut modules: Vec<&str> = DIRECTIVES.iter().map(|s| s.module).collect();
-    modules.sort_unstable();
-    modules.dedup();
-    for m in modules {
-        let implemented = DIRECTIVES
+    use crate::config::lower::main::defaults;
+    let implemented = |m: &str| {
+        DIRECTIVES
             .iter()
-            .any(|s| s.module == m && s.support == Support::Implemented);
-        let name = m.trim_start_matches("ngx_").trim_end_matches("_module");
-        if implemented {
-            if !matches!(m, "ngx_http_ssl_module" | "ngx_http_v2_module")
-                && m.starts_with("ngx_http_")
-            {
-                with.push(format!("--with-{name}_module"));
-            }
-        } else {
-            without.push(format!("--without-{name}_module"));
+            .any(|s| s.module == m && s.support == Support::Implemented)
+    };
+    let mut args = vec![
+        format!("--prefix={}", defaults::PREFIX.trim_end_matches('/')),
+        format!("--conf-path={}", defaults::CONF_PATH),
+        format!("--http-log-path={}", defaults::HTTP_LOG_PATH),
+        format!("--error-log-path={}", defaults::ERROR_LOG_PATH),
+        format!("--pid-path={}", defaults::PID_PATH),
+        format!(
+            "--http-client-body-temp-path={}",
+            defaults::CLIENT_BODY_TEMP_PATH
+        ),
+    ];
+    for (switch, module) in OPTIONAL_MODULES {
+        if implemented(module) {
+            args.push(format!("--with-{switch}"));
         }
     }
-    with.extend(without);
-    with.join(" ")
+    for (switch, module) in DEFAULT_MODULES {
+        if !implemented(module) {
+            args.push(format!("--without-{switch}"));
+        }
+    }
+    // The cache lives in the proxy module; its switch is on when `proxy_cache` is.
+    if DIRECTIVES
+        .iter()
+        .any(|s| s.name == "proxy_cache" && s.support != Support::Implemented)
+    {
+        args.push("--without-http-cache".into());
+    }
+    args.join(" ")
 }
+
+/// nginx's `configure` switches for modules it leaves out unless asked (`--with-X`), and the
+/// module each one builds, as named in the directive table.
+const OPTIONAL_MODULES: &[(&str, &str)] = &[
+    ("http_ssl_module", "ngx_http_ssl_module"),
+    ("http_v2_module", "ngx_http_v2_module"),
+    ("http_realip_module", "ngx_http_realip_module"),
+    ("http_addition_module", "ngx_http_addition_module"),
+    ("http_sub_module", "ngx_http_sub_filter_module"),
+    ("http_dav_module", "ngx_http_dav_module"),
+    ("http_flv_module", "ngx_http_flv_module"),
+    ("http_mp4_module", "ngx_http_mp4_module"),
+    ("http_gunzip_module", "ngx_http_gunzip_filter_module"),
+    ("http_gzip_static_module", "ngx_http_gzip_static_module"),
+    ("http_auth_request_module", "ngx_http_auth_request_module"),
+    ("http_random_index_module", "ngx_http_random_index_module"),
+    ("http_secure_link_module", "ngx_http_secure_link_module"),
+    ("http_degradation_module", "ngx_http_degradation_module"),
+    ("http_slice_module", "ngx_http_slice_filter_module"),
+    ("http_stub_status_module", "ngx_http_stub_status_module"),
+    ("http_geoip_module", "ngx_http_geoip_module"),
+    ("http_image_filter_module", "ngx_http_image_filter_module"),
+    ("http_xslt_module", "ngx_http_xslt_filter_module"),
+    ("http_perl_module", "ngx_http_perl_module"),
+    ("mail", "ngx_mail_core_module"),
+    ("stream", "ngx_stream_core_module"),
+];
+
+/// nginx's `configure` switches for modules it builds unless told not to (`--without-X`).
+const DEFAULT_MODULES: &[(&str, &str)] = &[
+    ("http_charset_module", "ngx_http_charset_filter_module"),
+    ("http_gzip_module", "ngx_http_gzip_filter_module"),
+    ("http_ssi_module", "ngx_http_ssi_filter_module"),
+    ("http_userid_module", "ngx_http_userid_filter_module"),
+    ("http_access_module", "ngx_http_access_module"),
+    ("http_auth_basic_module", "ngx_http_auth_basic_module"),
+    ("http_mirror_module", "ngx_http_mirror_module"),
+    ("http_autoindex_module", "ngx_http_autoindex_module"),
+    ("http_geo_module", "ngx_http_geo_module"),
+    ("http_map_module", "ngx_http_map_module"),
+    ("http_split_clients_module", "ngx_http_split_clients_module"),
+    ("http_referer_module", "ngx_http_referer_module"),
+    ("http_rewrite_module", "ngx_http_rewrite_module"),
+    ("http_proxy_module", "ngx_http_proxy_module"),
+    ("http_fastcgi_module", "ngx_http_fastcgi_module"),
+    ("http_uwsgi_module", "ngx_http_uwsgi_module"),
+    ("http_scgi_module", "ngx_http_scgi_module"),
+    ("http_grpc_module", "ngx_http_grpc_module"),
+    ("http_memcached_module", "ngx_http_memcached_module"),
+    ("http_limit_conn_module", "ngx_http_limit_conn_module"),
+    ("http_limit_req_module", "ngx_http_limit_req_module"),
+    ("http_empty_gif_module", "ngx_http_empty_gif_module"),
+    ("http_browser_module", "ngx_http_browser_module"),
+    ("http_upstream_hash_module", "ngx_http_upstream_hash_module"),
+    (
+        "http_upstream_ip_hash_module",
+        "ngx_http_upstream_ip_hash_module",
+    ),
+    (
+        "http_upstream_least_conn_module",
+        "ngx_http_upstream_least_conn_module",
+    ),
+    (
+        "http_upstream_random_module",
+        "ngx_http_upstream_random_module",
+    ),
+    (
+        "http_upstream_keepalive_module",
+        "ngx_http_upstream_keepalive_module",
+    ),
+    ("http_upstream_zone_module", "ngx_http_upstream_zone_module"),
+];
 
 /// The directive table as Markdown (`grammar/directives.md`), one section per module.
 pub fn markdown() -> String {
@@ -474,5 +558,38 @@ mod tests {
         assert_eq!(suggest(b"proxy_passs", LOC), Some("proxy_pass"));
         assert_eq!(suggest(b"LISTEN", SRV), Some("listen"));
         assert_eq!(suggest(b"zzzzzz", SRV), None);
+    }
+
+    #[test]
+    fn configure_arguments_name_real_modules_and_say_what_rginx_lacks() {
+        for (_, m) in OPTIONAL_MODULES.iter().chain(DEFAULT_MODULES) {
+            assert!(
+                DIRECTIVES.iter().any(|s| s.module == *m),
+                "{m} is not in the directive table"
+            );
+        }
+        let args = configure_arguments();
+        for present in [
+            " --with-http_ssl_module",
+            " --with-http_v2_module",
+            " --without-http_fastcgi_module",
+            " --without-http_limit_req_module",
+            " --without-http-cache",
+            "--conf-path=",
+        ] {
+            assert!(args.contains(present), "{present} missing from {args}");
+        }
+        // Implemented modules are never switched off, and there is no switch for modules
+        // nginx always builds.
+        for absent in [
+            "--without-http_proxy_module",
+            "--without-http_map_module",
+            "--without-http_rewrite_module",
+            "--with-http_core_module",
+            "--without-regex_module",
+            "--with-stream",
+        ] {
+            assert!(!args.contains(absent), "{absent} in {args}");
+        }
     }
 }

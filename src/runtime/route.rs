@@ -167,6 +167,7 @@ mod tests {
             prefix: Some(dir.path().to_path_buf()),
             conf_file: Some(conf),
             params: None,
+            error_log: None,
             open_logs: false,
         });
         let errors: Vec<String> = loaded

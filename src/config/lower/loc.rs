@@ -1112,7 +1112,7 @@ impl LocBuilder {
                 &r.client_body_temp_path,
                 crate::ir::location::TempPath {
                     // Debian's --http-client-body-temp-path.
-                    path: std::path::PathBuf::from("/var/lib/nginx/body"),
+                    path: std::path::PathBuf::from(super::main::defaults::CLIENT_BODY_TEMP_PATH),
                     levels: Vec::new(),
                 },
             )),

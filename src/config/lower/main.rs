@@ -32,6 +32,11 @@ pub mod defaults {
         Some(p) => p,
         None => "stderr",
     };
+    /// Where request bodies go when `client_body_temp_path` is not set.
+    pub const CLIENT_BODY_TEMP_PATH: &str = match option_env!("RGINX_CLIENT_BODY_TEMP_PATH") {
+        Some(p) => p,
+        None => "/var/lib/nginx/body",
+    };
     /// The access log of a server that names none.
     pub const HTTP_LOG_PATH: &str = match option_env!("RGINX_HTTP_LOG_PATH") {
         Some(p) => p,

@@ -94,6 +94,7 @@ fuzz_target!(|data: &[u8]| {
         prefix: Some(s.dir.clone()),
         conf_file: Some(s.conf.clone()),
         params: None,
+        error_log: None,
         open_logs: false,
     };
     let loaded = rginx::config::load(&options);
