@@ -206,7 +206,7 @@ fn json_format_is_valid_and_complete() {
 fn version_flags() {
     let out = Command::new(rginx()).arg("-v").output().unwrap();
     assert_eq!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stderr).starts_with("rginx version: rginx/"));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("nginx version: nginx/1.22.1 (rginx "));
     let out = Command::new(rginx()).arg("-V").output().unwrap();
     let text = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -75,7 +75,12 @@ impl Partial {
 }
 
 /// Serves a connection until it closes.
-pub async fn serve(stream: Stream, conn: Arc<ConnInfo>, snap: Arc<Snapshot>, open: Open) {
+pub async fn serve(
+    stream: Stream,
+    mut conn: Arc<ConnInfo>,
+    mut snap: Arc<Snapshot>,
+    mut open: Open,
+) {
     let (limits, header_timeout) = {
         let ac = &snap.http().sockets[conn.socket].addrs[conn.addr];
         let srv = &snap.http().servers[ac.default_server.0 as usize].srv;
@@ -111,6 +116,7 @@ pub async fn serve(stream: Stream, conn: Arc<ConnInfo>, snap: Arc<Snapshot>, ope
             idle_timeout,
             &snap,
             &conn,
+            &open,
         )
         .await
         {
@@ -160,6 +166,8 @@ pub async fn serve(stream: Stream, conn: Arc<ConnInfo>, snap: Arc<Snapshot>, ope
         };
         requests += 1;
         state = head.buffer;
+        // After a reload, a new request runs on the new configuration.
+        open.adopt(&mut snap, &mut conn);
         let mut r = new_request(&snap, &conn, head, requests, pipelined, true);
         r.start = started;
         r.start_wall = started_wall;
@@ -172,8 +180,14 @@ pub async fn serve(stream: Stream, conn: Arc<ConnInfo>, snap: Arc<Snapshot>, ope
             let Client { stream, .. } = c;
             // Boxed before the task takes it: the task's size is what an idle tunnel costs.
             let r = Box::new(r);
+            // A tunnel outlives reloads on its own configuration, until it ends or its
+            // generation's `worker_shutdown_timeout` passes.
+            let kill = open.kill();
             tokio::task::spawn_local(async move {
-                super::tunnel::run(r, stream, pipelined, up).await;
+                tokio::select! {
+                    _ = super::tunnel::run(r, stream, pipelined, up) => {}
+                    _ = kill.wait() => {}
+                }
                 drop(open);
             });
             return;
@@ -184,7 +198,8 @@ pub async fn serve(stream: Stream, conn: Arc<ConnInfo>, snap: Arc<Snapshot>, ope
             .request_length
             .saturating_sub(r.head.request_length as u64);
         state = state.advance(body_bytes as usize);
-        if !r.keepalive {
+        // A graceful stop (or a reload that removed this socket) ends keep-alive.
+        if !r.keepalive || open.closing() {
             // nginx lingers only when the client may still be sending (a body, more bytes).
             let linger = (r.lingering_close && !r.body_done) || !c.buf.is_empty();
             close(&mut c, linger).await;
@@ -332,6 +347,7 @@ pub(crate) fn new_request(
 /// Reads until a complete head is buffered. The first request waits `client_header_timeout`
 /// from the accept, later ones `keepalive_timeout` for their first byte and then
 /// `client_header_timeout` for the rest (S9).
+#[allow(clippy::too_many_arguments)] // the head's state, the names logs need, the orders
 async fn read_head(
     c: &mut Client,
     limits: &Limits,
@@ -340,6 +356,7 @@ async fn read_head(
     idle_timeout: Option<Duration>,
     snap: &Snapshot,
     conn: &ConnInfo,
+    open: &Open,
 ) -> Result<(RequestHead, Instant, SystemTime), NoHead> {
     let mut started = if c.buf.is_empty() {
         None
@@ -372,7 +389,19 @@ async fn read_head(
         if c.buf.capacity() - c.buf.len() < 512 {
             c.buf.reserve(limits.large_buffer_size.max(1024));
         }
-        match io::read_buf(&mut c.stream, &mut c.buf, timeout).await {
+        // Waiting for a request's first byte, the connection is idle (nginx's reusable
+        // connection): a graceful stop, a reload or a shortage of connections may close it.
+        let idle = c.buf.is_empty();
+        let read = io::read_buf(&mut c.stream, &mut c.buf, timeout);
+        let read = if idle {
+            match open.unless_closed(conn, read).await {
+                Some(r) => r,
+                None => return Err(NoHead::Quiet),
+            }
+        } else {
+            read.await
+        };
+        match read {
             Ok(0) => {
                 if c.buf.is_empty() {
                     return Err(NoHead::Quiet);

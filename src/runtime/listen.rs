@@ -1,8 +1,14 @@
 //! Listening sockets from the IR (S2.1–S2.3), with nginx's socket options, and the address
 //! configuration a connection belongs to.
+//!
+//! A reload keeps the listening socket of every address the new configuration still has (as
+//! nginx passes the descriptors on to its new cycle), so no connection is refused while the
+//! configuration changes; only new addresses are bound.
 
 use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
+use std::sync::Arc;
+use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockAddr, Socket as Sock, TcpKeepalive, Type};
 
@@ -21,15 +27,65 @@ pub struct Listener {
     pub wildcard_with_specifics: bool,
 }
 
-/// Binds every socket; errors use nginx's wording (`bind() to 127.0.0.1:80 failed (98:
-/// Address already in use)`).
-pub fn bind_all(sockets: &[Socket]) -> Result<Vec<Listener>, String> {
-    sockets.iter().map(bind).collect()
+/// Opens a listening socket for every socket of a configuration: the one `old` has for the
+/// same address, or a new one. Binding follows `ngx_open_listening_sockets`: an address in
+/// use is tried five times, half a second apart, each failure logged at `emerg`, then
+/// `still could not bind()`; any other error fails at once. `log` receives nginx's messages.
+pub fn open_all(
+    sockets: &[Socket],
+    old: &[Arc<Listener>],
+    log: &mut dyn FnMut(crate::ir::Level, &str),
+) -> Result<Vec<Arc<Listener>>, NotBound> {
+    use crate::ir::Level;
+    let mut open: Vec<Option<Arc<Listener>>> = sockets
+        .iter()
+        .map(|s| old.iter().find(|l| l.addr == s.addr).cloned())
+        .collect();
+    for tries in (0..5).rev() {
+        let mut failed = false;
+        for (s, slot) in sockets.iter().zip(open.iter_mut()) {
+            if slot.is_some() {
+                continue;
+            }
+            match bind(s) {
+                Ok(l) => *slot = Some(Arc::new(l)),
+                Err(e) => {
+                    log(Level::Emerg, &e.message);
+                    if !e.in_use {
+                        return Err(NotBound);
+                    }
+                    failed = true;
+                }
+            }
+        }
+        if !failed {
+            break;
+        }
+        if tries == 0 {
+            log(Level::Emerg, "still could not bind()");
+            return Err(NotBound);
+        }
+        log(Level::Notice, "try again to bind() after 500ms");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    Ok(open.into_iter().flatten().collect())
 }
 
-fn bind(s: &Socket) -> Result<Listener, String> {
-    let fail = |what: &str, e: std::io::Error| {
-        format!("{what} to {} failed {}", s.addr, super::io::errno_text(&e))
+/// Some socket could not be opened (what went wrong was logged).
+#[derive(Debug)]
+pub struct NotBound;
+
+/// A socket that could not be opened: nginx's message, and whether the address was in use
+/// (the one error nginx retries).
+struct BindError {
+    message: String,
+    in_use: bool,
+}
+
+fn bind(s: &Socket) -> Result<Listener, BindError> {
+    let fail = |what: &str, e: std::io::Error| BindError {
+        message: format!("{what} to {} failed {}", s.addr, super::io::errno_text(&e)),
+        in_use: e.kind() == std::io::ErrorKind::AddrInUse,
     };
     let (sock, unix) = match &s.addr {
         ListenAddr::Inet(a) => {
@@ -98,13 +154,14 @@ fn bind(s: &Socket) -> Result<Listener, String> {
         }
     };
     sock.listen(s.opts.backlog.unwrap_or(BACKLOG))
-        .map_err(|e| {
-            format!(
+        .map_err(|e| BindError {
+            message: format!(
                 "listen() to {}, backlog {} failed {}",
                 s.addr,
                 s.opts.backlog.unwrap_or(BACKLOG),
                 super::io::errno_text(&e)
-            )
+            ),
+            in_use: false,
         })?;
     // `fastopen=` only changes how many TCP handshakes carry data: not observable, not set.
     let wildcard_with_specifics = s.addrs.len() > 1;

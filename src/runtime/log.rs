@@ -49,29 +49,51 @@ impl LogFiles {
         })
     }
 
-    /// `USR1`: reopen every file by its path (after logrotate moved them away).
-    pub fn reopen(&self) -> Vec<String> {
+    /// `USR1`: reopen every file by its path (after logrotate moved them away). Started as
+    /// root with a `user`, each file is given to that user as nginx's master does
+    /// (`ngx_reopen_files`). Returns nginx's messages for what failed; a file that cannot
+    /// be reopened keeps its old handle.
+    pub fn reopen(&self, owner: Option<u32>) -> Vec<String> {
         let mut errors = Vec::new();
+        let old = self.files.load();
         let mut files = Vec::with_capacity(self.paths.len());
-        for p in &self.paths {
-            match std::fs::OpenOptions::new()
+        for (i, p) in self.paths.iter().enumerate() {
+            let keep = || {
+                old.get(i)
+                    .and_then(|f| f.as_ref())
+                    .and_then(|f| f.try_clone().ok())
+            };
+            let f = match std::fs::OpenOptions::new()
                 .append(true)
                 .create(true)
                 .open(p)
             {
-                Ok(f) => files.push(Some(f)),
+                Ok(f) => f,
                 Err(e) => {
                     errors.push(format!(
                         "open() \"{}\" failed {}",
                         p.display(),
                         super::io::errno_text(&e)
                     ));
-                    files.push(None);
+                    files.push(keep());
+                    continue;
+                }
+            };
+            if let Some(uid) = owner {
+                if let Err(msg) = give_to(&f, p, uid) {
+                    errors.push(msg);
+                    files.push(keep());
+                    continue;
                 }
             }
+            files.push(Some(f));
         }
         self.files.store(Arc::new(files));
         errors
+    }
+
+    pub fn paths(&self) -> &[std::path::PathBuf] {
+        &self.paths
     }
 
     fn write(&self, target: &LogTarget, line: &[u8]) {
@@ -87,6 +109,33 @@ impl LogFiles {
             }
         }
     }
+}
+
+/// Makes `uid` the owner of a log file, readable and writable by it (`ngx_reopen_files`).
+fn give_to(f: &File, path: &std::path::Path, uid: u32) -> Result<(), String> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let meta = f.metadata().map_err(|e| {
+        format!(
+            "stat() \"{}\" failed {}",
+            path.display(),
+            super::io::errno_text(&e)
+        )
+    })?;
+    if meta.uid() != uid {
+        nix::unistd::fchown(f, Some(nix::unistd::Uid::from_raw(uid)), None).map_err(|e| {
+            format!(
+                "chown(\"{}\", {uid}) failed ({}: {})",
+                path.display(),
+                e as i32,
+                e.desc()
+            )
+        })?;
+    }
+    let mode = meta.mode();
+    if mode & 0o600 != 0o600 {
+        let _ = f.set_permissions(std::fs::Permissions::from_mode((mode | 0o600) & 0o7777));
+    }
+    Ok(())
 }
 
 /// Writes the access log lines of a finished request.
@@ -363,17 +412,51 @@ fn tid() -> i32 {
     TID.with(|t| *t)
 }
 
+/// A process-level line (no connection) in nginx's layout, newline included:
+/// `2026/11/21 14:37:01 [notice] 1234#1234: message`.
+pub fn process_line(level: Level, msg: &str) -> Vec<u8> {
+    let mut line = Vec::with_capacity(96 + msg.len());
+    prefix(level, None, &mut line);
+    line.extend_from_slice(msg.as_bytes());
+    finish(&mut line);
+    line
+}
+
 /// A process-level line (no connection) to the main error log targets, in nginx's layout.
 pub fn main_line(files: &LogFiles, targets: &[ErrorLog], level: Level, msg: &str) {
     if !targets.iter().any(|t| level <= t.level) {
         return;
     }
-    let mut line = Vec::with_capacity(96 + msg.len());
-    prefix(level, None, &mut line);
-    line.extend_from_slice(msg.as_bytes());
-    finish(&mut line);
+    let line = process_line(level, msg);
     for t in targets.iter().filter(|t| level <= t.level) {
         files.write(&t.target, &line);
+    }
+}
+
+/// The main context's `error_log`: where process-level events go. Swapped whole by a reload.
+pub struct MainLog {
+    pub files: Arc<LogFiles>,
+    pub targets: Vec<ErrorLog>,
+}
+
+impl MainLog {
+    pub fn line(&self, level: Level, msg: &str) {
+        main_line(&self.files, &self.targets, level, msg);
+    }
+
+    /// The first target, when it is a file: nginx points its standard error there
+    /// (`ngx_log_redirect_stderr`), so that whatever is written to stderr lands in the log.
+    pub fn first_file(&self) -> Option<std::fs::File> {
+        match self.targets.first().map(|t| &t.target) {
+            Some(LogTarget::File(id)) => self
+                .files
+                .files
+                .load()
+                .get(id.0 as usize)
+                .and_then(|f| f.as_ref())
+                .and_then(|f| f.try_clone().ok()),
+            _ => None,
+        }
     }
 }
 
@@ -381,8 +464,7 @@ pub fn main_line(files: &LogFiles, targets: &[ErrorLog], level: Level, msg: &str
 /// the main `error_log` targets. An event may carry `nginx_level = "emerg"|"alert"|"crit"|
 /// "notice"` where tracing has no such level.
 pub struct ErrorLogLayer {
-    pub files: Arc<LogFiles>,
-    pub targets: Arc<ArcSwap<Vec<ErrorLog>>>,
+    pub main: Arc<ArcSwap<MainLog>>,
 }
 
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for ErrorLogLayer {
@@ -417,8 +499,7 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for ErrorLogLayer {
             tracing::Level::DEBUG => Level::Info,
             tracing::Level::TRACE => Level::Debug,
         });
-        let targets = self.targets.load();
-        main_line(&self.files, &targets, level, &v.msg);
+        self.main.load().line(level, &v.msg);
     }
 }
 

@@ -12,14 +12,17 @@
 //! configuration is an immutable [`Snapshot`] each connection holds an `Arc` of: a reload
 //! swaps the snapshot new connections get, and old connections finish on the old one.
 //!
-//! Layout: `listen` binds sockets; `worker` runs the accept loops; `conn` reads requests off
-//! a connection (keep-alive, pipelining, timeouts); `handler` runs nginx's phases for one
+//! Layout: `process` is nginx's master (start, signals, reload, stop) and `daemon` detaches
+//! it; `listen` binds sockets; `worker` runs the accept loops and counts connections per
+//! configuration generation; `conn` reads requests off a connection (keep-alive, pipelining,
+//! timeouts); `handler` runs nginx's phases for one
 //! request; `proxy`/`upstream` talk to upstreams; `files` serves static files; `respond` and
 //! `page` build responses; `vars` evaluates variables; `log` writes the logs.
 
 pub mod body;
 pub mod clock;
 pub mod conn;
+pub mod daemon;
 pub mod files;
 pub mod handler;
 pub mod http1;
@@ -27,6 +30,7 @@ pub mod io;
 pub mod listen;
 pub mod log;
 pub mod page;
+pub mod process;
 pub mod proxy;
 pub mod request;
 pub mod respond;
@@ -53,6 +57,9 @@ pub struct Snapshot {
     pub hostname: String,
     /// Counts configuration loads; connections log which one they run on.
     pub generation: u64,
+    /// Connections (tunnels included) now served on this snapshot: a reload reports the
+    /// ones still draining on an old one.
+    pub connections: std::sync::atomic::AtomicUsize,
 }
 
 impl Snapshot {
@@ -74,6 +81,7 @@ impl Snapshot {
             logs,
             hostname,
             generation,
+            connections: Default::default(),
         }
     }
 
@@ -82,4 +90,4 @@ impl Snapshot {
     }
 }
 
-pub use worker::run;
+pub use process::run;

@@ -19,7 +19,7 @@ use crate::ir::{Server, ServerId};
 pub const URI_CHANGES: u8 = 11;
 
 /// What a connection knows about itself (shared by its requests).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ConnInfo {
     /// `$connection`, and the `*N` of error-log lines.
     pub number: u64,

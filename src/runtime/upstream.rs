@@ -258,18 +258,25 @@ thread_local! {
 pub fn for_snapshot(snap: &super::Snapshot) -> Rc<Balancers> {
     CURRENT.with(|c| {
         let mut c = c.borrow_mut();
-        if let Some(b) = c.as_ref().filter(|b| b.generation == snap.generation) {
-            return Rc::clone(b);
+        let fresh = || {
+            Rc::new(Balancers {
+                generation: snap.generation,
+                groups: snap
+                    .http()
+                    .upstreams
+                    .iter()
+                    .map(|u| RefCell::new(Balancer::new(u)))
+                    .collect(),
+            })
+        };
+        match c.as_ref() {
+            Some(b) if b.generation == snap.generation => return Rc::clone(b),
+            // A request still on an older snapshot after a reload: it gets state of its
+            // own rather than evicting the current generation's (and its keep-alive pool).
+            Some(b) if b.generation > snap.generation => return fresh(),
+            _ => {}
         }
-        let b = Rc::new(Balancers {
-            generation: snap.generation,
-            groups: snap
-                .http()
-                .upstreams
-                .iter()
-                .map(|u| RefCell::new(Balancer::new(u)))
-                .collect(),
-        });
+        let b = fresh();
         *c = Some(Rc::clone(&b));
         b
     })

@@ -1,26 +1,32 @@
-//! The serving process: opens the logs, binds the listeners, detaches (`daemon on`), writes
-//! the pid file, runs `worker_processes` worker threads, and stops on `QUIT`/`TERM`/`INT`.
+//! The worker threads (nginx's worker processes): each runs a single-threaded tokio runtime
+//! that accepts on every listening socket (as nginx's workers share them) and serves its
+//! connections as local tasks.
 //!
-//! Each worker thread runs a single-threaded tokio runtime that accepts on every listening
-//! socket (as nginx's workers share them) and serves its connections as local tasks.
+//! A worker acts on the [`Orders`] the main thread publishes ([`super::process`]): a new
+//! configuration [`Generation`] (accept on its sockets from now on; connections take it up at
+//! their next request), a graceful or fast stop, and the generation below which connections
+//! are closed at once (`worker_shutdown_timeout` has passed). Every connection is counted
+//! ([`Open`]) on the worker, for a graceful stop, and on its snapshot, for the reload log.
+//!
+//! What a worker does not do: read configuration files, bind sockets, or touch the pid file
+//! and the logs' paths; the main thread does those, with the privileges it started with.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::os::fd::OwnedFd;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use arc_swap::ArcSwap;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 
 use super::conn;
 use super::io::Stream;
 use super::listen::{self, Listener};
-use super::log::{self, ErrorLogLayer, LogFiles};
 use super::request::ConnInfo;
 use super::Snapshot;
-use crate::ir::{self, Level};
+use crate::ir;
 
 /// nginx's `ngx_connection_counter`: `$connection` and the `*N` of error-log lines.
 static CONNECTIONS: AtomicU64 = AtomicU64::new(1);
@@ -35,230 +41,218 @@ pub enum Stop {
     Fast,
 }
 
-/// What every worker shares.
-struct Shared {
-    snapshot: ArcSwap<Snapshot>,
-    listeners: Vec<Listener>,
+/// A configuration as the workers serve it: its snapshot, and a listening socket for each
+/// of the snapshot's sockets (same index).
+pub struct Generation {
+    pub snapshot: Arc<Snapshot>,
+    pub listeners: Vec<Arc<Listener>>,
 }
 
-/// Serves `config` until stopped; returns the exit code.
-pub fn run(config: ir::Config) -> i32 {
-    let files = match LogFiles::open(&config.log_files.paths) {
-        Ok(f) => Arc::new(f),
-        Err(msg) => {
-            eprintln!("rginx: [emerg] {msg}");
-            return 1;
-        }
-    };
-    let targets = Arc::new(ArcSwap::from_pointee(config.main.error_log.clone()));
-    {
-        use tracing_subscriber::layer::SubscriberExt;
-        let subscriber = tracing_subscriber::registry().with(ErrorLogLayer {
-            files: Arc::clone(&files),
-            targets: Arc::clone(&targets),
-        });
-        let _ = tracing::subscriber::set_global_default(subscriber);
-    }
-    let error_log = config.main.error_log.clone();
-    let emerg = |msg: &str| {
-        eprintln!("rginx: [emerg] {msg}");
-        log::main_line(&files, &error_log, Level::Emerg, msg);
-    };
-    let sockets = config
-        .http
-        .as_ref()
-        .map(|h| h.sockets.clone())
-        .unwrap_or_default();
-    let listeners = match listen::bind_all(&sockets) {
-        Ok(l) => l,
-        Err(msg) => {
-            emerg(&msg);
-            return 1;
-        }
-    };
+/// What the main thread tells the workers; each acts on the latest.
+#[derive(Clone)]
+pub struct Orders {
+    pub generation: Arc<Generation>,
+    pub stop: Stop,
+    /// Connections on a generation older than this one are closed now.
+    pub close_below: u64,
+    /// Workers numbered this or higher stop gracefully (a reload lowered
+    /// `worker_processes`).
+    pub workers: usize,
+}
 
-    if config.main.daemon {
-        if let Err(e) = nix::unistd::daemon(true, true) {
-            emerg(&format!("daemon() failed ({e})"));
-            return 1;
-        }
-        detach_stdio();
-    }
-    if config.main.master_process {
-        if let Some(u) = &config.main.user {
-            if nix::unistd::geteuid().is_root() {
-                let _ = nix::unistd::setgid(nix::unistd::Gid::from_raw(u.gid));
-                if let Err(e) = nix::unistd::setuid(nix::unistd::Uid::from_raw(u.uid)) {
-                    emerg(&format!("setuid({}) failed ({e})", u.uid));
-                    return 1;
-                }
-            }
-        }
-    }
-    let pid_path = config.main.pid.clone();
-    if let Err(e) = std::fs::write(&pid_path, format!("{}\n", std::process::id())) {
-        emerg(&format!(
-            "open() \"{}\" failed {}",
-            pid_path.display(),
-            super::io::errno_text(&e)
-        ));
-        return 1;
-    }
-
-    let workers = config
-        .main
-        .worker_processes
-        .map(|n| n.max(1) as usize)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let unix_paths: Vec<std::path::PathBuf> = listeners
-        .iter()
-        .filter_map(|l| match &l.addr {
-            ir::ListenAddr::Unix(p) => Some(p.clone()),
-            _ => None,
+/// Starts worker thread `index`. It drops to `user` first (for itself only: the main thread
+/// keeps its privileges, as nginx's master does) and reports on `ready` whether it could.
+pub fn spawn(
+    index: usize,
+    orders: watch::Receiver<Orders>,
+    user: Option<ir::User>,
+    ready: std::sync::mpsc::Sender<Result<(), String>>,
+    exited: tokio::sync::mpsc::UnboundedSender<usize>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(format!("rginx-worker-{index}"))
+        .spawn(move || {
+            worker(index, orders, user, ready);
+            let _ = exited.send(index);
         })
-        .collect();
-    let snapshot = Snapshot::new(config, Arc::clone(&files), 1);
-    let shared = Arc::new(Shared {
-        snapshot: ArcSwap::from_pointee(snapshot),
-        listeners,
-    });
-    let (stop_tx, stop_rx) = watch::channel(Stop::Running);
+}
 
-    let mut threads = Vec::with_capacity(workers);
-    for i in 0..workers {
-        let shared = Arc::clone(&shared);
-        let stop = stop_rx.clone();
-        let t = std::thread::Builder::new()
-            .name(format!("rginx-worker-{i}"))
-            .spawn(move || worker(shared, stop));
-        match t {
-            Ok(t) => threads.push(t),
-            Err(e) => {
-                emerg(&format!("could not start a worker thread ({e})"));
-                let _ = stop_tx.send(Stop::Fast);
-                break;
-            }
+fn worker(
+    index: usize,
+    orders: watch::Receiver<Orders>,
+    user: Option<ir::User>,
+    ready: std::sync::mpsc::Sender<Result<(), String>>,
+) {
+    if let Some(u) = &user {
+        if let Err(msg) = drop_privileges(u) {
+            let _ = ready.send(Err(msg));
+            return;
         }
     }
-
-    // The main thread waits for signals.
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
         Err(e) => {
-            emerg(&format!("could not start the runtime ({e})"));
-            return 1;
-        }
-    };
-    rt.block_on(async {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut quit), Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::quit()),
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) else {
-            let _ = stop_tx.send(Stop::Fast);
-            return;
-        };
-        let how = tokio::select! {
-            _ = quit.recv() => Stop::Graceful,
-            _ = term.recv() => Stop::Fast,
-            _ = int.recv() => Stop::Fast,
-        };
-        if how == Stop::Graceful {
-            tracing::info!(nginx_level = "notice", "gracefully shutting down");
-        } else {
-            tracing::info!(nginx_level = "notice", "exiting");
-        }
-        let _ = stop_tx.send(how);
-    });
-    for t in threads {
-        let _ = t.join();
-    }
-    for p in unix_paths {
-        let _ = std::fs::remove_file(p);
-    }
-    let _ = std::fs::remove_file(&pid_path);
-    tracing::info!(nginx_level = "notice", "exit");
-    0
-}
-
-/// `ngx_daemon`: stdin and stdout go to /dev/null (stderr stays until logs take over).
-fn detach_stdio() {
-    use std::os::fd::AsRawFd;
-    if let Ok(null) = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/null")
-    {
-        let fd = null.as_raw_fd();
-        let _ = nix::unistd::dup2_stdin(&null);
-        let _ = nix::unistd::dup2_stdout(&null);
-        let _ = fd;
-    }
-}
-
-/// One worker thread.
-fn worker(shared: Arc<Shared>, mut stop: watch::Receiver<Stop>) {
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            tracing::error!(
-                nginx_level = "alert",
-                "could not start a worker runtime ({e})"
-            );
+            let _ = ready.send(Err(format!("could not start a worker runtime ({e})")));
             return;
         }
     };
+    let _ = ready.send(Ok(()));
     let local = tokio::task::LocalSet::new();
-    local.block_on(&rt, async move {
-        let active = Rc::new(Cell::new(0usize));
-        let done = Rc::new(tokio::sync::Notify::new());
-        let mut accepts = Vec::new();
-        for (i, l) in shared.listeners.iter().enumerate() {
-            let fd = match l.fd.try_clone() {
-                Ok(fd) => fd,
-                Err(e) => {
-                    tracing::error!(
-                        nginx_level = "alert",
-                        "dup() of a listening socket failed ({e})"
-                    );
-                    continue;
-                }
-            };
-            accepts.push(tokio::task::spawn_local(accept_loop(
-                fd,
-                l.unix,
-                l.wildcard_with_specifics,
-                i,
-                Arc::clone(&shared),
-                Rc::clone(&active),
-                Rc::clone(&done),
-            )));
+    local.block_on(&rt, follow(index, orders));
+    // Dropping the LocalSet drops every connection still open: a fast stop, or the end of
+    // `worker_shutdown_timeout`.
+}
+
+/// `ngx_worker_process_init`: `initgroups`, `setgid`, `setuid`, for this thread.
+fn drop_privileges(u: &ir::User) -> Result<(), String> {
+    use rustix::thread::{Gid, Uid};
+    let mut groups = vec![Gid::from_raw(u.gid)];
+    if let Ok(name) = std::ffi::CString::new(u.name.as_bytes()) {
+        if let Ok(list) = nix::unistd::getgrouplist(&name, nix::unistd::Gid::from_raw(u.gid)) {
+            groups = list.iter().map(|g| Gid::from_raw(g.as_raw())).collect();
         }
-        let how = loop {
-            if stop.changed().await.is_err() {
-                break Stop::Fast;
+    }
+    rustix::thread::set_thread_groups(&groups)
+        .map_err(|e| format!("initgroups({}, {}) failed ({e})", u.name, u.gid))?;
+    let gid = Gid::from_raw(u.gid);
+    rustix::thread::set_thread_res_gid(gid, gid, gid)
+        .map_err(|e| format!("setgid({}) failed ({e})", u.gid))?;
+    let uid = Uid::from_raw(u.uid);
+    rustix::thread::set_thread_res_uid(uid, uid, uid)
+        .map_err(|e| format!("setuid({}) failed ({e})", u.uid))?;
+    Ok(())
+}
+
+/// What a worker's tasks share.
+struct Local {
+    /// The generation new connections and new requests use.
+    current: RefCell<Arc<Generation>>,
+    /// Connections open on this worker (a tunnel counts as its connection).
+    active: Cell<usize>,
+    /// A graceful stop: no keep-alive, idle connections close.
+    stopping: Cell<bool>,
+    close_below: Cell<u64>,
+    /// Wakes what watches the three above (idle connections, [`Kill`]).
+    changed: Notify,
+    /// A connection ended.
+    done: Notify,
+    /// Connections waiting for a request (nginx's reusable connections), oldest first:
+    /// closed first when `worker_connections` runs short.
+    idle: RefCell<VecDeque<Weak<Cell<bool>>>>,
+    /// The second `reusing connections` was last logged.
+    reuse_logged: Cell<u64>,
+}
+
+impl Local {
+    fn raise_close_below(&self, to: u64) {
+        if to > self.close_below.get() {
+            self.close_below.set(to);
+            self.changed.notify_waiters();
+        }
+    }
+}
+
+/// Acts on the orders until stopped; returns when the worker is done.
+async fn follow(index: usize, mut orders: watch::Receiver<Orders>) {
+    let mut o = orders.borrow_and_update().clone();
+    let local = Rc::new(Local {
+        current: RefCell::new(Arc::clone(&o.generation)),
+        active: Cell::new(0),
+        stopping: Cell::new(false),
+        close_below: Cell::new(0),
+        changed: Notify::new(),
+        done: Notify::new(),
+        idle: RefCell::new(VecDeque::new()),
+        reuse_logged: Cell::new(0),
+    });
+    let mut accepts = accept_on(&local, &o.generation);
+    loop {
+        local.raise_close_below(o.close_below);
+        if o.stop == Stop::Fast {
+            return;
+        }
+        if o.stop == Stop::Graceful || index >= o.workers {
+            *local.current.borrow_mut() = Arc::clone(&o.generation);
+            break;
+        }
+        let newer = !Arc::ptr_eq(&o.generation, &local.current.borrow());
+        if newer {
+            // The old accept loops go (their descriptors with them), the new ones start on
+            // the same sockets: a connection waiting in a kept socket's backlog meanwhile is
+            // accepted by the new loop.
+            for a in accepts.drain(..) {
+                a.abort();
             }
-            let s = *stop.borrow();
-            if s != Stop::Running {
-                break s;
+            *local.current.borrow_mut() = Arc::clone(&o.generation);
+            accepts = accept_on(&local, &o.generation);
+            local.changed.notify_waiters();
+        }
+        if orders.changed().await.is_err() {
+            return;
+        }
+        o = orders.borrow_and_update().clone();
+    }
+    // Graceful: stop accepting (the main thread closes the sockets), close idle
+    // connections, finish the rest.
+    for a in accepts.drain(..) {
+        a.abort();
+    }
+    local.stopping.set(true);
+    local.changed.notify_waiters();
+    loop {
+        let done = local.done.notified();
+        if local.active.get() == 0 {
+            return;
+        }
+        tokio::select! {
+            _ = done => {}
+            changed = orders.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let o = orders.borrow_and_update().clone();
+                if o.stop == Stop::Fast {
+                    return;
+                }
+                // Holding no generation but the latest, so that sockets a reload (or the
+                // stop) closed are not kept open here.
+                *local.current.borrow_mut() = Arc::clone(&o.generation);
+                local.raise_close_below(o.close_below);
+            }
+        }
+    }
+}
+
+/// Starts an accept loop for each listening socket of `g`.
+fn accept_on(local: &Rc<Local>, g: &Arc<Generation>) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut accepts = Vec::with_capacity(g.listeners.len());
+    for (i, l) in g.listeners.iter().enumerate() {
+        let fd = match l.fd.try_clone() {
+            Ok(fd) => fd,
+            Err(e) => {
+                tracing::error!(
+                    nginx_level = "alert",
+                    "dup() of a listening socket failed ({e})"
+                );
+                continue;
             }
         };
-        for a in &accepts {
-            a.abort();
-        }
-        if how == Stop::Graceful {
-            while active.get() > 0 {
-                done.notified().await;
-            }
-        }
-    });
+        // The socket serves specific addresses too: each connection's local address picks
+        // its address configuration (S2.3).
+        let lookup_local = g.snapshot.http().sockets[i].addrs.len() > 1;
+        accepts.push(tokio::task::spawn_local(accept_loop(
+            fd,
+            l.unix,
+            lookup_local,
+            i,
+            Arc::clone(&g.snapshot),
+            Rc::clone(local),
+        )));
+    }
+    accepts
 }
 
 async fn accept_loop(
@@ -266,9 +260,8 @@ async fn accept_loop(
     unix: bool,
     lookup_local: bool,
     socket: usize,
-    shared: Arc<Shared>,
-    active: Rc<Cell<usize>>,
-    done: Rc<tokio::sync::Notify>,
+    snap: Arc<Snapshot>,
+    local: Rc<Local>,
 ) {
     enum L {
         Tcp(tokio::net::TcpListener),
@@ -306,9 +299,12 @@ async fn accept_loop(
                 continue;
             }
         };
-        let snap = shared.snapshot.load_full();
+        if !room_for_one_more(&local, &snap) {
+            drop(stream);
+            continue;
+        }
         let sock = &snap.http().sockets[socket];
-        let local = match (&stream, &sock.addr) {
+        let local_addr = match (&stream, &sock.addr) {
             (Stream::Tcp(s), ir::ListenAddr::Inet(a)) => {
                 if lookup_local || a.ip().is_unspecified() {
                     s.local_addr().ok()
@@ -319,35 +315,226 @@ async fn accept_loop(
             _ => None,
         };
         stream.set_nodelay();
-        let addr = listen::addr_conf_index(sock, local);
+        let addr = listen::addr_conf_index(sock, local_addr);
         let conn = Arc::new(ConnInfo {
             number: CONNECTIONS.fetch_add(1, Ordering::Relaxed),
             remote,
-            local,
+            local: local_addr,
             https: false,
             accepted: Instant::now(),
             socket,
             addr,
         });
-        active.set(active.get() + 1);
-        let open = Open {
-            active: Rc::clone(&active),
-            done: Rc::clone(&done),
-        };
-        tokio::task::spawn_local(conn::serve(stream, conn, snap, open));
+        let open = Open::new(&local, &snap);
+        let kill = open.kill();
+        let snap = Arc::clone(&snap);
+        tokio::task::spawn_local(async move {
+            tokio::select! {
+                _ = conn::serve(stream, conn, snap, open) => {}
+                _ = kill.wait() => {}
+            }
+        });
     }
 }
 
-/// Counts a connection as open until dropped (a tunnel takes it over from its request):
-/// a graceful stop waits until none is left.
+/// nginx's `worker_connections` per worker: its listening sockets and its channel take one
+/// each, every client connection one more. When a connection is accepted with none left,
+/// nginx logs `N worker_connections are not enough` and closes it. Before that, when few are
+/// left, it closes connections that wait for a request (`ngx_drain_connections`).
+fn room_for_one_more(local: &Local, snap: &Snapshot) -> bool {
+    let n = snap.config.main.worker_connections as usize;
+    let used = local.active.get() + snap.http().sockets.len() + 1;
+    let free = n.saturating_sub(used);
+    if free <= n / 16 {
+        reuse_idle(local, n);
+    }
+    if free == 0 {
+        tracing::error!(
+            nginx_level = "alert",
+            "{n} worker_connections are not enough"
+        );
+        return false;
+    }
+    true
+}
+
+/// `ngx_drain_connections`: close the oldest connections waiting for a request.
+fn reuse_idle(local: &Local, n: usize) {
+    let mut idle = local.idle.borrow_mut();
+    idle.retain(|w| w.strong_count() > 0);
+    if idle.is_empty() {
+        return;
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    if local.reuse_logged.get() != now {
+        local.reuse_logged.set(now);
+        tracing::warn!("{n} worker_connections are not enough, reusing connections");
+    }
+    let count = (idle.len() / 8).clamp(1, 32);
+    for _ in 0..count {
+        match idle.pop_front().and_then(|w| w.upgrade()) {
+            Some(close) => close.set(true),
+            None => break,
+        }
+    }
+    drop(idle);
+    local.changed.notify_waiters();
+}
+
+/// A connection, counted as open on its worker and on the snapshot it runs on until dropped
+/// (a tunnel takes it over from its request). It is also the connection's view of the
+/// worker's orders: whether to keep it alive, and which configuration its next request uses.
 pub struct Open {
-    active: Rc<Cell<usize>>,
-    done: Rc<tokio::sync::Notify>,
+    local: Rc<Local>,
+    snap: Arc<Snapshot>,
+    /// The generation counted on, shared with the connection's [`Kill`].
+    generation: Rc<Cell<u64>>,
+    /// Its listening socket is gone from the current configuration (or serves other
+    /// protocols there): it closes once its request is done.
+    orphaned: bool,
+}
+
+impl Open {
+    fn new(local: &Rc<Local>, snap: &Arc<Snapshot>) -> Open {
+        local.active.set(local.active.get() + 1);
+        snap.connections.fetch_add(1, Ordering::Relaxed);
+        Open {
+            local: Rc::clone(local),
+            snap: Arc::clone(snap),
+            generation: Rc::new(Cell::new(snap.generation)),
+            orphaned: false,
+        }
+    }
+
+    /// What closes the connection at once (`worker_shutdown_timeout` passed for its
+    /// generation), to race against serving it.
+    pub fn kill(&self) -> Kill {
+        Kill {
+            local: Rc::clone(&self.local),
+            generation: Rc::clone(&self.generation),
+        }
+    }
+
+    /// Before a request: after a reload, the connection moves to the current configuration
+    /// (its socket and address configuration looked up again), so that new requests follow
+    /// the new configuration while the ones in flight finish on theirs. A connection whose
+    /// socket the new configuration does not have stays, and closes after this request.
+    pub fn adopt(&mut self, snap: &mut Arc<Snapshot>, conn: &mut Arc<ConnInfo>) {
+        if self.orphaned {
+            return;
+        }
+        let current = Arc::clone(&self.local.current.borrow().snapshot);
+        if current.generation == snap.generation {
+            return;
+        }
+        match successor(snap, conn, &current) {
+            Some(next) => {
+                snap.connections.fetch_sub(1, Ordering::Relaxed);
+                current.connections.fetch_add(1, Ordering::Relaxed);
+                self.generation.set(current.generation);
+                self.snap = Arc::clone(&current);
+                *conn = Arc::new(next);
+                *snap = current;
+            }
+            None => self.orphaned = true,
+        }
+    }
+
+    /// After a request: whether the connection must close rather than wait for another (a
+    /// graceful stop, or its socket left the configuration).
+    pub fn closing(&self) -> bool {
+        self.orphaned || self.local.stopping.get()
+    }
+
+    /// Runs `wait`, the wait for the first byte of a request, unless the connection should
+    /// close first: a graceful stop, a reload that removed its socket, its generation's
+    /// `worker_shutdown_timeout`, or `worker_connections` running short. `None`: close it.
+    pub async fn unless_closed<F: std::future::Future>(
+        &self,
+        conn: &ConnInfo,
+        wait: F,
+    ) -> Option<F::Output> {
+        let reuse = Rc::new(Cell::new(false));
+        {
+            let mut idle = self.local.idle.borrow_mut();
+            // Entries of connections that stopped waiting are dropped now and then.
+            if idle.len() > 64 && idle.len() > 2 * self.local.active.get() {
+                idle.retain(|w| w.strong_count() > 0);
+            }
+            idle.push_back(Rc::downgrade(&reuse));
+        }
+        tokio::pin!(wait);
+        loop {
+            let changed = self.local.changed.notified();
+            if self.closing()
+                || reuse.get()
+                || self.local.close_below.get() > self.generation.get()
+                || self.moved_away(conn)
+            {
+                return None;
+            }
+            tokio::select! {
+                out = &mut wait => return Some(out),
+                _ = changed => {}
+            }
+        }
+    }
+
+    /// A reload removed this connection's socket (or changed what it serves).
+    fn moved_away(&self, conn: &ConnInfo) -> bool {
+        let current = Arc::clone(&self.local.current.borrow().snapshot);
+        current.generation != self.snap.generation
+            && successor(&self.snap, conn, &current).is_none()
+    }
 }
 
 impl Drop for Open {
     fn drop(&mut self) {
-        self.active.set(self.active.get() - 1);
-        self.done.notify_one();
+        self.snap.connections.fetch_sub(1, Ordering::Relaxed);
+        self.local.active.set(self.local.active.get() - 1);
+        self.local.done.notify_one();
+    }
+}
+
+/// The connection as it continues on `next`: the same socket address there, and an address
+/// configuration serving the same protocols; `None` if `next` has no such socket.
+fn successor(snap: &Snapshot, conn: &ConnInfo, next: &Snapshot) -> Option<ConnInfo> {
+    let sock = snap.http().sockets.get(conn.socket)?;
+    let ac = sock.addrs.get(conn.addr)?;
+    let (i, s) = next
+        .http()
+        .sockets
+        .iter()
+        .enumerate()
+        .find(|(_, s)| s.addr == sock.addr)?;
+    let a = listen::addr_conf_index(s, conn.local);
+    let nac = &s.addrs[a];
+    if (nac.ssl, nac.http2, nac.proxy_protocol) != (ac.ssl, ac.http2, ac.proxy_protocol) {
+        return None;
+    }
+    Some(ConnInfo {
+        socket: i,
+        addr: a,
+        ..conn.clone()
+    })
+}
+
+/// Resolves when a connection must close at once.
+pub struct Kill {
+    local: Rc<Local>,
+    generation: Rc<Cell<u64>>,
+}
+
+impl Kill {
+    pub async fn wait(self) {
+        loop {
+            let changed = self.local.changed.notified();
+            if self.local.close_below.get() > self.generation.get() {
+                return;
+            }
+            changed.await;
+        }
     }
 }
