@@ -16,6 +16,8 @@ use tokio::net::{TcpStream, UnixStream};
 pub enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
+    /// A client connection on a TLS address, after the handshake.
+    Tls(Box<tokio_rustls::server::TlsStream<Stream>>),
 }
 
 impl Stream {
@@ -26,6 +28,7 @@ impl Stream {
         let r = match self {
             Stream::Tcp(s) => s.try_read(&mut b),
             Stream::Unix(s) => s.try_read(&mut b),
+            Stream::Tls(s) => return s.get_ref().0.idle_broken(),
         };
         !matches!(r, Err(ref e) if e.kind() == io::ErrorKind::WouldBlock)
     }
@@ -37,14 +40,25 @@ impl Stream {
         let r = match self {
             Stream::Tcp(s) => s.try_read(&mut b),
             Stream::Unix(s) => s.try_read(&mut b),
+            // Decrypted bytes waiting, or records not yet read (only asked before closing,
+            // so taking a byte of a record is harmless).
+            Stream::Tls(s) => return s.get_ref().0.data_ready(),
         };
         matches!(r, Ok(1))
     }
 
     pub fn set_nodelay(&self) {
-        if let Stream::Tcp(s) = self {
-            let _ = s.set_nodelay(true);
+        match self {
+            Stream::Tcp(s) => {
+                let _ = s.set_nodelay(true);
+            }
+            Stream::Tls(s) => s.get_ref().0.set_nodelay(),
+            Stream::Unix(_) => {}
         }
+    }
+
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Stream::Tls(_))
     }
 }
 
@@ -57,6 +71,7 @@ impl AsyncRead for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
 }
@@ -70,6 +85,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
@@ -81,17 +97,20 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Stream::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
         }
     }
 
     fn is_write_vectored(&self) -> bool {
-        true
+        // rustls copies into records either way; one call per slice is as good.
+        !matches!(self, Stream::Tls(_))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
             Stream::Unix(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
@@ -99,6 +118,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 }
@@ -236,7 +256,16 @@ pub async fn write_all<W: AsyncWrite + Unpin>(
             Err(_) => return Err(IoError::TimedOut),
         }
     }
-    Ok(())
+    flush(w, timeout).await
+}
+
+/// Pushes out what a TLS stream holds (a no-op on a socket).
+pub async fn flush<W: AsyncWrite + Unpin>(w: &mut W, timeout: Duration) -> Result<(), IoError> {
+    match timed(timeout, w.flush()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(IoError::Io(e)),
+        Err(_) => Err(IoError::TimedOut),
+    }
 }
 
 /// Writes `a` then `b` with as few system calls as possible (one `writev` when it all fits).

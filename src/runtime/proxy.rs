@@ -1213,6 +1213,10 @@ impl OutQueue {
             Err(_) => return Err(IoError::TimedOut),
         };
         self.advance(n);
+        if w.is_tls() {
+            // Records rustls could not send yet must not wait for the next write.
+            io::flush(w, timeout).await?;
+        }
         Ok(n)
     }
 }
