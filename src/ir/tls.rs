@@ -51,7 +51,10 @@ pub enum SessionCache {
     /// `none` (the default): sessions are promised but not stored (tickets still resume).
     None,
     /// `builtin[:size]` and/or `shared:name:size`: sessions kept in memory, at most this many.
-    Store { zone: Option<Box<str>>, sessions: usize },
+    Store {
+        zone: Option<Box<str>>,
+        sessions: usize,
+    },
 }
 
 /// The rustls configurations a server's handshakes use: built once per configuration load,

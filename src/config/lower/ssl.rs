@@ -19,8 +19,9 @@ use crate::syntax::Directive;
 
 #[derive(Clone, Debug, Default)]
 pub struct SslBuilder {
-    pub certificates: Option<Vec<(PathBuf, Span, Span)>>,
-    pub keys: Option<Vec<(PathBuf, Span, Span)>>,
+    /// Each file as resolved, as written, the argument and the directive's end.
+    pub certificates: Option<Vec<(PathBuf, String, Span, Span)>>,
+    pub keys: Option<Vec<(PathBuf, String, Span, Span)>>,
     pub protocols: Slot<Protocols>,
     pub ciphers: Slot<String>,
     pub prefer_server_ciphers: Slot<bool>,
@@ -114,8 +115,12 @@ impl SslBuilder {
                 } else {
                     &mut self.keys
                 };
-                list.get_or_insert_with(Vec::new)
-                    .push((path, d.args[0].span, d.end));
+                list.get_or_insert_with(Vec::new).push((
+                    path,
+                    d.args[0].show(),
+                    d.args[0].span,
+                    d.end,
+                ));
             }
             "ssl_protocols" => self.protocols(l, d),
             "ssl_session_cache" => {
@@ -256,18 +261,17 @@ impl SslBuilder {
             return None;
         }
         let mut pairs = Vec::new();
-        for (i, (cert, cspan, _)) in certs.iter().enumerate() {
-            let Some((key, kspan, kend)) = keys.get(i) else {
+        for (i, (cert, written, cspan, _)) in certs.iter().enumerate() {
+            let Some((key, _, kspan, kend)) = keys.get(i) else {
                 l.error(
                     Diagnostic::error(
                         code::SSL,
                         format!(
-                            "no \"ssl_certificate_key\" is defined for certificate \"{}\"",
-                            cert.display()
+                            "no \"ssl_certificate_key\" is defined for certificate \"{written}\""
                         ),
                         *cspan,
                     )
-                    .place(Place::At(server_end))
+                    .place(Place::Nowhere)
                     .help("every ssl_certificate needs an ssl_certificate_key, in the same order"),
                 );
                 return None;
@@ -492,7 +496,9 @@ fn session_cache(l: &mut Loader, d: &Directive) -> Option<SessionCache> {
         let v = a.as_bytes();
         let invalid = |l: &mut Loader| {
             let e = l.arg_error(d, a, format!("invalid session cache \"{}\"", a.show()));
-            l.error(e.help("off, none, builtin[:sessions] or shared:name:size (e.g. shared:SSL:10m)"));
+            l.error(
+                e.help("off, none, builtin[:sessions] or shared:name:size (e.g. shared:SSL:10m)"),
+            );
             None
         };
         match v {
@@ -500,7 +506,9 @@ fn session_cache(l: &mut Loader, d: &Directive) -> Option<SessionCache> {
             b"none" if d.args.len() == 1 => return Some(SessionCache::None),
             b"builtin" => builtin = Some(20480),
             _ if v.starts_with(b"builtin:") => {
-                let n = std::str::from_utf8(&v[8..]).ok().and_then(|s| s.parse().ok());
+                let n = std::str::from_utf8(&v[8..])
+                    .ok()
+                    .and_then(|s| s.parse().ok());
                 match n {
                     Some(n) => builtin = Some(n),
                     None => return invalid(l),
@@ -519,7 +527,8 @@ fn session_cache(l: &mut Loader, d: &Directive) -> Option<SessionCache> {
                     return invalid(l);
                 }
                 if size < 8 * 4096 {
-                    let e = l.arg_error(d, a, format!("session cache \"{}\" is too small", a.show()));
+                    let e =
+                        l.arg_error(d, a, format!("session cache \"{}\" is too small", a.show()));
                     l.error(e.help("give the zone at least 32k"));
                     return None;
                 }

@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use rustls::crypto::CryptoProvider;
-use rustls::server::{ClientHello, NoServerSessionStorage, ResolvesServerCert, StoresServerSessions};
+use rustls::server::{
+    ClientHello, NoServerSessionStorage, ResolvesServerCert, StoresServerSessions,
+};
 use rustls::sign::CertifiedKey;
 use rustls::{CipherSuite, ServerConfig, SignatureAlgorithm, SupportedCipherSuite};
 
