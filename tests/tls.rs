@@ -415,3 +415,44 @@ fn plain_http_on_a_tls_port() {
     }
     assert_eq!(all[0], all[1], "nginx and rginx differ");
 }
+
+/// `proxy_pass https://` with nginx's defaults: no SNI, TLS 1.2, the certificate not verified.
+#[test]
+fn proxy_pass_https() {
+    let mut all = Vec::new();
+    for program in programs() {
+        let front = free_port();
+        let (server, port) = start(&program, |p| {
+            format!(
+                "{}  server {{\n    listen 127.0.0.1:{front};\n    \
+                 location / {{ proxy_pass https://127.0.0.1:{p}; proxy_set_header Host b.test; }}\n  }}\n}}\n",
+                sni_config(p, "ssl_protocols TLSv1.2 TLSv1.3;")
+                    .trim_end()
+                    .trim_end_matches('}')
+            )
+        });
+        let ready: SocketAddr = ([127, 0, 0, 1], front).into();
+        while std::net::TcpStream::connect(ready).is_err() {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let who = program.display().to_string();
+        let got = rt().block_on(async {
+            let mut v = Vec::new();
+            for _ in 0..2 {
+                let r = plain(front, "GET / HTTP/1.0\r\nHost: x\r\n\r\n").await;
+                v.push(r.split_once("\n\n").map(|x| x.1.to_string()).unwrap_or(r));
+            }
+            v
+        });
+        assert!(
+            got[0].starts_with("b https on [TLSv1.2] [ECDHE-ECDSA-")
+                && got[0].contains("[] [.] host=b.test"),
+            "{who}: {got:?}\n{}",
+            server.error_log()
+        );
+        // The second connection resumes the first one's session.
+        assert!(got[1].contains("[] [r] host=b.test"), "{who}: {got:?}");
+        all.push(got);
+    }
+    assert_eq!(all[0], all[1], "nginx and rginx differ");
+}

@@ -18,6 +18,8 @@ pub enum Stream {
     Unix(UnixStream),
     /// A client connection on a TLS address, after the handshake.
     Tls(Box<tokio_rustls::server::TlsStream<Stream>>),
+    /// An upstream connection of `proxy_pass https://`.
+    TlsUpstream(Box<tokio_rustls::client::TlsStream<Stream>>),
 }
 
 impl Stream {
@@ -29,6 +31,7 @@ impl Stream {
             Stream::Tcp(s) => s.try_read(&mut b),
             Stream::Unix(s) => s.try_read(&mut b),
             Stream::Tls(s) => return s.get_ref().0.idle_broken(),
+            Stream::TlsUpstream(s) => return s.get_ref().0.idle_broken(),
         };
         !matches!(r, Err(ref e) if e.kind() == io::ErrorKind::WouldBlock)
     }
@@ -43,6 +46,7 @@ impl Stream {
             // Decrypted bytes waiting, or records not yet read (only asked before closing,
             // so taking a byte of a record is harmless).
             Stream::Tls(s) => return s.get_ref().0.data_ready(),
+            Stream::TlsUpstream(s) => return s.get_ref().0.data_ready(),
         };
         matches!(r, Ok(1))
     }
@@ -53,12 +57,13 @@ impl Stream {
                 let _ = s.set_nodelay(true);
             }
             Stream::Tls(s) => s.get_ref().0.set_nodelay(),
+            Stream::TlsUpstream(s) => s.get_ref().0.set_nodelay(),
             Stream::Unix(_) => {}
         }
     }
 
     pub fn is_tls(&self) -> bool {
-        matches!(self, Stream::Tls(_))
+        matches!(self, Stream::Tls(_) | Stream::TlsUpstream(_))
     }
 }
 
@@ -72,6 +77,7 @@ impl AsyncRead for Stream {
             Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Stream::TlsUpstream(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
 }
@@ -86,6 +92,7 @@ impl AsyncWrite for Stream {
             Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Stream::TlsUpstream(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
@@ -98,12 +105,13 @@ impl AsyncWrite for Stream {
             Stream::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Stream::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+            Stream::TlsUpstream(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
         }
     }
 
     fn is_write_vectored(&self) -> bool {
         // rustls copies into records either way; one call per slice is as good.
-        !matches!(self, Stream::Tls(_))
+        !self.is_tls()
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -111,6 +119,7 @@ impl AsyncWrite for Stream {
             Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
             Stream::Unix(s) => Pin::new(s).poll_flush(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Stream::TlsUpstream(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
@@ -119,6 +128,7 @@ impl AsyncWrite for Stream {
             Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Stream::TlsUpstream(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 }

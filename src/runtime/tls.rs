@@ -220,3 +220,73 @@ fn failed(snap: &Snapshot, conn: &ConnInfo, e: &std::io::Error) {
 /// How long closing a TLS connection may wait to send its `close_notify` (nginx gives
 /// `SSL_shutdown` 3 s when the socket is full).
 pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The client configuration of `proxy_pass https://`, as nginx's defaults: the upstream's
+/// certificate is not verified (`proxy_ssl_verify off`), TLS 1.2, sessions reused.
+pub fn upstream_config() -> std::sync::Arc<rustls::ClientConfig> {
+    static CONFIG: std::sync::OnceLock<std::sync::Arc<rustls::ClientConfig>> =
+        std::sync::OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+            let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+                // nginx 1.22's proxy_ssl_protocols: TLSv1 TLSv1.1 TLSv1.2, of which rustls
+                // (and Debian's OpenSSL at its security level) speak TLS 1.2.
+                .with_protocol_versions(&[&rustls::version::TLS12])
+                .expect("ring supports TLS 1.2")
+                .dangerous()
+                .with_custom_certificate_verifier(std::sync::Arc::new(NoVerify(provider)))
+                .with_no_client_auth();
+            std::sync::Arc::new(config)
+        })
+        .clone()
+}
+
+/// `proxy_ssl_verify off`: any certificate, but the handshake's signatures are checked.
+#[derive(Debug)]
+struct NoVerify(std::sync::Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for NoVerify {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
