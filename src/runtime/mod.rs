@@ -38,6 +38,7 @@ pub mod rewrite;
 pub mod route;
 #[cfg(test)]
 pub mod testing;
+pub mod tls;
 pub mod tunnel;
 pub mod upstream;
 pub mod vars;

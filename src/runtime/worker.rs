@@ -316,15 +316,16 @@ async fn accept_loop(
         };
         stream.set_nodelay();
         let addr = listen::addr_conf_index(sock, local_addr);
-        let conn = Arc::new(ConnInfo {
+        let conn = ConnInfo {
             number: CONNECTIONS.fetch_add(1, Ordering::Relaxed),
             remote,
             local: local_addr,
             https: false,
+            tls: None,
             accepted: Instant::now(),
             socket,
             addr,
-        });
+        };
         let open = Open::new(&local, &snap);
         let kill = open.kill();
         let snap = Arc::clone(&snap);
@@ -514,6 +515,8 @@ fn successor(snap: &Snapshot, conn: &ConnInfo, next: &Snapshot) -> Option<ConnIn
     if (nac.ssl, nac.http2, nac.proxy_protocol) != (ac.ssl, ac.http2, ac.proxy_protocol) {
         return None;
     }
+    // A TLS connection's handshake stays what it was; the server its SNI chose matters only
+    // before the first request, which this connection is past.
     Some(ConnInfo {
         socket: i,
         addr: a,
