@@ -73,6 +73,29 @@ pub fn run(config: ir::Config, start: Start) -> i32 {
         main_log.load().line(level, msg);
     };
 
+    // The signal handlers are in place before the pid file names this process: `-s` may
+    // signal it from then on (`HUP` would otherwise end it).
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            say(Level::Emerg, &format!("could not start the runtime ({e})"));
+            return 1;
+        }
+    };
+    let signals = match rt.block_on(async { Signals::install() }) {
+        Ok(s) => s,
+        Err(e) => {
+            say(
+                Level::Emerg,
+                &format!("could not install the signal handlers ({e})"),
+            );
+            return 1;
+        }
+    };
+
     set_rlimit_nofile(config.main.worker_rlimit_nofile, &say);
     let sockets = config
         .http
@@ -155,21 +178,8 @@ pub fn run(config: ir::Config, start: Start) -> i32 {
     }
     redirect_stderr(&main_log.load());
 
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            tracing::error!(nginx_level = "emerg", "could not start the runtime ({e})");
-            master.publish(|o| o.stop = Stop::Fast);
-            master.join_all();
-            let _ = std::fs::remove_file(&master.pid);
-            return 1;
-        }
-    };
     let mut exited = exited;
-    rt.block_on(master.wait_for_signals(&mut exited));
+    rt.block_on(master.wait_for_signals(signals, &mut exited));
     master.join_all();
     for l in &master.current.listeners {
         remove_unix_socket(l);
@@ -177,6 +187,33 @@ pub fn run(config: ir::Config, start: Start) -> i32 {
     let _ = std::fs::remove_file(&master.pid);
     tracing::info!(nginx_level = "notice", "exit");
     0
+}
+
+/// The signals the process acts on.
+struct Signals {
+    hup: tokio::signal::unix::Signal,
+    quit: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    usr1: tokio::signal::unix::Signal,
+    usr2: tokio::signal::unix::Signal,
+    winch: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Must run inside the runtime that will poll them.
+    fn install() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            hup: signal(SignalKind::hangup())?,
+            quit: signal(SignalKind::quit())?,
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            usr1: signal(SignalKind::user_defined1())?,
+            usr2: signal(SignalKind::user_defined2())?,
+            winch: signal(SignalKind::window_change())?,
+        })
+    }
 }
 
 /// A generation replaced by a reload, while connections remain on it.
@@ -251,27 +288,20 @@ impl Master {
         }
     }
 
-    async fn wait_for_signals(&mut self, exited: &mut mpsc::UnboundedReceiver<usize>) {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut hup), Ok(mut quit), Ok(mut term), Ok(mut int), Ok(mut usr1)) = (
-            signal(SignalKind::hangup()),
-            signal(SignalKind::quit()),
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::user_defined1()),
-        ) else {
-            self.log(Level::Emerg, "could not install the signal handlers");
-            self.fast();
-            return;
-        };
-        let (Ok(mut usr2), Ok(mut winch)) = (
-            signal(SignalKind::user_defined2()),
-            signal(SignalKind::window_change()),
-        ) else {
-            self.log(Level::Emerg, "could not install the signal handlers");
-            self.fast();
-            return;
-        };
+    async fn wait_for_signals(
+        &mut self,
+        signals: Signals,
+        exited: &mut mpsc::UnboundedReceiver<usize>,
+    ) {
+        let Signals {
+            mut hup,
+            mut quit,
+            mut term,
+            mut int,
+            mut usr1,
+            mut usr2,
+            mut winch,
+        } = signals;
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {

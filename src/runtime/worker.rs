@@ -345,9 +345,10 @@ async fn accept_loop(
 fn room_for_one_more(local: &Local, snap: &Snapshot) -> bool {
     let n = snap.config.main.worker_connections as usize;
     let used = local.active.get() + snap.http().sockets.len() + 1;
-    let free = n.saturating_sub(used);
+    let mut free = n.saturating_sub(used);
     if free <= n / 16 {
-        reuse_idle(local, n);
+        // The idle connections closed make room at once, as nginx reuses their slots.
+        free += reuse_idle(local, n);
     }
     if free == 0 {
         tracing::error!(
@@ -359,12 +360,13 @@ fn room_for_one_more(local: &Local, snap: &Snapshot) -> bool {
     true
 }
 
-/// `ngx_drain_connections`: close the oldest connections waiting for a request.
-fn reuse_idle(local: &Local, n: usize) {
+/// `ngx_drain_connections`: close the oldest connections waiting for a request; returns
+/// how many.
+fn reuse_idle(local: &Local, n: usize) -> usize {
     let mut idle = local.idle.borrow_mut();
-    idle.retain(|w| w.strong_count() > 0);
+    idle.retain(|w| w.upgrade().is_some_and(|c| !c.get()));
     if idle.is_empty() {
-        return;
+        return 0;
     }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -374,14 +376,19 @@ fn reuse_idle(local: &Local, n: usize) {
         tracing::warn!("{n} worker_connections are not enough, reusing connections");
     }
     let count = (idle.len() / 8).clamp(1, 32);
-    for _ in 0..count {
+    let mut closed = 0;
+    while closed < count {
         match idle.pop_front().and_then(|w| w.upgrade()) {
-            Some(close) => close.set(true),
+            Some(close) => {
+                close.set(true);
+                closed += 1;
+            }
             None => break,
         }
     }
     drop(idle);
     local.changed.notify_waiters();
+    closed
 }
 
 /// A connection, counted as open on its worker and on the snapshot it runs on until dropped

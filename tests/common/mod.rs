@@ -2,6 +2,7 @@
 //! prefixes, and the normalisation of nginx's log lines.
 #![allow(dead_code)]
 
+pub mod control;
 pub mod server;
 pub mod upstream;
 

@@ -32,6 +32,15 @@ pub mod defaults {
         Some(p) => p,
         None => "stderr",
     };
+    /// Who the workers run as when started as root with no `user` directive.
+    pub const USER: &str = match option_env!("RGINX_USER") {
+        Some(u) => u,
+        None => "nobody",
+    };
+    pub const GROUP: &str = match option_env!("RGINX_GROUP") {
+        Some(g) => g,
+        None => "nogroup",
+    };
     /// Where request bodies go when `client_body_temp_path` is not set.
     pub const CLIENT_BODY_TEMP_PATH: &str = match option_env!("RGINX_CLIENT_BODY_TEMP_PATH") {
         Some(p) => p,
@@ -263,8 +272,15 @@ impl MainBuilder {
             .as_ref()
             .map(|p| p.value.clone())
             .unwrap_or_else(|| full_name(&l.paths.prefix, defaults::PID_PATH.as_bytes()));
+        // ngx_core_module_init_conf: started as root with no `user`, the workers run as the
+        // build's default user.
+        let user = match self.user {
+            Some(u) => u.value,
+            None if nix::unistd::geteuid().is_root() => default_user(l),
+            None => None,
+        };
         Main {
-            user: self.user.and_then(|u| u.value),
+            user,
             worker_processes: or(&self.worker_processes, Some(1)),
             pid,
             daemon: or(&self.daemon, true),
@@ -275,6 +291,41 @@ impl MainBuilder {
             error_log: self.error_log,
         }
     }
+}
+
+/// The user and group of the build (`nobody`, `nogroup`), for a root start without `user`.
+fn default_user(l: &mut Loader) -> Option<User> {
+    let Some(pw) = nix::unistd::User::from_name(defaults::USER).ok().flatten() else {
+        l.error(
+            Diagnostic::bare(
+                code::USER,
+                format!("getpwnam(\"{}\") failed", defaults::USER),
+            )
+            .post()
+            .help("name the user the workers run as with the \"user\" directive"),
+        );
+        return None;
+    };
+    let Some(gr) = nix::unistd::Group::from_name(defaults::GROUP)
+        .ok()
+        .flatten()
+    else {
+        l.error(
+            Diagnostic::bare(
+                code::USER,
+                format!("getgrnam(\"{}\") failed", defaults::GROUP),
+            )
+            .post()
+            .help("name the user and group the workers run as with the \"user\" directive"),
+        );
+        return None;
+    };
+    Some(User {
+        name: defaults::USER.into(),
+        group: defaults::GROUP.into(),
+        uid: pw.uid.as_raw(),
+        gid: gr.gid.as_raw(),
+    })
 }
 
 /// `load_module`: only nginx's own dynamic modules can be honoured; their directives become
