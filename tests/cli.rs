@@ -216,3 +216,155 @@ fn version_flags() {
         "{text}"
     );
 }
+
+/// nginx's and rginx's output for the same arguments: exit code and stderr, with the program
+/// name and the version line normalised (rginx names itself after nginx's version).
+fn both(args: &[&str]) -> [(Option<i32>, String, String); 2] {
+    [nginx(), rginx()].map(|program| {
+        let out = Command::new(&program).args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .map(|l| {
+                let l = l
+                    .strip_prefix("rginx: ")
+                    .map_or(l.to_string(), |r| format!("nginx: {r}"));
+                let l = l.replace("Usage: rginx ", "Usage: nginx ");
+                match l.strip_prefix("nginx version: nginx/1.22.1 (rginx ") {
+                    Some(_) => "nginx version: nginx/1.22.1".to_string(),
+                    None => l,
+                }
+            })
+            // rginx's own option, listed after nginx's.
+            .filter(|l| !l.starts_with("  --format"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        (
+            out.status.code(),
+            err,
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    })
+}
+
+/// S14.1: `-h`, `-?` and `-v` print nginx's texts on stderr with exit code 0; every
+/// refused command line is nginx's one line with exit code 1.
+#[test]
+fn flags_and_refusals_match_nginx() {
+    for args in [
+        &["-h"][..],
+        &["-?"],
+        &["-v"],
+        &["-vh"],
+        &["-x"],
+        &["-tx"],
+        &["foo"],
+        &["--help"],
+        &["-s", "bogus"],
+        &["-sbogus"],
+        &["-s"],
+        &["-c"],
+        &["-p"],
+        &["-g"],
+        &["-e"],
+        &["-t", "-c"],
+    ] {
+        let [a, b] = both(args);
+        assert_eq!(b, a, "{args:?}: rginx (right) differs from nginx (left)");
+    }
+    let [_, b] = both(&["-h"]);
+    assert!(b
+        .1
+        .contains("-p prefix     : set prefix path (default: /usr/share/nginx/)"));
+    assert!(b
+        .1
+        .contains("-c filename   : set configuration file (default: /etc/nginx/nginx.conf)"));
+}
+
+/// S14.1: `-V` is `-v` plus the TLS library and the configure arguments, with the same build
+/// paths as Debian's nginx and certbot's tests passing (` --with-http_ssl_module`, SNI).
+#[test]
+fn capital_v_matches_nginx_where_tools_read_it() {
+    let [a, b] = both(&["-V"]);
+    assert_eq!(b.0, Some(0));
+    let first = |s: &str| s.lines().next().unwrap_or_default().to_string();
+    assert_eq!(first(&b.1), first(&a.1));
+    for text in [&a.1, &b.1] {
+        assert!(text.contains("\nTLS SNI support enabled\n"), "{text}");
+        assert!(text.contains("configure arguments: "), "{text}");
+        assert!(text.contains(" --with-http_ssl_module"), "{text}");
+    }
+    let arg = |text: &str, name: &str| {
+        text.split_whitespace()
+            .find_map(|w| w.strip_prefix(name).map(String::from))
+    };
+    for name in [
+        "--prefix=",
+        "--conf-path=",
+        "--pid-path=",
+        "--error-log-path=",
+        "--http-log-path=",
+        "--http-client-body-temp-path=",
+    ] {
+        assert_eq!(arg(&b.1, name), arg(&a.1, name), "{name}");
+        assert!(arg(&b.1, name).is_some(), "{name}");
+    }
+    // What rginx lacks, it says it lacks.
+    assert!(b.1.contains("--without-http_fastcgi_module"));
+}
+
+/// nginx goes on after the version text when `-t` is given too.
+#[test]
+fn version_then_test() {
+    let p = Prefix::new();
+    p.write("conf/nginx.conf", ok_conf().as_bytes());
+    let a = p.test(&nginx(), &["-v"]);
+    let b = p.test(&rginx(), &["-v"]);
+    assert_eq!(b.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&b.stderr);
+    assert!(
+        text.starts_with("nginx version: nginx/1.22.1 (rginx "),
+        "{text}"
+    );
+    assert_eq!(
+        lines(&b.stderr, p.path())[1..],
+        lines(&a.stderr, p.path())[1..]
+    );
+}
+
+/// `-e FILE`: what nginx writes before it has read its configuration goes to that file too
+/// (with the error log's layout), errors still on stderr.
+#[test]
+fn e_names_the_startup_log() {
+    let p = Prefix::new();
+    p.write(
+        "conf/nginx.conf",
+        http_conf("server { listen 127.0.0.1:8080; bogus; }").as_bytes(),
+    );
+    for program in [nginx(), rginx()] {
+        let log = p.path().join("logs/e.log");
+        let _ = std::fs::remove_file(&log);
+        let out = Command::new(&program)
+            .args(["-p", &p.arg(), "-c"])
+            .arg(p.conf())
+            .args(["-e", "logs/e.log", "-t"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(": [emerg] unknown directive \"bogus\""),
+            "{}: {stderr}",
+            program.display()
+        );
+        let text = std::fs::read_to_string(&log).unwrap();
+        let line = text.lines().next().unwrap_or_default();
+        // `2026/11/21 19:01:15 [emerg] 123#123: unknown directive "bogus" in ...`
+        assert!(
+            line.contains(" [emerg] ")
+                && line.contains("#")
+                && line.contains(": unknown directive \"bogus\" in "),
+            "{}: {text}",
+            program.display()
+        );
+    }
+}
