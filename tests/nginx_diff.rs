@@ -2252,7 +2252,9 @@ fn run_side(side: Side, case: &Case, env: &Env) -> Result<Outcome, String> {
     cmd.arg("-p").arg(prefix.arg()).arg("-c").arg(prefix.conf());
     match side {
         Side::Nginx => cmd.args(["-e", "stderr", "-g", "daemon off; master_process off;"]),
-        Side::Rginx => cmd.args(["-g", "daemon off;"]),
+        // One process, as nginx's: with a master process both would switch the workers to
+        // `nobody` (started as root), which may not read the test's files.
+        Side::Rginx => cmd.args(["-g", "daemon off; master_process off;"]),
     };
     cmd.stdin(Stdio::null())
         .stdout(out.try_clone().unwrap())

@@ -120,6 +120,7 @@ pub fn run(config: ir::Config, start: Start) -> i32 {
     let workers = worker_count(&config.main);
     let shutdown_timeout = config.main.worker_shutdown_timeout;
     let snapshot = Arc::new(Snapshot::new(config, Arc::clone(&files), 1));
+    let latest = Arc::new(ArcSwap::new(Arc::clone(&snapshot)));
     let current = Arc::new(Generation {
         snapshot,
         listeners,
@@ -129,6 +130,7 @@ pub fn run(config: ir::Config, start: Start) -> i32 {
         stop: Stop::Running,
         close_below: 0,
         workers,
+        latest: Arc::clone(&latest),
     });
     let (exited_tx, exited) = mpsc::unbounded_channel();
     let mut master = Master {
@@ -577,6 +579,10 @@ impl Master {
         });
         drop(old);
         let had = self.orders.borrow().workers;
+        self.orders
+            .borrow()
+            .latest
+            .store(Arc::clone(&next.snapshot));
         self.publish(|o| {
             o.generation = next;
             o.workers = workers;

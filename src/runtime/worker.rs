@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use arc_swap::ArcSwap;
 use tokio::sync::{watch, Notify};
 
 use super::conn;
@@ -58,6 +59,10 @@ pub struct Orders {
     /// Workers numbered this or higher stop gracefully (a reload lowered
     /// `worker_processes`).
     pub workers: usize,
+    /// The newest snapshot, stored before the orders that carry it are published: a request
+    /// looks here (without a lock) so that it follows a reload even before its worker has
+    /// read the new orders.
+    pub latest: Arc<ArcSwap<Snapshot>>,
 }
 
 /// Starts worker thread `index`. It drops to `user` first (for itself only: the main thread
@@ -128,8 +133,10 @@ fn drop_privileges(u: &ir::User) -> Result<(), String> {
 
 /// What a worker's tasks share.
 struct Local {
-    /// The generation new connections and new requests use.
+    /// The generation this worker accepts for.
     current: RefCell<Arc<Generation>>,
+    /// The snapshot new requests use ([`Orders::latest`]).
+    latest: Arc<ArcSwap<Snapshot>>,
     /// Connections open on this worker (a tunnel counts as its connection).
     active: Cell<usize>,
     /// A graceful stop: no keep-alive, idle connections close.
@@ -160,6 +167,7 @@ async fn follow(index: usize, mut orders: watch::Receiver<Orders>) {
     let mut o = orders.borrow_and_update().clone();
     let local = Rc::new(Local {
         current: RefCell::new(Arc::clone(&o.generation)),
+        latest: Arc::clone(&o.latest),
         active: Cell::new(0),
         stopping: Cell::new(false),
         close_below: Cell::new(0),
@@ -433,10 +441,10 @@ impl Open {
         if self.orphaned {
             return;
         }
-        let current = Arc::clone(&self.local.current.borrow().snapshot);
-        if current.generation == snap.generation {
+        if self.local.latest.load().generation == snap.generation {
             return;
         }
+        let current = self.local.latest.load_full();
         match successor(snap, conn, &current) {
             Some(next) => {
                 snap.connections.fetch_sub(1, Ordering::Relaxed);
@@ -492,7 +500,7 @@ impl Open {
 
     /// A reload removed this connection's socket (or changed what it serves).
     fn moved_away(&self, conn: &ConnInfo) -> bool {
-        let current = Arc::clone(&self.local.current.borrow().snapshot);
+        let current = self.local.latest.load_full();
         current.generation != self.snap.generation
             && successor(&self.snap, conn, &current).is_none()
     }
