@@ -680,3 +680,186 @@ async fn user_applies_to_the_worker_threads() {
             .contains("the \"user\" directive makes sense only if the master process runs with super-user privileges"));
     }
 }
+
+/// certbot's renewal: the certificate files are replaced, then `-s reload`. New handshakes
+/// present the new certificate. A keep-alive TLS connection made before it goes on serving
+/// requests on rginx (nginx's old worker closes it once idle).
+#[tokio::test]
+async fn reload_picks_up_renewed_certificates() {
+    let rsa = der(include_bytes!("../fixtures/tls/rsa.pem"));
+    let ecdsa = der(include_bytes!("../fixtures/tls/ecdsa.pem"));
+    for program in programs() {
+        let who = program.display().to_string();
+        let port = free_port();
+        let prefix = Prefix::new();
+        prefix.write("conf/cert.pem", include_bytes!("../fixtures/tls/rsa.pem"));
+        prefix.write("conf/cert.key", include_bytes!("../fixtures/tls/rsa.key"));
+        let c = format!(
+            "{MAIN}events {{}}\nhttp {{\n  access_log off;\n  server {{\n    listen 127.0.0.1:{port} ssl;\n    \
+             ssl_certificate cert.pem;\n    ssl_certificate_key cert.key;\n    \
+             location /tag {{ return 200 \"tag\\n\"; }}\n  }}\n}}\n"
+        );
+        let p = Proc::foreground(&program, prefix, &c, "", &[addr(port)]);
+        let (cert, mut kept) = tls_connect(port).await;
+        assert_eq!(cert, rsa, "{who}");
+        assert_eq!(tls_get(&mut kept).await, Ok(200), "{who}");
+
+        p.prefix
+            .write("conf/cert.pem", include_bytes!("../fixtures/tls/ecdsa.pem"));
+        p.prefix
+            .write("conf/cert.key", include_bytes!("../fixtures/tls/ecdsa.key"));
+        assert_eq!(p.ctl(&["-s", "reload"]).status.code(), Some(0), "{who}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let (cert, mut s) = tls_connect(port).await;
+            if cert == ecdsa {
+                assert_eq!(tls_get(&mut s).await, Ok(200), "{who}");
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{who}: old certificate after reload"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if !p.is_nginx() {
+            assert_eq!(tls_get(&mut kept).await, Ok(200), "{who}: kept connection");
+        }
+    }
+}
+
+type TlsStream = tokio::io::BufReader<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+
+fn der(pem: &[u8]) -> Vec<u8> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::pem_slice_iter(pem)
+        .next()
+        .expect("a certificate")
+        .expect("PEM")
+        .to_vec()
+}
+
+/// Records the certificate the server presents; the test asks which one, not whether it is
+/// trusted.
+#[derive(Debug, Default)]
+struct Presented(std::sync::Mutex<Vec<u8>>);
+
+impl rustls::client::danger::ServerCertVerifier for Presented {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        *self.0.lock().unwrap() = end_entity.to_vec();
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        rustls::crypto::ring::default_provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// A TLS connection to `port` and the certificate it presented.
+async fn tls_connect(port: u16) -> (Vec<u8>, TlsStream) {
+    let presented = std::sync::Arc::new(Presented::default());
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .dangerous()
+    .with_custom_certificate_verifier(presented.clone())
+    .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let name = rustls::pki_types::ServerName::try_from("example.com").unwrap();
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    let cert = presented.0.lock().unwrap().clone();
+    (cert, tokio::io::BufReader::new(tls))
+}
+
+/// A keep-alive `GET /tag` on `s`: the status.
+async fn tls_get(s: &mut TlsStream) -> Result<u16, String> {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+    s.get_mut()
+        .write_all(b"GET /tag HTTP/1.1\r\nHost: example.com\r\n\r\n")
+        .await
+        .map_err(|e| format!("send: {e}"))?;
+    let mut status = None;
+    let mut len = 0;
+    loop {
+        let mut line = String::new();
+        if s.read_line(&mut line)
+            .await
+            .map_err(|e| format!("read: {e}"))?
+            == 0
+        {
+            return Err("closed".into());
+        }
+        if status.is_none() {
+            status = line.split(' ').nth(1).and_then(|c| c.parse().ok());
+        } else if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            len = v.trim().parse().unwrap_or(0);
+        } else if line == "\r\n" {
+            break;
+        }
+    }
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body)
+        .await
+        .map_err(|e| format!("body: {e}"))?;
+    status.ok_or_else(|| "no status".into())
+}
+
+/// `worker_rlimit_nofile` is the workers' open-file limit (soft and hard): nginx's worker
+/// processes, rginx's process (its workers are threads).
+#[tokio::test]
+async fn worker_rlimit_nofile_sets_the_workers_limit() {
+    let ws = ws_echo_upstream();
+    for program in programs() {
+        let who = program.display().to_string();
+        let port = free_port();
+        let p = start(&program, port, ws, "worker_rlimit_nofile 4321;");
+        let worker = if p.is_nginx() {
+            let children =
+                std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", p.pid)).unwrap();
+            children.split_whitespace().next().unwrap().parse().unwrap()
+        } else {
+            p.pid
+        };
+        let limits = std::fs::read_to_string(format!("/proc/{worker}/limits")).unwrap();
+        let line = limits
+            .lines()
+            .find(|l| l.starts_with("Max open files"))
+            .unwrap();
+        let values: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
+        assert_eq!(values, ["4321", "4321"], "{who}: {line}");
+    }
+}

@@ -148,6 +148,7 @@ pub fn run(config: ir::Config, start: Start) -> i32 {
         user,
         stop: Stop::Running,
         stop_deadline: None,
+        exit_code: 0,
         shutdown_timeout,
     };
     say(
@@ -188,7 +189,7 @@ pub fn run(config: ir::Config, start: Start) -> i32 {
     }
     let _ = std::fs::remove_file(&master.pid);
     tracing::info!(nginx_level = "notice", "exit");
-    0
+    master.exit_code
 }
 
 /// The signals the process acts on.
@@ -239,11 +240,12 @@ struct Master {
     threads: Vec<std::thread::JoinHandle<()>>,
     /// Worker threads not yet exited.
     running: usize,
-    exited_tx: mpsc::UnboundedSender<usize>,
+    exited_tx: mpsc::UnboundedSender<worker::Exited>,
     user: Option<ir::User>,
     stop: Stop,
     /// When a graceful stop closes what is left (`worker_shutdown_timeout`).
     stop_deadline: Option<Instant>,
+    exit_code: i32,
     shutdown_timeout: Option<Duration>,
 }
 
@@ -293,7 +295,7 @@ impl Master {
     async fn wait_for_signals(
         &mut self,
         signals: Signals,
-        exited: &mut mpsc::UnboundedReceiver<usize>,
+        exited: &mut mpsc::UnboundedReceiver<worker::Exited>,
     ) {
         let Signals {
             mut hup,
@@ -344,18 +346,28 @@ impl Master {
                         "rginx has no worker processes to stop gracefully (WINCH, part of nginx's binary upgrade); QUIT stops rginx gracefully",
                     );
                 }
-                Some(_) = exited.recv() => {
+                Some((index, panicked)) = exited.recv() => {
                     self.running -= 1;
-                    if self.running == 0 {
-                        if self.stop != Stop::Running {
-                            return;
+                    // As nginx's master respawns a worker that died, unless stopping.
+                    if panicked && self.stop == Stop::Running && index < self.orders.borrow().workers {
+                        self.log(
+                            Level::Alert,
+                            &format!("worker process {index} exited on a panic, starting a new one"),
+                        );
+                        if let Err(msg) = self.start_workers(index, index + 1) {
+                            self.log(Level::Alert, &msg);
                         }
-                        // Every worker is gone without being told to stop.
-                        self.log(Level::Alert, "all worker threads exited, exiting");
+                    }
+                    if self.running == 0 {
+                        if self.stop == Stop::Running {
+                            self.log(Level::Alert, "no worker process is left, exiting");
+                            self.exit_code = 1;
+                        }
                         return;
                     }
                 }
-                _ = tick.tick() => self.tick(),
+                // Only while something is timed: draining generations, a stop's deadline.
+                _ = tick.tick(), if !self.old.is_empty() || self.stop_deadline.is_some() => self.tick(),
             }
         }
     }

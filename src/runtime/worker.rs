@@ -65,20 +65,31 @@ pub struct Orders {
     pub latest: Arc<ArcSwap<Snapshot>>,
 }
 
+/// A worker thread ended: its number, and whether it panicked (rather than stopping as
+/// told, or failing to start).
+pub type Exited = (usize, bool);
+
 /// Starts worker thread `index`. It drops to `user` first (for itself only: the main thread
 /// keeps its privileges, as nginx's master does) and reports on `ready` whether it could.
+/// When it ends, even by a panic, it says so on `exited`.
 pub fn spawn(
     index: usize,
     orders: watch::Receiver<Orders>,
     user: Option<ir::User>,
     ready: std::sync::mpsc::Sender<Result<(), String>>,
-    exited: tokio::sync::mpsc::UnboundedSender<usize>,
+    exited: tokio::sync::mpsc::UnboundedSender<Exited>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
+    struct Report(usize, tokio::sync::mpsc::UnboundedSender<Exited>);
+    impl Drop for Report {
+        fn drop(&mut self) {
+            let _ = self.1.send((self.0, std::thread::panicking()));
+        }
+    }
     std::thread::Builder::new()
         .name(format!("rginx-worker-{index}"))
         .spawn(move || {
+            let _report = Report(index, exited);
             worker(index, orders, user, ready);
-            let _ = exited.send(index);
         })
 }
 
