@@ -307,6 +307,7 @@ pub(crate) fn new_request(
         out: HeadersOut::default(),
         pipelined,
         add_uri_to_alias: false,
+        filter_finalize: false,
     };
     if let Some(caps) = captures {
         r.matched(caps);

@@ -151,6 +151,9 @@ pub struct Request {
     pub pipelined: bool,
     /// `try_files` in a regex location with `alias`: the URI is appended to the alias.
     pub add_uri_to_alias: bool,
+    /// A header filter finalized the request with an error (nginx's `r->filter_finalize`,
+    /// a failed `If-Match`): the connection closes once that response is sent.
+    pub filter_finalize: bool,
 }
 
 impl Request {
