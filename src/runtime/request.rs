@@ -154,6 +154,9 @@ pub struct Request {
     /// A header filter finalized the request with an error (nginx's `r->filter_finalize`,
     /// a failed `If-Match`): the connection closes once that response is sent.
     pub filter_finalize: bool,
+    /// Set when the upstream switched protocols: the connection becomes a tunnel once the
+    /// request's pipeline has returned.
+    pub upgraded: Option<Box<super::tunnel::Upgraded>>,
 }
 
 impl Request {
