@@ -23,8 +23,8 @@ use super::not_modified::{self, Verdict};
 use super::range::{self, Piece};
 use super::request::Request;
 use super::respond::{self, Framing, HeadersOut};
-use crate::ir::location::{LocConf, Root, TryFilesFallback};
-use crate::ir::{Level, Var};
+use crate::ir::location::{LocConf, Root, TryFiles, TryFilesFallback};
+use crate::ir::{Level, Template, Var};
 use nix::libc::{EACCES, ELOOP, EMLINK, ENAMETOOLONG, ENOENT, ENOTDIR};
 
 /// `$document_root`, `$realpath_root`, `$request_filename`.
@@ -48,11 +48,20 @@ pub fn path_var(r: &mut Request, v: &Var, out: &mut Vec<u8>) {
     }
 }
 
-/// The root (or alias) directory, evaluated.
+/// The root (or alias) directory, evaluated. A value nginx computes with a script (one with
+/// variables, or any `alias` in a regex location) and that comes out relative is under the
+/// prefix (`ngx_get_full_name`); literal paths were made absolute when the configuration was
+/// read.
 fn root_of(r: &mut Request, conf: &LocConf, out: &mut Vec<u8>) {
-    match &conf.root {
-        Root::Root(t) => r.eval(t, out),
-        Root::Alias { path, .. } => r.eval(path, out),
+    let (t, script) = match &conf.root {
+        Root::Root(t) => (t, t.has_vars()),
+        Root::Alias { path, location_len } => (path, path.has_vars() || location_len.is_none()),
+    };
+    let from = out.len();
+    r.eval(t, out);
+    if script && out.get(from) != Some(&b'/') {
+        let prefix = r.snap.config.paths.prefix.as_os_str().as_bytes().to_vec();
+        out.splice(from..from, prefix);
     }
 }
 
@@ -60,6 +69,30 @@ fn root_of(r: &mut Request, conf: &LocConf, out: &mut Vec<u8>) {
 /// `alias` after `rewrite ... break` changed the URI: the location's name no longer says
 /// which part of it to replace.
 fn map_uri(r: &mut Request, conf: &LocConf, uri: &[u8], out: &mut Vec<u8>) -> bool {
+    if !alias_usable(r, conf) {
+        return false;
+    }
+    root_of(r, conf, out);
+    match &conf.root {
+        Root::Root(_) => out.extend_from_slice(uri),
+        Root::Alias {
+            location_len: Some(n),
+            ..
+        } => out.extend_from_slice(&uri[(*n).min(uri.len())..]),
+        Root::Alias {
+            location_len: None, ..
+        } => {
+            if r.add_uri_to_alias {
+                out.extend_from_slice(uri);
+            }
+        }
+    }
+    true
+}
+
+/// The check that opens `ngx_http_map_uri_to_path`: an `alias` needs the URI its location
+/// matched.
+fn alias_usable(r: &Request, conf: &LocConf) -> bool {
     if matches!(conf.root, Root::Alias { .. }) && !r.valid_location {
         log::error(
             r,
@@ -70,28 +103,6 @@ fn map_uri(r: &mut Request, conf: &LocConf, uri: &[u8], out: &mut Vec<u8>) -> bo
             ),
         );
         return false;
-    }
-    match &conf.root {
-        Root::Root(t) => {
-            r.eval(t, out);
-            out.extend_from_slice(uri);
-        }
-        Root::Alias {
-            path,
-            location_len: Some(n),
-        } => {
-            r.eval(path, out);
-            out.extend_from_slice(&uri[(*n).min(uri.len())..]);
-        }
-        Root::Alias {
-            path,
-            location_len: None,
-        } => {
-            r.eval(path, out);
-            if r.add_uri_to_alias {
-                out.extend_from_slice(uri);
-            }
-        }
     }
     true
 }
@@ -107,74 +118,13 @@ fn conf_name(r: &Request) -> Vec<u8> {
         .unwrap_or_default()
 }
 
-/// The content phase without `proxy_pass`: `try_files`, then index or static.
+/// The content phase without `proxy_pass`: `try_files` (nginx's precontent phase), then the
+/// index module for a URI ending in `/`, else the static module.
 pub async fn serve(r: &mut Request, c: &mut Client) -> Next {
     let conf = r.conf.clone();
     if let Some(tf) = &conf.try_files {
-        let mut found = false;
-        for (t, test_dir) in &tf.files {
-            let name = r.eval_vec(t);
-            let mut path = Vec::new();
-            let alias_len = match &conf.root {
-                Root::Alias { location_len, .. } => Some(*location_len),
-                Root::Root(_) => None,
-            };
-            // The candidate relative to root/alias.
-            let rel: Vec<u8> = match alias_len {
-                Some(Some(n)) if name.len() >= n && r.uri.len() >= n && name[..n] == r.uri[..n] => {
-                    name[n..].to_vec()
-                }
-                _ => name.clone(),
-            };
-            root_of(r, &conf, &mut path);
-            path.extend_from_slice(&rel);
-            let meta = std::fs::metadata(OsStr::from_bytes(&path));
-            match meta {
-                Ok(m) if m.is_dir() == *test_dir => {
-                    match alias_len {
-                        None => r.uri = name,
-                        Some(None) => {
-                            if !test_dir {
-                                r.uri = name;
-                                r.add_uri_to_alias = true;
-                            }
-                        }
-                        Some(Some(n)) => {
-                            let mut u = r.uri[..n.min(r.uri.len())].to_vec();
-                            u.extend_from_slice(&rel);
-                            r.uri = u;
-                        }
-                    }
-                    found = true;
-                    break;
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    let code = e.raw_os_error().unwrap_or(0);
-                    if !matches!(code, 2 | 20 | 36) {
-                        log::error_errno(
-                            r,
-                            Level::Crit,
-                            format_args!("stat() \"{}\" failed", String::from_utf8_lossy(&path)),
-                            &e,
-                        );
-                    }
-                }
-            }
-        }
-        if !found {
-            return match &tf.fallback {
-                TryFilesFallback::Code(code) => Next::Status(*code),
-                TryFilesFallback::Named(n) => Next::Named(n.to_vec()),
-                TryFilesFallback::Uri(t) => {
-                    let v = r.eval_vec(t);
-                    let (uri, args) = match v.iter().position(|&b| b == b'?') {
-                        Some(q) => (v[..q].to_vec(), Some(Bytes::copy_from_slice(&v[q + 1..]))),
-                        None => (v, r.args.clone()),
-                    };
-                    Next::Redirect(uri, args)
-                }
-            };
+        if let Some(next) = try_files(r, &conf, tf) {
+            return next;
         }
     }
     if r.uri.last() == Some(&b'/') {
@@ -183,94 +133,211 @@ pub async fn serve(r: &mut Request, c: &mut Client) -> Next {
     static_file(r, c, &conf).await
 }
 
-/// The index module, then the directory answer.
+/// `ngx_http_try_files_handler`. Each candidate is evaluated and put after the root (or
+/// alias) directory; the first that exists as what it should be (a directory for a name
+/// that ended in `/`, anything else otherwise) becomes the URI and the phases go on (`None`).
+/// The last element is not tested: it is `=code`, `@named`, or a URI to redirect to (its own
+/// `?args` replace the request's, none leaves none).
+///
+/// With `alias`, a candidate with variables that starts with the location's prefix loses it
+/// (`$uri` names the file under the alias), a literal one does not; in a regex location the
+/// candidate is appended to the whole alias. These are nginx's rules, quirks included.
+fn try_files(r: &mut Request, conf: &LocConf, tf: &TryFiles) -> Option<Next> {
+    let mut base = Vec::new();
+    if !alias_usable(r, conf) {
+        return Some(Next::Status(500));
+    }
+    root_of(r, conf, &mut base);
+    let alias = match &conf.root {
+        Root::Root(_) => None,
+        Root::Alias { location_len, .. } => Some(*location_len),
+    };
+    // The candidate's name, after the alias's prefix is cut.
+    let name_of = |r: &mut Request, t: &Template| -> Vec<u8> {
+        let mut name = r.eval_vec(t);
+        if let Some(Some(n)) = alias {
+            if t.has_vars() && name.len() >= n && r.uri.len() >= n && name[..n] == r.uri[..n] {
+                name.drain(..n);
+            }
+        }
+        name
+    };
+    for (t, test_dir) in &tf.files {
+        let name = name_of(r, t);
+        let mut path = base.clone();
+        path.extend_from_slice(&name);
+        match std::fs::metadata(OsStr::from_bytes(&path)) {
+            Ok(m) if m.is_dir() == *test_dir => {}
+            Ok(_) => continue,
+            Err(e) => {
+                if !matches!(
+                    e.raw_os_error(),
+                    Some(ENOENT) | Some(ENOTDIR) | Some(ENAMETOOLONG)
+                ) {
+                    log::error_errno(
+                        r,
+                        Level::Crit,
+                        format_args!("stat() \"{}\" failed", String::from_utf8_lossy(&path)),
+                        &e,
+                    );
+                }
+                continue;
+            }
+        }
+        match alias {
+            None => r.uri = name,
+            Some(None) => {
+                if !test_dir {
+                    r.uri = name;
+                    r.add_uri_to_alias = true;
+                }
+            }
+            Some(Some(n)) => {
+                let mut uri = r.uri[..n.min(r.uri.len())].to_vec();
+                uri.extend_from_slice(&name);
+                r.uri = uri;
+            }
+        }
+        return None;
+    }
+    Some(match &tf.fallback {
+        TryFilesFallback::Code(code) => Next::Status(*code),
+        TryFilesFallback::Named(n) => Next::Named(n.to_vec()),
+        TryFilesFallback::Uri(t) => {
+            let v = name_of(r, t);
+            if v.first() == Some(&b'@') {
+                return Some(Next::Named(v));
+            }
+            // ngx_http_split_args.
+            match v.iter().position(|&b| b == b'?') {
+                Some(q) => {
+                    Next::Redirect(v[..q].to_vec(), Some(Bytes::copy_from_slice(&v[q + 1..])))
+                }
+                None => Next::Redirect(v, None),
+            }
+        }
+    })
+}
+
+/// `ngx_http_index_handler`: the first index name that exists is an internal redirect (an
+/// absolute name at once); when none does, the directory itself is tested once, so that a
+/// missing directory is a 404 and an existing one without index the content phase's 403.
 async fn index(r: &mut Request, c: &mut Client, conf: &LocConf) -> Next {
     if !matches!(r.method, Method::Get | Method::Head | Method::Post) {
         return Next::Status(405);
     }
-    let uri = r.uri.clone();
-    let mut dir = Vec::new();
-    if !map_uri(r, conf, &uri, &mut dir) {
-        return Next::Status(500);
-    }
+    let mut dir: Option<Vec<u8>> = None;
     let mut dir_tested = false;
     for t in conf.index.iter() {
+        if let Some(lit) = t.as_literal() {
+            if lit.first() == Some(&b'/') {
+                return Next::Redirect(lit.to_vec(), r.args.clone());
+            }
+        }
+        if dir.is_none() {
+            let uri = r.uri.clone();
+            let mut d = Vec::new();
+            if !map_uri(r, conf, &uri, &mut d) {
+                return Next::Status(500);
+            }
+            dir = Some(d);
+        }
         let name = r.eval_vec(t);
         if name.first() == Some(&b'/') {
             return Next::Redirect(name, r.args.clone());
         }
-        let mut path = dir.clone();
+        let base = dir.as_deref().unwrap_or_default();
+        let mut path = base.to_vec();
         path.extend_from_slice(&name);
-        match std::fs::metadata(OsStr::from_bytes(&path)) {
+        let e = match std::fs::metadata(OsStr::from_bytes(&path)) {
             Ok(_) => {
                 let mut u = r.uri.clone();
                 u.extend_from_slice(&name);
                 return Next::Redirect(u, r.args.clone());
             }
-            Err(e) => {
-                let code = e.raw_os_error().unwrap_or(0);
-                if matches!(code, 20 | 36 | 13) {
-                    return index_error(r, conf, &path, &e);
-                }
-                if !dir_tested {
-                    match std::fs::metadata(OsStr::from_bytes(&dir)) {
-                        Ok(m) if m.is_dir() => {}
-                        Ok(_) => {
-                            log::error(
-                                r,
-                                Level::Alert,
-                                format_args!(
-                                    "\"{}\" is not a directory",
-                                    String::from_utf8_lossy(&dir)
-                                ),
-                            );
-                            return Next::Status(500);
-                        }
-                        // nginx cut the path at the directory to test it, then put the
-                        // byte back: the message names the index file.
-                        Err(e) if e.raw_os_error() == Some(2) => {
-                            return index_error(r, conf, &path, &e)
-                        }
-                        Err(e) if e.raw_os_error() == Some(13) => {}
-                        Err(e) => {
-                            log::error_errno(
-                                r,
-                                Level::Crit,
-                                format_args!("stat() \"{}\" failed", String::from_utf8_lossy(&dir)),
-                                &e,
-                            );
-                            return Next::Status(500);
-                        }
-                    }
-                    dir_tested = true;
-                }
-                if code == 2 {
-                    continue;
-                }
-                log::error_errno(
-                    r,
-                    Level::Crit,
-                    format_args!("stat() \"{}\" failed", String::from_utf8_lossy(&path)),
-                    &e,
-                );
-                return Next::Status(500);
-            }
+            Err(e) => e,
+        };
+        let code = e.raw_os_error().unwrap_or(0);
+        if matches!(code, EMLINK | ELOOP) {
+            return Next::Status(403);
         }
+        if matches!(code, ENOTDIR | ENAMETOOLONG | EACCES) {
+            return index_error(r, conf, &path, &e);
+        }
+        if !dir_tested {
+            if let Err(next) = index_test_dir(r, conf, base, &path) {
+                return next;
+            }
+            dir_tested = true;
+        }
+        if code == ENOENT {
+            continue;
+        }
+        log::error_errno(
+            r,
+            Level::Crit,
+            format_args!("stat() \"{}\" failed", String::from_utf8_lossy(&path)),
+            &e,
+        );
+        return Next::Status(500);
     }
-    log::error(
-        r,
-        Level::Error,
-        format_args!(
-            "directory index of \"{}\" is forbidden",
-            String::from_utf8_lossy(&dir)
-        ),
-    );
+    // ngx_http_core_content_phase: no handler took the directory.
+    let uri = r.uri.clone();
+    let mut path = Vec::new();
+    if map_uri(r, conf, &uri, &mut path) {
+        log::error(
+            r,
+            Level::Error,
+            format_args!(
+                "directory index of \"{}\" is forbidden",
+                String::from_utf8_lossy(&path)
+            ),
+        );
+    }
     let _ = c;
     Next::Status(403)
 }
 
+/// `ngx_http_index_test_dir`: the directory an index name was looked for in, without its
+/// trailing slash (`base` is the mapped URI, `path` the index file's name). nginx writes a
+/// NUL into the file name to test the directory and puts the byte back before some of its
+/// messages, which therefore name the index file.
+fn index_test_dir(r: &Request, conf: &LocConf, base: &[u8], path: &[u8]) -> Result<(), Next> {
+    let dir = match base {
+        [rest @ .., b'/'] if !rest.is_empty() => rest,
+        _ => base,
+    };
+    match std::fs::metadata(OsStr::from_bytes(dir)) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => {
+            log::error(
+                r,
+                Level::Alert,
+                format_args!("\"{}\" is not a directory", String::from_utf8_lossy(path)),
+            );
+            Err(Next::Status(500))
+        }
+        Err(e) => match e.raw_os_error().unwrap_or(0) {
+            EMLINK | ELOOP => Err(Next::Status(403)),
+            ENOENT => Err(index_error(r, conf, path, &e)),
+            // Searching the directory is allowed: the index's own error said so.
+            EACCES => Ok(()),
+            _ => {
+                log::error_errno(
+                    r,
+                    Level::Crit,
+                    format_args!("stat() \"{}\" failed", String::from_utf8_lossy(dir)),
+                    &e,
+                );
+                Err(Next::Status(500))
+            }
+        },
+    }
+}
+
+/// `ngx_http_index_error`.
 fn index_error(r: &Request, conf: &LocConf, file: &[u8], e: &std::io::Error) -> Next {
-    if e.raw_os_error() == Some(13) {
+    if e.raw_os_error() == Some(EACCES) {
         log::error_errno(
             r,
             Level::Error,
