@@ -113,6 +113,9 @@ pub struct Suite {
     pub http: fn(&Env) -> String,
     /// Extra files (path relative to the prefix, contents), e.g. included map files.
     pub files: Files,
+    /// Runs once the files are written, before any server starts: what files cannot say
+    /// (symbolic links, FIFOs, modification times).
+    pub setup: fn(&Env),
     pub cases: Vec<Case>,
 }
 
@@ -123,12 +126,18 @@ impl Suite {
             needs,
             http,
             files: |_| Vec::new(),
+            setup: |_| {},
             cases: Vec::new(),
         }
     }
 
     pub fn files(mut self, files: Files) -> Suite {
         self.files = files;
+        self
+    }
+
+    pub fn setup(mut self, setup: fn(&Env)) -> Suite {
+        self.setup = setup;
         self
     }
 
@@ -651,6 +660,7 @@ impl Fixture {
         for (path, body) in (suite.files)(&env) {
             prefix.write(&path, &body);
         }
+        (suite.setup)(&env);
         let mut holes = holes;
         holes.extend(silent);
         Fixture {
