@@ -130,6 +130,12 @@ fn tree(_: &Env) -> Vec<(String, Vec<u8>)> {
         f("www/sp ace.txt", "space\n"),
         f("www/pct%41.txt", "percent\n"),
         f("www/back\\slash.txt", "backslash\n"),
+        f("www/q?x.txt", "question\n"),
+        f("www/h#x.txt", "hash\n"),
+        f("www/\u{e9}.txt", "e acute\n"),
+        f("www/q?d/index.html", "question dir\n"),
+        f("www/\u{e9}/index.html", "e acute dir\n"),
+        f("www/pct%d/index.html", "percent dir\n"),
         f("www/custom404.html", "<p>custom 404</p>\n"),
         f("www/dir/index.html", "dir index\n"),
         f("www/dir/b.txt", "b\n"),
@@ -150,6 +156,13 @@ fn tree(_: &Env) -> Vec<(String, Vec<u8>)> {
         f("www/tf/dir/index.html", "tf dir index\n"),
         f("www/tf-named/here.txt", "here\n"),
         f("www/re-tf/a.txt", "re-tf\n"),
+        f("www/cs/a.txt", ALPHABET),
+        f("www/notype/a.txt", ALPHABET),
+        f("www/quiet/here.txt", "here\n"),
+        f("www/v1/vroot/a.txt", "variable root\n"),
+        f("www/vrel/x.txt", "relative variable root\n"),
+        f("www/etagoff/a.txt", ALPHABET),
+        f("www/idx-dir/sub/index.html", "idx-dir sub\n"),
         f("html/index.html", "<p>prefix html</p>\n"),
         f("html/a.gif", "GIF89a\n"),
         f("html/a.js", "js\n"),
@@ -215,6 +228,16 @@ server {{
   location /err/ {{ error_page 404 /custom404.html; }}
   location /auto/ {{ absolute_redirect off; }}
   location /rel/ {{ root www; }}
+  location /cs/ {{ charset utf-8; }}
+  location /notype/ {{ types {{ }} default_type ""; }}
+  location /err200/ {{ error_page 404 =200 /a.txt; }}
+  location /errloop/ {{ error_page 404 /nothing-either.html; }}
+  location /quiet/ {{ log_not_found off; }}
+  location /al-nest/ {{ alias {p}/www/dir/; location /al-nest/sub/ {{ }} }}
+  location /vroot/ {{ root {p}/www/$arg_r; }}
+  location /vrel/ {{ root $arg_r; }}
+  location /etagoff/ {{ etag off; }}
+  location /idx-dir/ {{ index sub index.html; }}
 }}
 server {{
   listen {l1};
@@ -878,6 +901,60 @@ fn conditional() -> Vec<Case> {
     ]
 }
 
+/// More of each rule: charset and no type in multipart parts, `error_page` statuses, nested
+/// and variable roots.
+fn more() -> Vec<Case> {
+    let st = |name: &'static str, rules: Rules, path: &str, headers: &[&str], want: u16| {
+        Case::new(name, rules, req("GET", path, headers)).expect(move |o| assert_eq!(o.status(), want))
+    };
+    let many: String = (0..100).map(|i| format!("{}-{}", i * 7, i * 7 + 2)).collect::<Vec<_>>().join(",");
+    vec![
+        Case::new("multipart parts carry the charset", &["S15.9", "S15.4"], req("GET", "/cs/a.txt", &["Range: bytes=0-1,3-4"]))
+            .expect(|o| assert!(o.body().contains("Content-Type: text/plain; charset=utf-8\r\n"), "{}", o.body())),
+        Case::new("no type: no Content-Type, none in the parts", &["S15.9", "S15.4"], req("GET", "/notype/a.txt", &["Range: bytes=0-1,3-4"]))
+            .expect(|o| {
+                assert_eq!(o.status(), 206);
+                assert!(!o.body().contains("Content-Type"), "{}", o.body());
+            }),
+        st("no type, whole", &["S15.4"], "/notype/a.txt", &[], 200),
+        Case::new("error_page =200: ranges apply", &["S15.9", "S15.6"], req("GET", "/err200/nothing", &["Range: bytes=0-4"]))
+            .expect(|o| assert_eq!(o.status(), 206)),
+        st("error_page =200: 304 applies", &["S15.8", "S15.6"], "/err200/nothing", &["If-None-Match: *"], 304),
+        Case::new("error_page to a missing page: nginx's 404", &["S15.6", "S13.5"], g("/errloop/nothing")).expect(|o| {
+            assert_eq!(o.status(), 404);
+            assert_eq!(o.body(), err_page("404 Not Found"));
+            assert_eq!(o.errors().len(), 2, "{:?}", o.errors());
+        }),
+        Case::new("log_not_found off", &["S15.6"], g("/quiet/nothing")).expect(|o| {
+            assert_eq!(o.status(), 404);
+            assert!(o.errors().is_empty(), "{:?}", o.errors());
+        }),
+        Case::new("alias inherited by a nested location", &["S15.1", "S15.2"], g("/al-nest/sub/"))
+            .expect(|o| assert_eq!(o.body(), "sub index\n")),
+        Case::new("a root with a variable", &["S15.1"], g("/vroot/a.txt?r=v1"))
+            .expect(|o| assert_eq!(o.body(), "variable root\n")),
+        Case::new("a root that is a variable: relative to the prefix", &["S15.1"], g("/vrel/x.txt?r=www"))
+            .expect(|o| assert_eq!(o.body(), "relative variable root\n")),
+        Case::new("a root that is an empty variable: the prefix", &["S15.1", "S15.6"], g("/vrel/x.txt")).expect(|o| {
+            assert_eq!(o.status(), 404);
+            assert!(o.errors()[0].contains("//vrel/x.txt\" failed"), "{:?}", o.errors());
+        }),
+        st("etag off, If-Match: 412", &["S15.8", "S15.7"], "/etagoff/a.txt", &["If-Match: \"x\""], 412),
+        st("etag off, If-Match *: 200", &["S15.8", "S15.7"], "/etagoff/a.txt", &["If-Match: *"], 200),
+        Case::new("etag off: no ETag", &["S15.7"], g("/etagoff/a.txt")).expect(|o| assert_eq!(o.header("ETag"), None)),
+        Case::new("index naming a directory: its 301", &["S15.2", "S15.5"], g("/idx-dir/")).expect(|o| {
+            assert_eq!(o.header("Location").unwrap(), format!("http://static.test:{}/idx-dir/sub/", o.env.lp(0)));
+        }),
+        st("a hundred ranges", &["S15.9"], "/big.bin", &[&format!("Range: bytes={many}")], 206),
+        Case::new("HEAD of a directory: 301, head only", &["S15.5", "S13.8"], req("HEAD", "/dir", &[]))
+            .expect(|o| assert_eq!(o.status(), 301)),
+        Case::new("HEAD, multipart: the length of the parts", &["S15.9", "S13.8"], req("HEAD", "/a.txt", &["Range: bytes=0-1,3-4"]))
+            .expect(|o| assert_eq!(o.status(), 206)),
+        st("If-Modified-Since with a length attribute", &["S15.8"], "/a.txt", &["If-Modified-Since: Tue, 14 Nov 2023 22:13:20 GMT; length=36"], 304),
+        st("the index file by name", &["S15.1"], "/dir/index.html", &[], 200),
+    ]
+}
+
 fn ranges() -> Vec<Case> {
     let one = |name: &'static str,
                range: &'static str,
@@ -1030,6 +1107,18 @@ fn hostile() -> Vec<Case> {
         ("/pct%2541.txt", 200),
         ("/pct%41.txt", 404),
         ("/a.txt?../../secret.txt", 200),
+        ("/q%3Fx.txt", 200),
+        ("/q?x.txt", 404),
+        ("/h%23x.txt", 200),
+        ("/%C3%A9.txt", 200),
+        ("/\u{e9}.txt", 200),
+        ("/dir%2F", 200),
+        ("/dir/.", 200),
+        ("/dir%2f.", 200),
+        ("/al-bad", 301),
+        ("/al-bad/", 200),
+        ("/al/..%2fa.txt", 200),
+        ("/link-dir-out/", 403),
         ("/a.txt#../../secret.txt", 200),
         ("/re/%2e%2e/secret.txt", 404),
         ("/re/..%2fsecret.txt", 404),
@@ -1054,6 +1143,16 @@ fn hostile() -> Vec<Case> {
                 .expect(move |o| assert_eq!(o.status(), want))
         })
         .collect();
+    for (name, path, want) in [
+        ("a question mark", "/q%3Fd", "/q%3Fd/"),
+        ("UTF-8", "/%C3%A9", "/%C3%A9/"),
+        ("raw UTF-8", "/\u{e9}", "/%C3%A9/"),
+        ("a percent sign", "/pct%25d", "/pct%25d/"),
+    ] {
+        cases.push(Case::new(format!("directory 301 escapes {name}"), &["S15.10", "S15.5"], g(path)).expect(move |o| {
+            assert_eq!(o.header("Location").unwrap(), format!("http://static.test:{}{want}", o.env.lp(0)));
+        }));
+    }
     let long = format!("/{}", "a".repeat(300));
     let deep = format!("/{}x", "abcdefgh/".repeat(520));
     cases.extend([
@@ -1273,6 +1372,7 @@ fn static_suites() -> Vec<Suite> {
     );
     main.extend(conditional());
     main.extend(ranges());
+    main.extend(more());
     let mut deflt: Vec<Case> = Vec::new();
     for c in root_and_index()
         .into_iter()

@@ -197,10 +197,12 @@ impl Request {
         self.args.as_deref().unwrap_or(b"")
     }
 
-    /// The status the log reports (`$status`).
+    /// The status the log reports (`$status`): an `error_page`'s status, as nginx's
+    /// `r->err_status`, even when a filter then changed the response's (`error_page 404 =200`
+    /// with a `Range` logs 200 for a 206), else the status sent.
     pub fn log_status(&self) -> u16 {
         if self.sent.status != 0 {
-            self.sent.status
+            self.err_status.unwrap_or(self.sent.status)
         } else if self.head.http09 {
             9
         } else {

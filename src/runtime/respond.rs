@@ -168,7 +168,8 @@ pub fn write_head(r: &mut Request, h: &mut HeadersOut, out: &mut Vec<u8>) -> Fra
         out.extend_from_slice(&clock::http_date());
         out.extend_from_slice(b"\r\n");
     }
-    if let Some(ct) = &h.content_type {
+    // ngx_http_header_filter: an empty type (`default_type ""`) is no header.
+    if let Some(ct) = h.content_type.as_ref().filter(|ct| !ct.is_empty()) {
         out.extend_from_slice(b"Content-Type: ");
         out.extend_from_slice(ct);
         out.extend_from_slice(b"\r\n");
