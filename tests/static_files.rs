@@ -204,6 +204,13 @@ server {{
   location = /echo {{ return 200 "echo uri=$uri args=$args\n"; }}
   location /tf-code/ {{ try_files $uri =410; }}
   location /tf-noargs/ {{ try_files $uri /echo; }}
+  location /tf-200/ {{ try_files $uri =200; }}
+  location /tf-201/ {{ try_files $uri =201; }}
+  location /tf-204/ {{ try_files $uri =204; }}
+  location /tf-301/ {{ try_files $uri =301; }}
+  location /tf-0/ {{ try_files $uri =0; }}
+  location /tf-empty/ {{ try_files "" =404; }}
+  location /tf-at/ {{ try_files $uri @; }}
   location /al-tf-var/ {{ alias {p}/www/dir/; try_files $uri /al-tf-var/b.txt$is_args$args; }}
   location /tf-loop/ {{ try_files $uri /tf-loop/again; }}
   location /al/ {{ alias {p}/www/dir/; }}
@@ -522,6 +529,45 @@ fn try_files() -> Vec<Case> {
                 o.errors()
             );
         }),
+        // nginx finalizes the request with 200, which is no special response: nothing is
+        // sent, the log says 000.
+        Case::new("try_files: =200", &["S15.3"], g("/tf-200/missing")).expect(|o| {
+            assert!(o.conn(0).bytes.is_empty());
+            assert!(
+                o.access("access.log")[0].contains("\" 000 0 "),
+                "{:?}",
+                o.access("access.log")
+            );
+        }),
+        Case::new(
+            "try_files: =200 on a keep-alive connection",
+            &["S15.3", "S13.4"],
+            [get_with("/tf-200/missing", "static.test", &[]), g("/a.txt")].concat(),
+        )
+        .expect(|o| assert_eq!(o.body(), ALPHABET)),
+        status("try_files: =201", &["S15.3"], g("/tf-201/missing"), 201),
+        status("try_files: =204", &["S15.3"], g("/tf-204/missing"), 204),
+        status("try_files: =301", &["S15.3"], g("/tf-301/missing"), 301),
+        Case::new("try_files: =0 is a URI", &["S15.3"], g("/tf-0/missing")).expect(|o| {
+            assert_eq!(o.status(), 404);
+            assert!(
+                o.errors()[0].contains("/www=0\" failed"),
+                "{:?}",
+                o.errors()
+            );
+        }),
+        status(
+            "try_files: an empty name is the root directory",
+            &["S15.3"],
+            g("/tf-empty/x"),
+            404,
+        ),
+        Case::new(
+            "try_files: an unnamed named location",
+            &["S15.3"],
+            g("/tf-at/x"),
+        )
+        .expect(|o| assert_eq!(o.status(), 500)),
         Case::new(
             "try_files: a redirection cycle",
             &["S15.3"],
@@ -905,22 +951,56 @@ fn conditional() -> Vec<Case> {
 /// and variable roots.
 fn more() -> Vec<Case> {
     let st = |name: &'static str, rules: Rules, path: &str, headers: &[&str], want: u16| {
-        Case::new(name, rules, req("GET", path, headers)).expect(move |o| assert_eq!(o.status(), want))
+        Case::new(name, rules, req("GET", path, headers))
+            .expect(move |o| assert_eq!(o.status(), want))
     };
-    let many: String = (0..100).map(|i| format!("{}-{}", i * 7, i * 7 + 2)).collect::<Vec<_>>().join(",");
+    let many: String = (0..100)
+        .map(|i| format!("{}-{}", i * 7, i * 7 + 2))
+        .collect::<Vec<_>>()
+        .join(",");
     vec![
-        Case::new("multipart parts carry the charset", &["S15.9", "S15.4"], req("GET", "/cs/a.txt", &["Range: bytes=0-1,3-4"]))
-            .expect(|o| assert!(o.body().contains("Content-Type: text/plain; charset=utf-8\r\n"), "{}", o.body())),
-        Case::new("no type: no Content-Type, none in the parts", &["S15.9", "S15.4"], req("GET", "/notype/a.txt", &["Range: bytes=0-1,3-4"]))
-            .expect(|o| {
-                assert_eq!(o.status(), 206);
-                assert!(!o.body().contains("Content-Type"), "{}", o.body());
-            }),
+        Case::new(
+            "multipart parts carry the charset",
+            &["S15.9", "S15.4"],
+            req("GET", "/cs/a.txt", &["Range: bytes=0-1,3-4"]),
+        )
+        .expect(|o| {
+            assert!(
+                o.body()
+                    .contains("Content-Type: text/plain; charset=utf-8\r\n"),
+                "{}",
+                o.body()
+            )
+        }),
+        Case::new(
+            "no type: no Content-Type, none in the parts",
+            &["S15.9", "S15.4"],
+            req("GET", "/notype/a.txt", &["Range: bytes=0-1,3-4"]),
+        )
+        .expect(|o| {
+            assert_eq!(o.status(), 206);
+            assert!(!o.body().contains("Content-Type"), "{}", o.body());
+        }),
         st("no type, whole", &["S15.4"], "/notype/a.txt", &[], 200),
-        Case::new("error_page =200: ranges apply", &["S15.9", "S15.6"], req("GET", "/err200/nothing", &["Range: bytes=0-4"]))
-            .expect(|o| assert_eq!(o.status(), 206)),
-        st("error_page =200: 304 applies", &["S15.8", "S15.6"], "/err200/nothing", &["If-None-Match: *"], 304),
-        Case::new("error_page to a missing page: nginx's 404", &["S15.6", "S13.5"], g("/errloop/nothing")).expect(|o| {
+        Case::new(
+            "error_page =200: ranges apply",
+            &["S15.9", "S15.6"],
+            req("GET", "/err200/nothing", &["Range: bytes=0-4"]),
+        )
+        .expect(|o| assert_eq!(o.status(), 206)),
+        st(
+            "error_page =200: 304 applies",
+            &["S15.8", "S15.6"],
+            "/err200/nothing",
+            &["If-None-Match: *"],
+            304,
+        ),
+        Case::new(
+            "error_page to a missing page: nginx's 404",
+            &["S15.6", "S13.5"],
+            g("/errloop/nothing"),
+        )
+        .expect(|o| {
             assert_eq!(o.status(), 404);
             assert_eq!(o.body(), err_page("404 Not Found"));
             assert_eq!(o.errors().len(), 2, "{:?}", o.errors());
@@ -929,29 +1009,93 @@ fn more() -> Vec<Case> {
             assert_eq!(o.status(), 404);
             assert!(o.errors().is_empty(), "{:?}", o.errors());
         }),
-        Case::new("alias inherited by a nested location", &["S15.1", "S15.2"], g("/al-nest/sub/"))
-            .expect(|o| assert_eq!(o.body(), "sub index\n")),
+        Case::new(
+            "alias inherited by a nested location",
+            &["S15.1", "S15.2"],
+            g("/al-nest/sub/"),
+        )
+        .expect(|o| assert_eq!(o.body(), "sub index\n")),
         Case::new("a root with a variable", &["S15.1"], g("/vroot/a.txt?r=v1"))
             .expect(|o| assert_eq!(o.body(), "variable root\n")),
-        Case::new("a root that is a variable: relative to the prefix", &["S15.1"], g("/vrel/x.txt?r=www"))
-            .expect(|o| assert_eq!(o.body(), "relative variable root\n")),
-        Case::new("a root that is an empty variable: the prefix", &["S15.1", "S15.6"], g("/vrel/x.txt")).expect(|o| {
+        Case::new(
+            "a root that is a variable: relative to the prefix",
+            &["S15.1"],
+            g("/vrel/x.txt?r=www"),
+        )
+        .expect(|o| assert_eq!(o.body(), "relative variable root\n")),
+        Case::new(
+            "a root that is an empty variable: the prefix",
+            &["S15.1", "S15.6"],
+            g("/vrel/x.txt"),
+        )
+        .expect(|o| {
             assert_eq!(o.status(), 404);
-            assert!(o.errors()[0].contains("//vrel/x.txt\" failed"), "{:?}", o.errors());
+            assert!(
+                o.errors()[0].contains("//vrel/x.txt\" failed"),
+                "{:?}",
+                o.errors()
+            );
         }),
-        st("etag off, If-Match: 412", &["S15.8", "S15.7"], "/etagoff/a.txt", &["If-Match: \"x\""], 412),
-        st("etag off, If-Match *: 200", &["S15.8", "S15.7"], "/etagoff/a.txt", &["If-Match: *"], 200),
-        Case::new("etag off: no ETag", &["S15.7"], g("/etagoff/a.txt")).expect(|o| assert_eq!(o.header("ETag"), None)),
-        Case::new("index naming a directory: its 301", &["S15.2", "S15.5"], g("/idx-dir/")).expect(|o| {
-            assert_eq!(o.header("Location").unwrap(), format!("http://static.test:{}/idx-dir/sub/", o.env.lp(0)));
+        st(
+            "etag off, If-Match: 412",
+            &["S15.8", "S15.7"],
+            "/etagoff/a.txt",
+            &["If-Match: \"x\""],
+            412,
+        ),
+        st(
+            "etag off, If-Match *: 200",
+            &["S15.8", "S15.7"],
+            "/etagoff/a.txt",
+            &["If-Match: *"],
+            200,
+        ),
+        Case::new("etag off: no ETag", &["S15.7"], g("/etagoff/a.txt"))
+            .expect(|o| assert_eq!(o.header("ETag"), None)),
+        Case::new(
+            "index naming a directory: its 301",
+            &["S15.2", "S15.5"],
+            g("/idx-dir/"),
+        )
+        .expect(|o| {
+            assert_eq!(
+                o.header("Location").unwrap(),
+                format!("http://static.test:{}/idx-dir/sub/", o.env.lp(0))
+            );
         }),
-        st("a hundred ranges", &["S15.9"], "/big.bin", &[&format!("Range: bytes={many}")], 206),
-        Case::new("HEAD of a directory: 301, head only", &["S15.5", "S13.8"], req("HEAD", "/dir", &[]))
-            .expect(|o| assert_eq!(o.status(), 301)),
-        Case::new("HEAD, multipart: the length of the parts", &["S15.9", "S13.8"], req("HEAD", "/a.txt", &["Range: bytes=0-1,3-4"]))
-            .expect(|o| assert_eq!(o.status(), 206)),
-        st("If-Modified-Since with a length attribute", &["S15.8"], "/a.txt", &["If-Modified-Since: Tue, 14 Nov 2023 22:13:20 GMT; length=36"], 304),
-        st("the index file by name", &["S15.1"], "/dir/index.html", &[], 200),
+        st(
+            "a hundred ranges",
+            &["S15.9"],
+            "/big.bin",
+            &[&format!("Range: bytes={many}")],
+            206,
+        ),
+        Case::new(
+            "HEAD of a directory: 301, head only",
+            &["S15.5", "S13.8"],
+            req("HEAD", "/dir", &[]),
+        )
+        .expect(|o| assert_eq!(o.status(), 301)),
+        Case::new(
+            "HEAD, multipart: the length of the parts",
+            &["S15.9", "S13.8"],
+            req("HEAD", "/a.txt", &["Range: bytes=0-1,3-4"]),
+        )
+        .expect(|o| assert_eq!(o.status(), 206)),
+        st(
+            "If-Modified-Since with a length attribute",
+            &["S15.8"],
+            "/a.txt",
+            &["If-Modified-Since: Tue, 14 Nov 2023 22:13:20 GMT; length=36"],
+            304,
+        ),
+        st(
+            "the index file by name",
+            &["S15.1"],
+            "/dir/index.html",
+            &[],
+            200,
+        ),
     ]
 }
 
@@ -1149,9 +1293,19 @@ fn hostile() -> Vec<Case> {
         ("raw UTF-8", "/\u{e9}", "/%C3%A9/"),
         ("a percent sign", "/pct%25d", "/pct%25d/"),
     ] {
-        cases.push(Case::new(format!("directory 301 escapes {name}"), &["S15.10", "S15.5"], g(path)).expect(move |o| {
-            assert_eq!(o.header("Location").unwrap(), format!("http://static.test:{}{want}", o.env.lp(0)));
-        }));
+        cases.push(
+            Case::new(
+                format!("directory 301 escapes {name}"),
+                &["S15.10", "S15.5"],
+                g(path),
+            )
+            .expect(move |o| {
+                assert_eq!(
+                    o.header("Location").unwrap(),
+                    format!("http://static.test:{}{want}", o.env.lp(0))
+                );
+            }),
+        );
     }
     let long = format!("/{}", "a".repeat(300));
     let deep = format!("/{}x", "abcdefgh/".repeat(520));

@@ -201,6 +201,10 @@ fn try_files(r: &mut Request, conf: &LocConf, tf: &TryFiles) -> Option<Next> {
         return None;
     }
     Some(match &tf.fallback {
+        // ngx_http_finalize_request with a status below 300 that is neither 201 nor 204 is no
+        // special response: the request ends with nothing sent (logged as 000), and a
+        // keep-alive connection goes on.
+        TryFilesFallback::Code(code) if *code < 300 && !matches!(code, 201 | 204) => Next::Done,
         TryFilesFallback::Code(code) => Next::Status(*code),
         TryFilesFallback::Named(n) => Next::Named(n.to_vec()),
         TryFilesFallback::Uri(t) => {

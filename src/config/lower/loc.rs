@@ -570,6 +570,11 @@ impl LocBuilder {
         let lv = last.as_bytes();
         let fallback = if lv.first() == Some(&b'=') {
             match value::number(&lv[1..]) {
+                // nginx keeps a code of 0 as none: the element is then a URI, "=0".
+                Some(0) => match template::parse(l, last, d.end) {
+                    Some(raw) => RawFallback::Uri(raw),
+                    None => return,
+                },
                 Some(c) if c <= 999 => RawFallback::Code(c as u16),
                 _ => {
                     l.error(
