@@ -180,6 +180,9 @@ fn setup(e: &Env) {
     symlink("loop", www.join("loop")).unwrap();
     symlink("nowhere", www.join("dangling")).unwrap();
     symlink("a.txt", www.join("link-in.txt")).unwrap();
+    symlink("/dev/null", www.join("devnull")).unwrap();
+    std::fs::create_dir(www.join("idx-loop")).unwrap();
+    symlink("index.html", www.join("idx-loop/index.html")).unwrap();
     let st = std::process::Command::new("mkfifo")
         .arg(www.join("fifo"))
         .status()
@@ -1275,6 +1278,12 @@ fn hostile() -> Vec<Case> {
         ("/link-dir-out", 301),
         ("/loop", 403),
         ("/loop/x", 403),
+        ("/loop/", 403),
+        ("/idx-loop/", 403),
+        ("/devnull", 404),
+        ("/a.txt.", 404),
+        ("/a.txt::$DATA", 404),
+        ("/a.txt/x", 404),
         ("/dangling", 404),
         ("/al-bad../secret.txt", 200),
         ("/al-bad../outside/s.txt", 200),
