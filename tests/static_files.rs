@@ -248,6 +248,7 @@ server {{
   location /vrel/ {{ root $arg_r; }}
   location /etagoff/ {{ etag off; }}
   location /idx-dir/ {{ index sub index.html; }}
+  location /al-rw/ {{ alias {p}/www/dir/; rewrite ^ /al-rw/b.txt break; }}
 }}
 server {{
   listen {l1};
@@ -1066,6 +1067,20 @@ fn more() -> Vec<Case> {
                 format!("http://static.test:{}/idx-dir/sub/", o.env.lp(0))
             );
         }),
+        Case::new(
+            "alias after rewrite ... break: 500",
+            &["S15.1"],
+            g("/al-rw/x"),
+        )
+        .expect(|o| {
+            assert_eq!(o.status(), 500);
+            assert!(
+                o.errors()[0].starts_with("[alert]")
+                    && o.errors()[0].contains("where URI was rewritten"),
+                "{:?}",
+                o.errors()
+            );
+        }),
         st(
             "a hundred ranges",
             &["S15.9"],
@@ -1284,6 +1299,16 @@ fn hostile() -> Vec<Case> {
         ("/a.txt.", 404),
         ("/a.txt::$DATA", 404),
         ("/a.txt/x", 404),
+        ("/dir/./sub/../b.txt", 200),
+        ("/dir//sub///", 200),
+        ("/dir/sub/..", 200),
+        ("/%2F%2Fa.txt", 200),
+        ("/./././a.txt", 200),
+        ("/dir/sub/%2e%2e/%2e/b.txt", 200),
+        ("/dir/sub/.%2E/..%2F%2e%2e%2fa.txt", 400),
+        ("/dir/sub/.%2E/..%2Fa.txt", 200),
+        ("/dir/sub/../../../a.txt", 400),
+        ("/dir%2f%2e%2e%2f%2e%2e%2fa.txt", 400),
         ("/dangling", 404),
         ("/al-bad../secret.txt", 200),
         ("/al-bad../outside/s.txt", 200),
