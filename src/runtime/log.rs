@@ -416,6 +416,10 @@ pub struct ErrorLogLayer {
 
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for ErrorLogLayer {
     fn on_event(&self, event: &tracing::Event<'_>, _cx: tracing_subscriber::layer::Context<'_, S>) {
+        // Only rginx's own events: libraries' (hyper, h2, rustls) are not nginx's lines.
+        if !event.metadata().target().starts_with("rginx") {
+            return;
+        }
         struct Visit {
             msg: String,
             level: Option<Level>,

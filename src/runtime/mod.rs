@@ -21,6 +21,7 @@ pub mod body;
 pub mod clock;
 pub mod conn;
 pub mod files;
+pub mod h2;
 pub mod handler;
 pub mod http1;
 pub mod io;

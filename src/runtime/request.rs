@@ -30,6 +30,8 @@ pub struct ConnInfo {
     pub https: bool,
     /// The handshake of a TLS connection (`$ssl_*`).
     pub tls: Option<Box<super::tls::TlsInfo>>,
+    /// The connection speaks HTTP/2 (`$http2`).
+    pub http2: bool,
     pub accepted: Instant,
     /// Index of the listening socket in [`crate::ir::Http::sockets`] and of the address
     /// configuration within it (S2.3).
