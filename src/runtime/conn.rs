@@ -15,6 +15,7 @@ use super::log;
 use super::request::{ConnInfo, Request, Sent, UpstreamState, URI_CHANGES};
 use super::respond::HeadersOut;
 use super::route;
+use super::tls;
 use super::worker::Open;
 use super::Snapshot;
 use crate::ir::Level;
@@ -75,10 +76,41 @@ impl Partial {
 }
 
 /// Serves a connection until it closes.
-pub async fn serve(stream: Stream, conn: Arc<ConnInfo>, snap: Arc<Snapshot>, open: Open) {
+pub async fn serve(stream: Stream, mut conn: ConnInfo, snap: Arc<Snapshot>, open: Open) {
+    let mut plain_on_tls = false;
+    let stream = if snap.http().sockets[conn.socket].addrs[conn.addr].ssl {
+        match tls::accept(stream, &snap, &conn).await {
+            tls::Accepted::Tls(s, info) => {
+                conn.https = true;
+                conn.tls = Some(info);
+                s
+            }
+            tls::Accepted::Plain(s) => {
+                plain_on_tls = true;
+                s
+            }
+            tls::Accepted::Closed => return,
+        }
+    } else {
+        stream
+    };
+    {
+        let ac = &snap.http().sockets[conn.socket].addrs[conn.addr];
+        // S12.7: h2 when ALPN chose it; a plaintext `listen ... http2` speaks only HTTP/2.
+        conn.http2 = match &conn.tls {
+            Some(t) => t.alpn.as_deref() == Some(b"h2"),
+            None => ac.http2 && !plain_on_tls,
+        };
+    }
+    let conn = Arc::new(conn);
+    if conn.http2 {
+        return super::h2::serve(stream, conn, snap, open).await;
+    }
     let (limits, header_timeout) = {
         let ac = &snap.http().sockets[conn.socket].addrs[conn.addr];
-        let srv = &snap.http().servers[ac.default_server.0 as usize].srv;
+        // The server SNI chose sets the buffers and timeout until a Host names another.
+        let first = conn.tls.as_ref().map_or(ac.default_server, |t| t.server);
+        let srv = &snap.http().servers[first.0 as usize].srv;
         (
             Limits {
                 client_header_buffer_size: srv.client_header_buffer_size,
@@ -164,7 +196,20 @@ pub async fn serve(stream: Stream, conn: Arc<ConnInfo>, snap: Arc<Snapshot>, ope
         r.start = started;
         r.start_wall = started_wall;
         log_invalid_headers(&r);
-        handler::handle(&mut r, &mut c).await;
+        if plain_on_tls {
+            // S12.5: the whole head was read; nginx then refuses it with its 497 (sent as
+            // 400 unless an error_page handles 497).
+            log::error_full(
+                &r,
+                Level::Info,
+                format_args!("client sent plain HTTP request to HTTPS port"),
+                Some("reading client request headers"),
+                None,
+            );
+            handler::handle_status(&mut r, &mut c, 497).await;
+        } else {
+            handler::handle(&mut r, &mut c).await;
+        }
         if let Some(up) = r.upgraded.take() {
             // The connection is a tunnel from now on: a task of its own, so that this
             // pipeline's state is freed while the tunnel idles.
@@ -195,6 +240,75 @@ pub async fn serve(stream: Stream, conn: Arc<ConnInfo>, snap: Arc<Snapshot>, ope
             return;
         }
     }
+}
+
+/// One HTTP/2 stream's request, on its pipe (see `h2`): `head` is the HTTP/1 form of its
+/// headers, parsed here with the limits of the connection's server and then marked HTTP/2.0.
+pub(crate) async fn serve_h2_stream(
+    stream: Stream,
+    mut head: BytesMut,
+    conn: Arc<ConnInfo>,
+    snap: Arc<Snapshot>,
+    n: u64,
+) {
+    let started = (Instant::now(), SystemTime::now());
+    let ac = &snap.http().sockets[conn.socket].addrs[conn.addr];
+    let first = conn.tls.as_ref().map_or(ac.default_server, |t| t.server);
+    let srv = &snap.http().servers[first.0 as usize].srv;
+    let limits = Limits {
+        // HTTP/2 headers are not read into nginx's header buffers: only the line limit.
+        client_header_buffer_size: head.len().max(srv.client_header_buffer_size),
+        large_buffers: srv.large_client_header_buffers.0,
+        large_buffer_size: srv.large_client_header_buffers.1,
+        underscores_in_headers: srv.underscores_in_headers,
+        ignore_invalid_headers: srv.ignore_invalid_headers,
+        merge_slashes: srv.merge_slashes,
+    };
+    let state = BufferState::fresh(&limits);
+    let mut c = Client {
+        stream,
+        buf: BytesMut::new(),
+    };
+    let parsed = http1::parse_buf(&mut head, &limits, state);
+    let head = match parsed {
+        Ok(Parse::Complete(mut h)) => {
+            let mut buf = BytesMut::from(&h.buf[..]);
+            let v = h.http_protocol.clone();
+            buf[v].copy_from_slice(b"HTTP/2.0");
+            h.buf = buf.freeze();
+            h.http_major = 2;
+            h.http_minor = 0;
+            h
+        }
+        Ok(Parse::Partial) => return,
+        Err(rej) => {
+            let head = http1::rejected_head(&head, &limits, state);
+            let mut r = new_request(&snap, &conn, head, n, false, reject_after_head(&rej));
+            log::error_full(
+                &r,
+                Level::Info,
+                format_args!("{}", rej.message()),
+                Some(reject_action(&rej)),
+                None,
+            );
+            let _ = handler::special(&mut r, &mut c, rej.status()).await;
+            log::access(&mut r);
+            close(&mut c, false).await;
+            return;
+        }
+    };
+    let mut r = new_request(&snap, &conn, head, n, false, true);
+    r.start = started.0;
+    r.start_wall = started.1;
+    log_invalid_headers(&r);
+    handler::handle(&mut r, &mut c).await;
+    // No tunnel over HTTP/2 (nginx 1.22 has no extended CONNECT): an upgrade is dropped.
+    drop(r.upgraded.take());
+    log::access(&mut r);
+    if !r.body_done {
+        let _ = super::body::finish_discard(&mut r, &mut c).await;
+    }
+    close(&mut c, false).await;
 }
 
 /// nginx logs each header line it ignores (S6.7), at info, while it reads the head: with the
@@ -376,6 +490,22 @@ async fn read_head(
         match io::read_buf(&mut c.stream, &mut c.buf, timeout).await {
             Ok(0) => {
                 if c.buf.is_empty() {
+                    match idle_timeout {
+                        None => log::conn_error(
+                            snap,
+                            conn,
+                            Level::Info,
+                            format_args!("client closed connection"),
+                            Some("waiting for request"),
+                        ),
+                        // nginx's keep-alive handler logs without the usual context.
+                        Some(_) => log::conn_bare(
+                            snap,
+                            conn,
+                            Level::Info,
+                            format_args!("closed keepalive connection"),
+                        ),
+                    }
                     return Err(NoHead::Quiet);
                 }
                 return Err(NoHead::Partial(Partial::new(
@@ -438,7 +568,8 @@ async fn close(c: &mut Client, linger: bool) {
 
 /// [`close`] for a bare stream (a tunnel's client side).
 pub(crate) async fn close_stream(stream: &mut Stream, linger: bool) {
-    let _ = stream.shutdown().await;
+    // A TLS stream sends its close_notify first, which may wait for room in the socket.
+    let _ = io::timed(tls::SHUTDOWN_TIMEOUT, stream.shutdown()).await;
     if !linger {
         return;
     }

@@ -22,6 +22,7 @@ pub mod body;
 pub mod clock;
 pub mod conn;
 pub mod files;
+pub mod h2;
 pub mod handler;
 pub mod http1;
 pub mod io;
@@ -37,6 +38,7 @@ pub mod rewrite;
 pub mod route;
 #[cfg(test)]
 pub mod testing;
+pub mod tls;
 pub mod tunnel;
 pub mod upstream;
 pub mod vars;

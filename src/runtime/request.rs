@@ -28,6 +28,10 @@ pub struct ConnInfo {
     /// The local address the connection arrived on, `None` for a unix socket.
     pub local: Option<SocketAddr>,
     pub https: bool,
+    /// The handshake of a TLS connection (`$ssl_*`).
+    pub tls: Option<Box<super::tls::TlsInfo>>,
+    /// The connection speaks HTTP/2 (`$http2`).
+    pub http2: bool,
     pub accepted: Instant,
     /// Index of the listening socket in [`crate::ir::Http::sockets`] and of the address
     /// configuration within it (S2.3).

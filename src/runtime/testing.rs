@@ -66,6 +66,8 @@ impl Env {
             remote: Some("127.0.0.1:40000".parse::<SocketAddr>().expect("addr")),
             local,
             https: false,
+            tls: None,
+            http2: false,
             accepted: Instant::now(),
             socket: 0,
             addr: sock.addrs.len() - 1,
