@@ -2,8 +2,17 @@
 //! content phase of a location without `proxy_pass`).
 //!
 //! Paths are built the way nginx builds them (`ngx_http_map_uri_to_path`) from the
-//! normalised `$uri`, which cannot contain `..` segments (the request parser resolves them
-//! and rejects a URI that climbs above `/`), so a file name never leaves `root`/`alias`.
+//! normalised `$uri`, which cannot contain `..` segments (the request parser resolves them,
+//! encoded or not, and rejects a URI that climbs above `/`), so a file name stays under
+//! `root`/`alias`. Two ways out are nginx's own and kept: symbolic links are followed
+//! (`disable_symlinks off`, nginx's default), and an `alias` ending in `/` under a location
+//! that does not (`location /img { alias /srv/img/; }`) turns `/img../x` into `/srv/img/../x`
+//! (`rginx -t` warns about that configuration).
+//!
+//! What the content phase answers is nginx's, module by module: `try_files`
+//! (`ngx_http_try_files_module.c`), `index` (`ngx_http_index_module.c`), the static handler
+//! (`ngx_http_static_module.c`), then the header filters in nginx's order (`not_modified`,
+//! headers and charset, `range`) and the body.
 
 use std::ffi::OsStr;
 use std::fs::File;
