@@ -15,8 +15,9 @@
 //! Layout: `process` is nginx's master (start, signals, reload, stop) and `daemon` detaches
 //! it; `listen` binds sockets; `worker` runs the accept loops and counts connections per
 //! configuration generation; `conn` reads requests off a connection (keep-alive, pipelining,
-//! timeouts); `handler` runs nginx's phases for one
-//! request; `proxy`/`upstream` talk to upstreams; `files` serves static files; `respond` and
+//! timeouts); `handler` runs nginx's phases for one request; `proxy`/`upstream` talk to
+//! upstreams; `files` serves static files (with `range` and `not_modified`, their filters);
+//! `respond` and
 //! `page` build responses; `vars` evaluates variables; `log` writes the logs.
 
 pub mod body;
@@ -24,14 +25,17 @@ pub mod clock;
 pub mod conn;
 pub mod daemon;
 pub mod files;
+pub mod h2;
 pub mod handler;
 pub mod http1;
 pub mod io;
 pub mod listen;
 pub mod log;
+pub mod not_modified;
 pub mod page;
 pub mod process;
 pub mod proxy;
+pub mod range;
 pub mod request;
 pub mod respond;
 pub mod rewrite;

@@ -32,6 +32,12 @@ use crate::ir;
 /// nginx's `ngx_connection_counter`: `$connection` and the `*N` of error-log lines.
 static CONNECTIONS: AtomicU64 = AtomicU64::new(1);
 
+/// Takes a connection number; upstream connections take one too (`ngx_event_connect_peer`),
+/// so the client numbers in the logs follow nginx's.
+pub fn next_connection_number() -> u64 {
+    CONNECTIONS.fetch_add(1, Ordering::Relaxed)
+}
+
 /// How the process was asked to stop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stop {
@@ -336,11 +342,12 @@ async fn accept_loop(
         stream.set_nodelay();
         let addr = listen::addr_conf_index(sock, local_addr);
         let conn = ConnInfo {
-            number: CONNECTIONS.fetch_add(1, Ordering::Relaxed),
+            number: next_connection_number(),
             remote,
             local: local_addr,
             https: false,
             tls: None,
+            http2: false,
             accepted: Instant::now(),
             socket,
             addr,
@@ -506,6 +513,19 @@ impl Open {
                 out = &mut wait => return Some(out),
                 _ = changed => {}
             }
+        }
+    }
+
+    /// For a connection that does not move to a new configuration (HTTP/2: its streams run
+    /// on the snapshot it was accepted with): resolves when it should take no new request,
+    /// that is on a graceful stop or once a newer configuration is in force.
+    pub async fn retired(&self, snap: &Snapshot) {
+        loop {
+            let changed = self.local.changed.notified();
+            if self.closing() || self.local.latest.load().generation != snap.generation {
+                return;
+            }
+            changed.await;
         }
     }
 
