@@ -863,3 +863,65 @@ async fn worker_rlimit_nofile_sets_the_workers_limit() {
         assert_eq!(values, ["4321", "4321"], "{who}: {line}");
     }
 }
+
+/// An HTTP/2 connection stays on the configuration it was accepted with: a reload sends it
+/// GOAWAY (as nginx's old workers do), and the client's next connection gets the new one.
+#[tokio::test]
+async fn reload_sends_goaway_to_http2_connections() {
+    for program in programs() {
+        let who = program.display().to_string();
+        let port = free_port();
+        let h2conf = |tag: &str| {
+            format!(
+                "{MAIN}events {{}}\nhttp {{\n  access_log off;\n  server {{\n    listen 127.0.0.1:{port} http2;\n    \
+                 location /tag {{ return 200 \"{tag}\"; }}\n  }}\n}}\n"
+            )
+        };
+        let p = Proc::foreground(&program, Prefix::new(), &h2conf("gen1"), "", &[addr(port)]);
+        let (mut h2, ended) = h2_connect(port).await;
+        assert_eq!(h2_get(&mut h2, port).await, "gen1", "{who}");
+        p.prefix.write("conf/nginx.conf", h2conf("gen2").as_bytes());
+        assert_eq!(p.ctl(&["-s", "reload"]).status.code(), Some(0));
+        tokio::time::timeout(Duration::from_secs(10), ended)
+            .await
+            .unwrap_or_else(|_| panic!("{who}: the HTTP/2 connection stayed open"))
+            .unwrap();
+        let (mut h2, _) = h2_connect(port).await;
+        assert_eq!(h2_get(&mut h2, port).await, "gen2", "{who}");
+    }
+}
+
+/// An HTTP/2 connection with prior knowledge; the receiver fires when the connection ends.
+async fn h2_connect(
+    port: u16,
+) -> (
+    h2::client::SendRequest<bytes::Bytes>,
+    tokio::sync::oneshot::Receiver<()>,
+) {
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let (h2, conn) = h2::client::handshake(tcp).await.unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let _ = conn.await;
+        let _ = tx.send(());
+    });
+    (h2, rx)
+}
+
+async fn h2_get(h2: &mut h2::client::SendRequest<bytes::Bytes>, port: u16) -> String {
+    let req = http::Request::builder()
+        .uri(format!("http://127.0.0.1:{port}/tag"))
+        .body(())
+        .unwrap();
+    let (resp, _) = h2.send_request(req, true).unwrap();
+    let resp = resp.await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut body = resp.into_body();
+    let mut out = Vec::new();
+    while let Some(chunk) = body.data().await {
+        out.extend_from_slice(&chunk.unwrap());
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

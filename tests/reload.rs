@@ -80,7 +80,7 @@ fn conf(port: u16, app: SocketAddr, ws: SocketAddr, generation: usize, broken: b
     format!(
         "error_log logs/error.log notice;\npid logs/server.pid;\nworker_processes 2;\n\
          events {{ worker_connections 4096; }}\n\
-         http {{\n  access_log off;\n  {}\n  upstream ws {{ server {ws}; }}\n  server {{\n    listen 127.0.0.1:{port};\n    \
+         http {{\n  access_log off;\n  keepalive_requests 1000000;\n  {}\n  upstream ws {{ server {ws}; }}\n  server {{\n    listen 127.0.0.1:{port};\n    \
          location /app {{ proxy_pass http://{app}; }}\n    location /gen {{ return 200 \"{generation}\"; }}\n    \
          location /ws {{\n      proxy_http_version 1.1;\n      proxy_set_header Upgrade $http_upgrade;\n      \
          proxy_set_header Connection \"upgrade\";\n      proxy_read_timeout 600s;\n      proxy_pass http://ws;\n    }}\n  }}\n}}\n",
@@ -93,8 +93,13 @@ fn conf(port: u16, app: SocketAddr, ws: SocketAddr, generation: usize, broken: b
 struct Seen {
     ok: AtomicU64,
     failures: Mutex<Vec<String>>,
-    /// Per client, the last answer from `/app`.
-    last: Mutex<HashMap<usize, String>>,
+    /// Per client, the last answer from `/app`, with the epoch its request was sent in.
+    last: Mutex<HashMap<usize, (u64, String)>>,
+    /// Advanced by the test after each reload is in force: a request sent in the new epoch
+    /// must get the new configuration's answer.
+    epoch: AtomicU64,
+    /// Per keep-alive client, the connections it opened.
+    connections: Mutex<HashMap<usize, usize>>,
 }
 
 /// A keep-alive client: GET /app again and again on one connection (a new one only when
@@ -104,7 +109,10 @@ async fn keepalive_loop(id: usize, port: u16, stop: Arc<AtomicBool>, seen: Arc<S
     while !stop.load(Ordering::Relaxed) {
         if conn.is_none() {
             match tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
-                Ok(s) => conn = Some(BufReader::new(s)),
+                Ok(s) => {
+                    *seen.connections.lock().unwrap().entry(id).or_default() += 1;
+                    conn = Some(BufReader::new(s))
+                }
                 Err(e) => {
                     seen.failures
                         .lock()
@@ -115,6 +123,7 @@ async fn keepalive_loop(id: usize, port: u16, stop: Arc<AtomicBool>, seen: Arc<S
             }
         }
         let c = conn.as_mut().unwrap();
+        let epoch = seen.epoch.load(Ordering::SeqCst);
         let r = async {
             c.get_mut()
                 .write_all(b"GET /app HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -160,7 +169,7 @@ async fn keepalive_loop(id: usize, port: u16, stop: Arc<AtomicBool>, seen: Arc<S
         match r {
             Ok((body, close)) => {
                 seen.ok.fetch_add(1, Ordering::Relaxed);
-                seen.last.lock().unwrap().insert(id, body);
+                seen.last.lock().unwrap().insert(id, (epoch, body));
                 if close {
                     conn = None;
                 }
@@ -179,10 +188,11 @@ async fn keepalive_loop(id: usize, port: u16, stop: Arc<AtomicBool>, seen: Arc<S
 /// A client connecting anew for every request (any refused connection shows here).
 fn fresh_loop(id: usize, port: u16, stop: Arc<AtomicBool>, seen: Arc<Seen>) {
     while !stop.load(Ordering::Relaxed) {
+        let epoch = seen.epoch.load(Ordering::SeqCst);
         match get(port, "/app") {
             Ok((200, body)) => {
                 seen.ok.fetch_add(1, Ordering::Relaxed);
-                seen.last.lock().unwrap().insert(id, body);
+                seen.last.lock().unwrap().insert(id, (epoch, body));
             }
             other => seen
                 .failures
@@ -299,24 +309,28 @@ async fn reload_under_load_keeps_every_request_and_tunnel() {
             (200, app.to_string()),
             "reload {i}"
         );
-        // The loops made progress, and every client's next answer follows the new
-        // configuration (keep-alive connections move at their next request).
+        // Every client's first request sent from now on gets the new configuration's answer
+        // (keep-alive connections move at their next request).
+        let epoch = seen.epoch.fetch_add(1, Ordering::SeqCst) + 1;
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         loop {
             let last = seen.last.lock().unwrap().clone();
-            if seen.ok.load(Ordering::Relaxed) > before + 6
-                && last.len() == 6
-                && last.values().all(|v| v == app)
-            {
+            if last.len() == 6 && last.values().all(|(e, _)| *e >= epoch) {
+                let stale: Vec<_> = last.iter().filter(|(_, (_, v))| v != app).collect();
+                assert!(
+                    stale.is_empty(),
+                    "reload {i}: expected {app}, got {stale:?}"
+                );
                 break;
             }
             assert!(
                 std::time::Instant::now() < deadline,
-                "reload {i}: clients still see {last:?}, expected {app}; failures: {:?}",
+                "reload {i}: clients made no request; failures: {:?}",
                 seen.failures.lock().unwrap()
             );
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
+        assert!(seen.ok.load(Ordering::Relaxed) > before);
         // A sample of the old tunnels still echoes, and a new one opens on the new
         // configuration.
         for k in (i * 7..TUNNELS).step_by(41).take(5) {
@@ -335,6 +349,10 @@ async fn reload_under_load_keeps_every_request_and_tunnel() {
     }
     let failures = seen.failures.lock().unwrap().clone();
     assert!(failures.is_empty(), "failed requests: {failures:?}");
+    // Each keep-alive client kept its one connection through every reload.
+    let connections = seen.connections.lock().unwrap().clone();
+    assert_eq!(connections.len(), 4);
+    assert!(connections.values().all(|n| *n == 1), "{connections:?}");
 
     // Every tunnel, old and new, still echoes.
     let checked =
