@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockAddr, Socket as Sock, TcpKeepalive, Type};
 
-use crate::ir::server::{ListenAddr, SoKeepalive, Socket};
+use crate::ir::server::{ListenAddr, SoKeepalive, Socket, SocketOpts};
 
 /// nginx's default `backlog` on Linux (NGX_LISTEN_BACKLOG).
 const BACKLOG: i32 = 511;
@@ -39,7 +39,13 @@ pub fn open_all(
     use crate::ir::Level;
     let mut open: Vec<Option<Arc<Listener>>> = sockets
         .iter()
-        .map(|s| old.iter().find(|l| l.addr == s.addr).cloned())
+        .map(|s| {
+            let kept = old.iter().find(|l| l.addr == s.addr).cloned();
+            if let Some(l) = &kept {
+                retune(l, &s.opts);
+            }
+            kept
+        })
         .collect();
     for tries in (0..5).rev() {
         let mut failed = false;
@@ -69,6 +75,50 @@ pub fn open_all(
         std::thread::sleep(Duration::from_millis(500));
     }
     Ok(open.into_iter().flatten().collect())
+}
+
+/// The options nginx sets on a listening socket, and sets again on one a reload keeps
+/// (`ngx_configure_listening_sockets`).
+fn tune(sock: &Sock, opts: &SocketOpts) {
+    if let Some(n) = opts.rcvbuf {
+        let _ = sock.set_recv_buffer_size(n as usize);
+    }
+    if let Some(n) = opts.sndbuf {
+        let _ = sock.set_send_buffer_size(n as usize);
+    }
+    match &opts.so_keepalive {
+        Some(SoKeepalive::On) => {
+            let _ = sock.set_keepalive(true);
+        }
+        Some(SoKeepalive::Params {
+            idle,
+            interval,
+            count,
+        }) => {
+            let mut ka = TcpKeepalive::new();
+            if let Some(t) = idle {
+                ka = ka.with_time(*t);
+            }
+            if let Some(t) = interval {
+                ka = ka.with_interval(*t);
+            }
+            if let Some(n) = count {
+                ka = ka.with_retries(*n);
+            }
+            let _ = sock.set_tcp_keepalive(&ka);
+        }
+        Some(SoKeepalive::Off) | None => {}
+    }
+}
+
+/// A socket a reload keeps takes the new configuration's options and backlog.
+fn retune(l: &Listener, opts: &SocketOpts) {
+    let sock = socket2::SockRef::from(&l.fd);
+    if !l.unix {
+        tune(&sock, opts);
+    }
+    // listen() again on a listening socket changes its backlog.
+    let _ = sock.listen(opts.backlog.unwrap_or(BACKLOG));
 }
 
 /// Some socket could not be opened (what went wrong was logged).
@@ -110,35 +160,7 @@ fn bind(s: &Socket) -> Result<Listener, BindError> {
                 sock.set_only_v6(s.opts.ipv6only)
                     .map_err(|e| fail("setsockopt(IPV6_V6ONLY)", e))?;
             }
-            if let Some(n) = s.opts.rcvbuf {
-                let _ = sock.set_recv_buffer_size(n as usize);
-            }
-            if let Some(n) = s.opts.sndbuf {
-                let _ = sock.set_send_buffer_size(n as usize);
-            }
-            match &s.opts.so_keepalive {
-                Some(SoKeepalive::On) => {
-                    let _ = sock.set_keepalive(true);
-                }
-                Some(SoKeepalive::Params {
-                    idle,
-                    interval,
-                    count,
-                }) => {
-                    let mut ka = TcpKeepalive::new();
-                    if let Some(t) = idle {
-                        ka = ka.with_time(*t);
-                    }
-                    if let Some(t) = interval {
-                        ka = ka.with_interval(*t);
-                    }
-                    if let Some(n) = count {
-                        ka = ka.with_retries(*n);
-                    }
-                    let _ = sock.set_tcp_keepalive(&ka);
-                }
-                Some(SoKeepalive::Off) | None => {}
-            }
+            tune(&sock, &s.opts);
             // `deferred` (TCP_DEFER_ACCEPT) only delays the accept until data arrives; neither
             // socket2 nor nix exposes it, and no client can tell the difference.
             sock.bind(&SockAddr::from(*a))
