@@ -437,6 +437,8 @@ pub(crate) fn new_request(
         add_uri_to_alias: false,
         filter_finalize: false,
         upgraded: None,
+        gzip: None,
+        gzip_vary: false,
     };
     if let Some(caps) = captures {
         r.matched(caps);

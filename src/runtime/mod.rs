@@ -22,6 +22,7 @@ pub mod body;
 pub mod clock;
 pub mod conn;
 pub mod files;
+pub mod gzip;
 pub mod h2;
 pub mod handler;
 pub mod http1;
