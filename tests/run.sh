@@ -7,10 +7,12 @@ cd "$(dirname "$0")/.."
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # Debian packages: the real nginx (the oracle of the differential tests) and the dynamic
-# modules Debian ships for it (the corpus's modules-enabled/ loads them).
+# modules Debian ships for it (the corpus's modules-enabled/ loads them); for the browser
+# test (tests/browser.rs), a VNC server, xsetroot, websockify, noVNC, chromium and chromedriver.
 packages=(nginx libnginx-mod-mail libnginx-mod-stream libnginx-mod-http-geoip
           libnginx-mod-http-image-filter libnginx-mod-http-xslt-filter libnginx-mod-http-perl
-          libnginx-mod-stream-geoip libnginx-mod-http-echo)
+          libnginx-mod-stream-geoip libnginx-mod-http-echo
+          tigervnc-standalone-server x11-xserver-utils websockify novnc chromium chromium-driver)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -15,6 +15,7 @@ use super::log;
 use super::request::{ConnInfo, Request, Sent, UpstreamState, URI_CHANGES};
 use super::respond::HeadersOut;
 use super::route;
+use super::worker::Open;
 use super::Snapshot;
 use crate::ir::Level;
 
@@ -74,7 +75,7 @@ impl Partial {
 }
 
 /// Serves a connection until it closes.
-pub async fn serve(stream: Stream, conn: Arc<ConnInfo>, snap: Arc<Snapshot>) {
+pub async fn serve(stream: Stream, conn: Arc<ConnInfo>, snap: Arc<Snapshot>, open: Open) {
     let (limits, header_timeout) = {
         let ac = &snap.http().sockets[conn.socket].addrs[conn.addr];
         let srv = &snap.http().servers[ac.default_server.0 as usize].srv;
@@ -164,6 +165,19 @@ pub async fn serve(stream: Stream, conn: Arc<ConnInfo>, snap: Arc<Snapshot>) {
         r.start_wall = started_wall;
         log_invalid_headers(&r);
         handler::handle(&mut r, &mut c).await;
+        if let Some(up) = r.upgraded.take() {
+            // The connection is a tunnel from now on: a task of its own, so that this
+            // pipeline's state is freed while the tunnel idles.
+            let pipelined = c.buf.split().freeze();
+            let Client { stream, .. } = c;
+            // Boxed before the task takes it: the task's size is what an idle tunnel costs.
+            let r = Box::new(r);
+            tokio::task::spawn_local(async move {
+                super::tunnel::run(r, stream, pipelined, up).await;
+                drop(open);
+            });
+            return;
+        }
         log::access(&mut r);
         idle_timeout = Some(r.conf.keepalive_timeout);
         let body_bytes = r
@@ -307,6 +321,7 @@ pub(crate) fn new_request(
         out: HeadersOut::default(),
         pipelined,
         add_uri_to_alias: false,
+        upgraded: None,
     };
     if let Some(caps) = captures {
         r.matched(caps);
@@ -417,7 +432,12 @@ async fn read_head(
 /// drop what the client still sends (up to `lingering_timeout`, 5 s, between reads and
 /// `lingering_time`, 30 s, in all), so the client sees the response rather than a reset.
 async fn close(c: &mut Client, linger: bool) {
-    let _ = c.stream.shutdown().await;
+    close_stream(&mut c.stream, linger).await;
+}
+
+/// [`close`] for a bare stream (a tunnel's client side).
+pub(crate) async fn close_stream(stream: &mut Stream, linger: bool) {
+    let _ = stream.shutdown().await;
     if !linger {
         return;
     }
@@ -429,7 +449,7 @@ async fn close(c: &mut Client, linger: bool) {
             return;
         }
         sink.clear();
-        match io::read_buf(&mut c.stream, &mut sink, left.min(Duration::from_secs(5))).await {
+        match io::read_buf(stream, &mut sink, left.min(Duration::from_secs(5))).await {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }

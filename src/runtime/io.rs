@@ -30,6 +30,17 @@ impl Stream {
         !matches!(r, Err(ref e) if e.kind() == io::ErrorKind::WouldBlock)
     }
 
+    /// Whether the peer has sent bytes not read yet (nginx's `rev->ready`), without taking
+    /// more than one of them.
+    pub fn data_ready(&self) -> bool {
+        let mut b = [0u8; 1];
+        let r = match self {
+            Stream::Tcp(s) => s.try_read(&mut b),
+            Stream::Unix(s) => s.try_read(&mut b),
+        };
+        matches!(r, Ok(1))
+    }
+
     pub fn set_nodelay(&self) {
         if let Stream::Tcp(s) = self {
             let _ = s.set_nodelay(true);

@@ -1101,11 +1101,11 @@ async fn respond(
         h.content_length = None;
     }
 
-    let upgrade = status == 101 && r.head.upgrade.is_some();
-    if upgrade {
+    let upgraded = status == 101 && r.head.upgrade.is_some();
+    if upgraded {
         r.keepalive = false;
         r.upstream.response_length.push(0);
-        return tunnel(r, c, proxy, got, h).await;
+        return upgrade(r, c, proxy, cx, got, h).await;
     }
 
     relay(r, c, proxy, ups, cx, got, h, framing, buffering, group).await
@@ -1565,78 +1565,44 @@ async fn relay(
     Next::Done
 }
 
-/// S11: after a 101, bytes flow both ways until either side closes or the idle timer
-/// (`proxy_read_timeout`, reset by traffic in either direction) fires.
-async fn tunnel(
+/// S11.2: the 101 head goes to the client; the connection then becomes a tunnel
+/// ([`super::tunnel`]), run once the request's pipeline has returned.
+async fn upgrade(
     r: &mut Request,
     c: &mut Client,
     proxy: &Proxy,
+    cx: &TryCx<'_>,
     mut got: Got,
     mut h: HeadersOut,
 ) -> Next {
-    use tokio::io::AsyncReadExt;
     let mut out = Vec::with_capacity(256);
     respond::filter_and_write(r, &mut h, &mut out);
     r.sent.status = 101;
     r.sent.header_bytes = out.len() as u64;
-    r.sent.head = Some(Bytes::copy_from_slice(&out));
     let send_timeout = r.conf.send_timeout;
-    // The upstream's first tunnel bytes may have come with its 101.
-    let early = got.buf.split();
-    if io::write_two(&mut c.stream, &out, &early, send_timeout)
-        .await
-        .is_err()
-    {
+    let written = io::write_all(&mut c.stream, &out, send_timeout).await;
+    r.sent.head = Some(Bytes::from(out));
+    if let Err(e) = written {
+        handler::client_write_error(r, &e);
         r.sent.incomplete = true;
         return Next::Done;
     }
-    // Bytes the client pipelined after its request go to the upstream first.
-    let pipelined = c.buf.split();
-    if !pipelined.is_empty()
-        && io::write_all(&mut got.stream, &pipelined, proxy.send_timeout)
-            .await
-            .is_err()
-    {
-        r.sent.incomplete = true;
-        return Next::Done;
+    // The upstream's head stays for `$upstream_http_*` in the access log, but not the 16 KiB
+    // buffer it was read into: a tunnel may idle for hours.
+    if let Some((b, _)) = &mut r.upstream.head {
+        *b = Bytes::copy_from_slice(b);
     }
-    let idle = proxy.read_timeout;
-    let size = proxy.buffer_size;
-    let mut from_client = vec![0u8; size];
-    let mut from_upstream = vec![0u8; size];
-    let mut sent_to_client = early.len() as u64;
-    loop {
-        tokio::select! {
-            n = c.stream.read(&mut from_client) => match n {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if io::write_all(&mut got.stream, &from_client[..n], proxy.send_timeout).await.is_err() {
-                        break;
-                    }
-                }
-            },
-            n = got.stream.read(&mut from_upstream) => match n {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if io::write_all(&mut c.stream, &from_upstream[..n], send_timeout).await.is_err() {
-                        break;
-                    }
-                    sent_to_client += n as u64;
-                }
-            },
-            _ = tokio::time::sleep(idle) => {
-                log::error_full(
-                    r,
-                    Level::Info,
-                    format_args!("upstream timed out (110: Connection timed out)"),
-                    Some("proxying upgraded connection"),
-                    None,
-                );
-                break;
-            }
-        }
-    }
-    r.sent.body_bytes = sent_to_client;
+    r.upgraded = Some(Box::new(super::tunnel::Upgraded {
+        upstream: got.stream,
+        early: got.buf.split().freeze(),
+        read_timeout: proxy.read_timeout,
+        upstream_send_timeout: proxy.send_timeout,
+        client_send_timeout: send_timeout,
+        log_schema: cx.schema,
+        log_name: cx.name.clone(),
+        log_unix: cx.unix,
+        log_uri: Bytes::copy_from_slice(cx.uri),
+    }));
     Next::Done
 }
 

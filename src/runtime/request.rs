@@ -151,6 +151,9 @@ pub struct Request {
     pub pipelined: bool,
     /// `try_files` in a regex location with `alias`: the URI is appended to the alias.
     pub add_uri_to_alias: bool,
+    /// Set when the upstream switched protocols: the connection becomes a tunnel once the
+    /// request's pipeline has returned.
+    pub upgraded: Option<Box<super::tunnel::Upgraded>>,
 }
 
 impl Request {

@@ -330,12 +330,24 @@ async fn accept_loop(
             addr,
         });
         active.set(active.get() + 1);
-        let active = Rc::clone(&active);
-        let done = Rc::clone(&done);
-        tokio::task::spawn_local(async move {
-            conn::serve(stream, conn, snap).await;
-            active.set(active.get() - 1);
-            done.notify_one();
-        });
+        let open = Open {
+            active: Rc::clone(&active),
+            done: Rc::clone(&done),
+        };
+        tokio::task::spawn_local(conn::serve(stream, conn, snap, open));
+    }
+}
+
+/// Counts a connection as open until dropped (a tunnel takes it over from its request):
+/// a graceful stop waits until none is left.
+pub struct Open {
+    active: Rc<Cell<usize>>,
+    done: Rc<tokio::sync::Notify>,
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.active.set(self.active.get() - 1);
+        self.done.notify_one();
     }
 }

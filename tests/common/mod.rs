@@ -2,6 +2,7 @@
 //! prefixes, and the normalisation of nginx's log lines.
 #![allow(dead_code)]
 
+pub mod server;
 pub mod upstream;
 
 use std::path::{Path, PathBuf};
