@@ -2,8 +2,9 @@
 //!
 //! One program with a mode per job: a WebSocket echo upstream (`upstream`), the WebSocket echo
 //! load (`echo`), many idle WebSocket tunnels held open (`idle`), TLS handshakes on a new
-//! connection each (`handshake`), and the chores the script needs (`ports`, `check`, `sample`,
-//! `exec`). The load modes sample the proxy's CPU time or memory from `/proc` themselves, at the
+//! connection each (`handshake`), and a readiness check that speaks ws:// and https://
+//! (`check`); the chores shared with `runtime.sh` (ports, starting processes, sampling `/proc`
+//! from the script) are in `helper.py`. The load modes sample the proxy's CPU time or memory from `/proc` themselves, at the
 //! exact edges of their measured window, so nothing else (connecting, warm-up, the final
 //! in-flight messages) leaks into the figures. It is a benchmark tool, not a test: nothing here
 //! asserts timing, and CI only builds it. It does not compute ratios or goals: the script does.
@@ -19,8 +20,7 @@ use std::fmt::Display;
 use std::future::Future;
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::os::unix::process::CommandExt as _;
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -43,22 +43,6 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Mode {
-    /// Print N free TCP ports on 127.0.0.1 (bound to port 0, then released)
-    Ports { n: usize },
-    /// Run CMD in a new session with the given nice value (also given to the session's
-    /// autogroup, so it counts against other sessions' load), pinned to a core, with the soft
-    /// open-files limit raised to the hard limit; CMD keeps this process's PID
-    Exec {
-        #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
-        nice: i32,
-        #[arg(long)]
-        cpu: Option<usize>,
-        #[arg(trailing_var_arg = true, required = true, allow_hyphen_values = true)]
-        cmd: Vec<String>,
-    },
-    /// Print "ticks rss_kib hwm_kib processes" for PID and its descendants: utime+stime+cutime+
-    /// cstime (clock ticks) and VmRSS / VmHWM summed
-    Sample { pid: u32 },
     /// Wait until URL answers: http://, https:// (any certificate) or ws:// (upgrade, then one
     /// echoed frame). Connection refused is retried until the timeout; any other failure, or a
     /// status other than the expected one, fails at once
@@ -161,13 +145,6 @@ struct Window {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.mode {
-        Mode::Ports { n } => ports(n),
-        Mode::Exec { nice, cpu, cmd } => exec(nice, cpu, &cmd),
-        Mode::Sample { pid } => {
-            let s = sample(pid);
-            println!("{} {} {} {}", s.ticks, s.rss_kib, s.hwm_kib, s.processes);
-            Ok(())
-        }
         Mode::Check {
             url,
             expect,
@@ -235,46 +212,12 @@ fn err(what: impl Display) -> impl FnOnce(std::io::Error) -> String {
 
 // ------------------------------------------------------------------ chores --
 
-fn ports(n: usize) -> Result<(), String> {
-    // All are held bound until printed, so the n ports are distinct.
-    let held: Vec<std::net::TcpListener> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").map_err(err("bind 127.0.0.1:0")))
-        .collect::<Result<_, _>>()?;
-    let ports: Vec<String> = held
-        .iter()
-        .map(|l| l.local_addr().map(|a| a.port().to_string()))
-        .collect::<Result<_, _>>()
-        .map_err(err("local address"))?;
-    println!("{}", ports.join(" "));
-    Ok(())
-}
-
-fn exec(nice: i32, cpu: Option<usize>, cmd: &[String]) -> Result<(), String> {
-    raise_nofile();
-    // A new session gets its own autogroup; with autogroup scheduling on, nice only ranks
-    // processes within one autogroup, so the autogroup's own nice is what counts against other
-    // sessions' builds. Failing either (not root, autogroup off) only makes the run noisier.
-    let own_session = nix::unistd::setsid().is_ok();
-    if nice != 0 && own_session {
-        let _ = std::fs::write("/proc/self/autogroup", nice.to_string());
-    }
-    let mut argv: Vec<String> = Vec::new();
-    if nice != 0 {
-        argv.extend(["nice".into(), "-n".into(), nice.to_string()]);
-    }
-    if let Some(cpu) = cpu {
-        argv.extend(["taskset".into(), "-c".into(), cpu.to_string()]);
-    }
-    argv.extend(cmd.iter().cloned());
-    // `nice` and `taskset` exec in turn, so the command keeps this PID.
-    let e = Command::new(&argv[0]).args(&argv[1..]).exec();
-    Err(format!("exec {}: {e}", argv.join(" ")))
-}
-
 /// One `/proc` reading of a process tree.
 #[derive(Clone, Copy, Default)]
 struct Sample {
     ticks: u64,
+    /// The user part of `ticks` (utime + cutime).
+    user_ticks: u64,
     rss_kib: u64,
     hwm_kib: u64,
     processes: u32,
@@ -345,6 +288,7 @@ fn sample(pid: u32) -> Sample {
         let Some(f) = stat_fields(p) else { continue };
         // fields 14-17 of /proc/PID/stat: utime, stime, cutime, cstime (f[0] is field 3)
         s.ticks += f[11] + f[12] + f[13] + f[14];
+        s.user_ticks += f[11] + f[13];
         s.rss_kib += status_kib(p, "VmRSS:");
         s.hwm_kib += status_kib(p, "VmHWM:");
         s.processes += 1;
@@ -759,8 +703,9 @@ async fn measure(
     );
     if let (Some(a), Some(b)) = (cpu0, cpu1) {
         line += &format!(
-            " cpu_ticks={} rss_kib={} procs={}",
+            " cpu_ticks={} user_ticks={} rss_kib={} procs={}",
             b.ticks - a.ticks,
+            b.user_ticks - a.user_ticks,
             b.rss_kib,
             b.processes
         );

@@ -90,7 +90,9 @@ BENCH_JSON=${BENCH_JSON:-$target_dir/bench-ws-tls.json}
 GFLAGS='daemon off; master_process off;'
 BODY='hello, world'   # what the TLS server returns, plus "\n"
 
-die() { echo "ws_tls.sh: $*" >&2; exit 1; }
+BENCH_NAME=ws_tls.sh
+# shellcheck source=tests/bench/common.sh
+. "$here/common.sh"
 is_uint() { [ -n "$1" ] && [ "$1" -ge "${2:-0}" ] 2>/dev/null; }
 
 is_uint "$ROUNDS" 3 || die "ROUNDS must be at least 3 (got $ROUNDS)"
@@ -113,14 +115,6 @@ command -v python3 >/dev/null || die "python3 is missing"
 [ "$(nproc --all)" -gt "$PROXY_CPU" ] && [ "$(nproc --all)" -gt "$LOAD_CPU" ] \
     || die "cores $LOAD_CPU and $PROXY_CPU are needed (this machine has $(nproc --all))"
 
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-apt_install() {
-    echo "installing $* ..." >&2
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null 2>&1 \
-        || { as_root apt-get update -qq >/dev/null && as_root env DEBIAN_FRONTEND=noninteractive \
-                 apt-get install -y -qq --no-install-recommends "$@" >/dev/null; } \
-        || die "could not install: $*"
-}
 command -v wrk >/dev/null || apt_install wrk
 command -v openssl >/dev/null || apt_install openssl
 
@@ -148,43 +142,10 @@ fi
 RGINX=$(cd "$(dirname "$RGINX")" && pwd)/$(basename "$RGINX")
 case $BENCH_JSON in /*) ;; *) BENCH_JSON=$PWD/$BENCH_JSON;; esac
 
-work=$(mktemp -d /tmp/rginx-ws-tls.XXXXXX)
-pids=()      # every long-running process this script started (upstream, proxies, idle clients)
-cleanup() {
-    local pid
-    for pid in "${pids[@]}"; do stop_pid "$pid"; done
-    if [ "${KEEP:-0}" = 1 ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_workdir ws-tls    # $work; $pids: every long-running process started here (upstream, proxies)
 
-# stop_pid PID: SIGTERM, up to 5 s, then SIGKILL; reaps it (all PIDs here are our children)
-stop_pid() {
-    local pid=$1 i
-    [ -n "$pid" ] || return 0
-    kill -TERM "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-    for ((i = 0; i < 50; i++)); do
-        alive "$pid" || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-# alive PID: the process exists and is not a zombie (bash only, no fork)
-alive() {
-    local s
-    s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-    s=${s##*) }
-    [ "${s%% *}" != Z ] && [ "${s%% *}" != X ]
-}
-forget_pid() {
-    local keep=() p
-    for p in "${pids[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
-    pids=("${keep[@]+"${keep[@]}"}")
-}
 # on_load CMD...: CMD on the load core, in its own session at NICE
-on_load() { "$LOAD" exec --nice "$NICE" --cpu "$LOAD_CPU" -- "$@"; }
+on_load() { on_cpu "$LOAD_CPU" 0 "$@"; }
 
 # wrk prints this line at the end of every run (latencies in microseconds)
 cat > "$work/report.lua" <<'LUA'
@@ -196,7 +157,7 @@ end
 LUA
 
 # ------------------------------------------------------------ the configs ---
-read -r UP_PORT WS_PORT TLS_PORT < <("$LOAD" ports 3)
+read -r UP_PORT WS_PORT TLS_PORT < <(helper ports 3)
 mkdir -p "$work/upstream" "$work/nginx/logs" "$work/rginx/logs"
 
 # ECDSA P-256 key and self-signed certificate for localhost, made for this run.
@@ -268,11 +229,6 @@ http {
 EOF
 
 scenario_conf() { case $1 in ws_*) echo "$work/ws.conf";; *) echo "$work/tls.conf";; esac; }
-proxy_bin() { if [ "$1" = nginx ]; then echo "$NGINX"; else echo "$RGINX"; fi; }
-
-# field NAME "k=v k=v ..." -> v
-field() { local kv; for kv in $2; do [ "${kv%%=*}" = "$1" ] && { echo "${kv#*=}"; return; }; done; echo 0; }
-
 # proxy_failed NAME PREFIX CONF MESSAGE: print why a run failed, with the proxy's output
 proxy_failed() {
     echo "FAIL: $1: $4" >&2
@@ -283,9 +239,8 @@ proxy_failed() {
 }
 
 # ------------------------------------------------------------ the upstream ---
-on_load "$LOAD" upstream --listen "127.0.0.1:$UP_PORT" >"$work/upstream/output.log" 2>&1 &
-up_pid=$!
-pids+=("$up_pid")
+start_on_cpu "$LOAD_CPU" 0 "$work/upstream/output.log" "$LOAD" upstream --listen "127.0.0.1:$UP_PORT"
+up_pid=$started
 "$LOAD" check "ws://127.0.0.1:$UP_PORT/ws" --expect 101 --pid "$up_pid" \
     || { cat "$work/upstream/output.log" >&2; KEEP=1; die "the WebSocket echo upstream did not start"; }
 
@@ -294,15 +249,14 @@ results=$work/results
 : > "$results"
 # run_one SCENARIO ROUND PROXY: appends a result line; returns 1 (having said why) on failure
 run_one() {
-    local sc=$1 round=$2 name=$3 bin prefix conf pid r="" out t0 t1 procs line
+    local sc=$1 round=$2 name=$3 bin prefix conf pid r="" out t0 t1 u0 u1 procs line
     bin=$(proxy_bin "$name")
     prefix=$work/$name
     conf=$(scenario_conf "$sc")
     out=$work/$sc.$round.$name
     rm -f "$prefix/logs/error.log"
-    "$LOAD" exec --nice "$NICE" --cpu "$PROXY_CPU" -- "$bin" -p "$prefix/" -c "$conf" -g "$GFLAGS" >"$prefix/output.log" 2>&1 &
-    pid=$!
-    pids+=("$pid")
+    start_on_cpu "$PROXY_CPU" 0 "$prefix/output.log" "$bin" -p "$prefix/" -c "$conf" -g "$GFLAGS"
+    pid=$started
     local url
     case $sc in
         ws_*) url=ws://127.0.0.1:$WS_PORT/ws;;
@@ -336,9 +290,9 @@ run_one() {
             if [ "$WARMUP" -gt 0 ]; then
                 on_load wrk -t"$threads" -c"$CONNS" -d"${WARMUP}s" -s "$work/report.lua" "$wrk_url" >"$out.warmup" 2>&1 || ok=0
             fi
-            read -r t0 _ < <("$LOAD" sample "$pid")
+            read -r t0 _ _ u0 < <(helper sample "$pid")
             [ "$ok" = 0 ] || on_load wrk -t"$threads" -c"$CONNS" -d"${DURATION}s" -s "$work/report.lua" "$wrk_url" >"$out" 2>&1 || ok=0
-            read -r t1 _ _ procs < <("$LOAD" sample "$pid")
+            read -r t1 _ procs u1 < <(helper sample "$pid")
             ;;
     esac
     r=$(grep '^BENCH ' "$out" 2>/dev/null | tail -n 1 | cut -d' ' -f2-) || true
@@ -354,7 +308,7 @@ run_one() {
             proxy_failed "$name" "$prefix" "$conf" "wrk: $(field requests "$r") requests, $(field err_status "$r") non-2xx/3xx responses"
             return 1
         fi
-        r="$r cpu_ticks=$((t1 - t0)) procs=$procs"
+        r="$r cpu_ticks=$((t1 - t0)) user_ticks=$((u1 - u0)) procs=$procs"
     fi
     line="scenario=$sc round=$round proxy=$name $r"
     echo "$line" >> "$results"
@@ -372,8 +326,10 @@ else:
     unit = next(k for k in ("messages", "handshakes", "requests") if k in kv)
     n, us = int(kv[unit]), int(kv["duration_us"])
     cpu = int(kv["cpu_ticks"]) / clk
+    user = int(kv["user_ticks"]) / clk
     errs = sum(int(kv[k]) for k in kv if k.startswith("err_"))
     print(f"{head}  {n / us * 1e6:9.1f} {unit}/s  {cpu / n * 1e6:7.2f} us CPU per {unit[:-1]}"
+          f" (user {user / n * 1e6:5.2f}, kernel {(cpu - user) / n * 1e6:5.2f})"
           f"  busy {cpu / us * 1e8:5.1f}%" + (f"  [{errs} socket errors]" if errs else ""), flush=True)
 PY
 }
@@ -443,6 +399,8 @@ UNIT = {"ws_echo": "message", "tls_new": "handshake", "tls_ka": "request"}
 LABELS = [
     ("rate", "{unit}s/s", "{unit}s/s", "{:.1f}"),
     ("cpu_us", "CPU/{unit} (us)", "CPU us", "{:.2f}"),
+    ("user_us", "  user part (us)", "user us", "{:.2f}"),
+    ("kernel_us", "  kernel part (us)", "kernel us", "{:.2f}"),
     ("busy_pct", "proxy CPU busy (%)", "busy %", "{:.1f}"),
     ("rss_before_mb", "RSS before (MB)", "before MB", "{:.1f}"),
     ("rss_mb", "RSS with tunnels (MB)", "with MB", "{:.1f}"),
@@ -464,7 +422,9 @@ for line in open(path):
         n = int(kv[UNIT[sc] + "s"])
         us = int(kv["duration_us"])
         cpu = int(kv["cpu_ticks"]) / clk
+        user = int(kv["user_ticks"]) / clk
         r.update(count=n, duration_s=us / 1e6, rate=n / us * 1e6, cpu_s=cpu, cpu_us=cpu / n * 1e6,
+                 user_us=user / n * 1e6, kernel_us=(cpu - user) / n * 1e6,
                  busy_pct=cpu / (us / 1e6) * 100, processes=int(kv["procs"]))
     runs.append(r)
 failed = {}
