@@ -28,15 +28,15 @@ on_cpu() {
     shift 2
     python3 "$bench_dir/helper.py" exec "$NICE" "$rt" taskset -c "$cpu" "$@"
 }
-# start_on_cpu CPU RT LOG CMD...: the same in the background, output to LOG; sets $started to
+# start_on_cpu CPU RT LOG CMD...: the same in the background, output to LOG; sets $started_pid to
 # CMD's PID (python, taskset and CMD exec in turn, so $! is CMD itself: `on_cpu ... &` would be
 # a subshell's PID) and adds it to $pids
 start_on_cpu() {
     local cpu=$1 rt=$2 log=$3
     shift 3
     python3 "$bench_dir/helper.py" exec "$NICE" "$rt" taskset -c "$cpu" "$@" >"$log" 2>&1 &
-    started=$!
-    pids+=("$started")
+    started_pid=$!
+    pids+=("$started_pid")
 }
 
 # bench_workdir NAME: a fresh work directory in $work and the traps that stop every PID in

@@ -256,7 +256,7 @@ fail_proxy() {   # NAME PREFIX MESSAGE
 
 # ------------------------------------------------------------ the upstream ---
 start_on_cpu "$LOAD_CPU" 0 "$up/output.log" "$NGINX" -p "$up/" -c "$work/upstream.conf" -g "$GFLAGS"
-up_pid=$started
+up_pid=$started_pid
 helper ready "$up_pid" "$UP_PORT" /small $((${#SMALL_BODY} + 1)) 10 \
     && helper ready "$up_pid" "$UP_PORT" /big.bin "$BIG_BYTES" 10 \
     && helper ready "$up_pid" "$UP_PORT" /slow 3 10 \
@@ -275,7 +275,7 @@ run_one() {
     url=http://127.0.0.1:$PX_PORT$path
     rm -f "$prefix/logs/error.log"
     start_on_cpu "$PROXY_CPU" "$rt" "$prefix/output.log" "$bin" -p "$prefix/" -c "$work/proxy.conf" -g "$GFLAGS"
-    pid=$started
+    pid=$started_pid
     helper ready "$pid" "$PX_PORT" "$path" "$len" 10 2>"$work/ready.err" \
         || fail_proxy "$name" "$prefix" "not serving $path correctly: $(cat "$work/ready.err")"
     if [ "$WARMUP" -gt 0 ]; then

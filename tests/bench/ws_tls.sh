@@ -240,7 +240,7 @@ proxy_failed() {
 
 # ------------------------------------------------------------ the upstream ---
 start_on_cpu "$LOAD_CPU" 0 "$work/upstream/output.log" "$LOAD" upstream --listen "127.0.0.1:$UP_PORT"
-up_pid=$started
+up_pid=$started_pid
 "$LOAD" check "ws://127.0.0.1:$UP_PORT/ws" --expect 101 --pid "$up_pid" \
     || { cat "$work/upstream/output.log" >&2; KEEP=1; die "the WebSocket echo upstream did not start"; }
 
@@ -256,7 +256,7 @@ run_one() {
     out=$work/$sc.$round.$name
     rm -f "$prefix/logs/error.log"
     start_on_cpu "$PROXY_CPU" 0 "$prefix/output.log" "$bin" -p "$prefix/" -c "$conf" -g "$GFLAGS"
-    pid=$started
+    pid=$started_pid
     local url
     case $sc in
         ws_*) url=ws://127.0.0.1:$WS_PORT/ws;;
