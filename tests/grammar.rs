@@ -203,6 +203,7 @@ fn sample(name: &str) -> Option<&'static str> {
         "ssl_prefer_server_ciphers" => "ssl_prefer_server_ciphers on;",
         "ssl_protocols" => "ssl_protocols TLSv1.2 TLSv1.3;",
         "ssl_session_tickets" => "ssl_session_tickets off;",
+        "ssl_session_cache" => "ssl_session_cache shared:SSL:10m;",
         "ssl_session_timeout" => "ssl_session_timeout 10m;",
         "try_files" => "try_files $uri =404;",
         "types" => "types { text/html html; }",

@@ -583,7 +583,7 @@ pub static DIRECTIVES: &[Spec] = &[
     d("ssl_protocols", "ngx_mail_ssl_module", MAIL | MAIL_SRV, MORE1, Bitmask(&["SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]), Inert("mail"), Dynamic("ngx_mail_module.so")),
     d("ssl_protocols", "ngx_stream_ssl_module", STREAM | STREAM_SRV, MORE1, Bitmask(&["SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]), Inert("stream"), Dynamic("ngx_stream_module.so")),
     d("ssl_reject_handshake", "ngx_http_ssl_module", HTTP | SRV, FLAG, Flag, Unsupported(&["off"]), Static),
-    d("ssl_session_cache", "ngx_http_ssl_module", HTTP | SRV, TAKE12, Custom, Ignored, Static),
+    d("ssl_session_cache", "ngx_http_ssl_module", HTTP | SRV, TAKE12, Custom, Implemented, Static),
     d("ssl_session_cache", "ngx_mail_ssl_module", MAIL | MAIL_SRV, TAKE12, Custom, Inert("mail"), Dynamic("ngx_mail_module.so")),
     d("ssl_session_cache", "ngx_stream_ssl_module", STREAM | STREAM_SRV, TAKE12, Custom, Inert("stream"), Dynamic("ngx_stream_module.so")),
     d("ssl_session_ticket_key", "ngx_http_ssl_module", HTTP | SRV, TAKE1, StrArray, Inert("ssl_session_tickets"), Static),

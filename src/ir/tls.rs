@@ -1,6 +1,7 @@
 //! TLS settings of a server, with its certificates already read and checked (S12).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -42,6 +43,43 @@ pub struct Protocols {
     pub tls13: bool,
 }
 
+/// `ssl_session_cache`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SessionCache {
+    /// `off`: sessions are neither stored nor promised.
+    Off,
+    /// `none` (the default): sessions are promised but not stored (tickets still resume).
+    None,
+    /// `builtin[:size]` and/or `shared:name:size`: sessions kept in memory, at most this many.
+    Store {
+        zone: Option<Box<str>>,
+        sessions: usize,
+    },
+}
+
+/// The rustls configurations a server's handshakes use: built once per configuration load,
+/// one for addresses without HTTP/2 (ALPN `http/1.1`) and one for `listen ... http2`
+/// (ALPN `h2`, `http/1.1`).
+#[derive(Clone)]
+pub struct Contexts {
+    pub http11: Arc<rustls::ServerConfig>,
+    pub h2: Arc<rustls::ServerConfig>,
+}
+
+impl std::fmt::Debug for Contexts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Contexts")
+    }
+}
+
+impl PartialEq for Contexts {
+    fn eq(&self, other: &Contexts) -> bool {
+        Arc::ptr_eq(&self.http11, &other.http11) && Arc::ptr_eq(&self.h2, &other.h2)
+    }
+}
+
+impl Eq for Contexts {}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerTls {
     pub certs: Vec<CertKey>,
@@ -53,4 +91,6 @@ pub struct ServerTls {
     pub session_tickets: bool,
     /// Key exchange groups (`ssl_ecdh_curve`), rustls names; empty = rustls defaults.
     pub groups: Vec<&'static str>,
+    pub session_cache: SessionCache,
+    pub contexts: Contexts,
 }

@@ -15,6 +15,7 @@ use super::log;
 use super::request::{ConnInfo, Request, Sent, UpstreamState, URI_CHANGES};
 use super::respond::HeadersOut;
 use super::route;
+use super::tls;
 use super::worker::Open;
 use super::Snapshot;
 use crate::ir::Level;
@@ -75,10 +76,30 @@ impl Partial {
 }
 
 /// Serves a connection until it closes.
-pub async fn serve(stream: Stream, conn: Arc<ConnInfo>, snap: Arc<Snapshot>, open: Open) {
+pub async fn serve(stream: Stream, mut conn: ConnInfo, snap: Arc<Snapshot>, open: Open) {
+    let mut plain_on_tls = false;
+    let stream = if snap.http().sockets[conn.socket].addrs[conn.addr].ssl {
+        match tls::accept(stream, &snap, &conn).await {
+            tls::Accepted::Tls(s, info) => {
+                conn.https = true;
+                conn.tls = Some(info);
+                s
+            }
+            tls::Accepted::Plain(s) => {
+                plain_on_tls = true;
+                s
+            }
+            tls::Accepted::Closed => return,
+        }
+    } else {
+        stream
+    };
+    let conn = Arc::new(conn);
     let (limits, header_timeout) = {
         let ac = &snap.http().sockets[conn.socket].addrs[conn.addr];
-        let srv = &snap.http().servers[ac.default_server.0 as usize].srv;
+        // The server SNI chose sets the buffers and timeout until a Host names another.
+        let first = conn.tls.as_ref().map_or(ac.default_server, |t| t.server);
+        let srv = &snap.http().servers[first.0 as usize].srv;
         (
             Limits {
                 client_header_buffer_size: srv.client_header_buffer_size,
@@ -164,7 +185,20 @@ pub async fn serve(stream: Stream, conn: Arc<ConnInfo>, snap: Arc<Snapshot>, ope
         r.start = started;
         r.start_wall = started_wall;
         log_invalid_headers(&r);
-        handler::handle(&mut r, &mut c).await;
+        if plain_on_tls {
+            // S12.5: the whole head was read; nginx then refuses it with its 497 (sent as
+            // 400 unless an error_page handles 497).
+            log::error_full(
+                &r,
+                Level::Info,
+                format_args!("client sent plain HTTP request to HTTPS port"),
+                Some("reading client request headers"),
+                None,
+            );
+            handler::handle_status(&mut r, &mut c, 497).await;
+        } else {
+            handler::handle(&mut r, &mut c).await;
+        }
         if let Some(up) = r.upgraded.take() {
             // The connection is a tunnel from now on: a task of its own, so that this
             // pipeline's state is freed while the tunnel idles.
@@ -375,6 +409,22 @@ async fn read_head(
         match io::read_buf(&mut c.stream, &mut c.buf, timeout).await {
             Ok(0) => {
                 if c.buf.is_empty() {
+                    match idle_timeout {
+                        None => log::conn_error(
+                            snap,
+                            conn,
+                            Level::Info,
+                            format_args!("client closed connection"),
+                            Some("waiting for request"),
+                        ),
+                        // nginx's keep-alive handler logs without the usual context.
+                        Some(_) => log::conn_bare(
+                            snap,
+                            conn,
+                            Level::Info,
+                            format_args!("closed keepalive connection"),
+                        ),
+                    }
                     return Err(NoHead::Quiet);
                 }
                 return Err(NoHead::Partial(Partial::new(
@@ -437,7 +487,8 @@ async fn close(c: &mut Client, linger: bool) {
 
 /// [`close`] for a bare stream (a tunnel's client side).
 pub(crate) async fn close_stream(stream: &mut Stream, linger: bool) {
-    let _ = stream.shutdown().await;
+    // A TLS stream sends its close_notify first, which may wait for room in the socket.
+    let _ = io::timed(tls::SHUTDOWN_TIMEOUT, stream.shutdown()).await;
     if !linger {
         return;
     }

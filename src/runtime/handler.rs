@@ -37,7 +37,19 @@ pub enum Next {
 
 /// Runs the request to its end.
 pub async fn handle(r: &mut Request, c: &mut Client) {
-    let mut next = phases(r, c, None).await;
+    let next = phases(r, c, None).await;
+    run(r, c, next).await
+}
+
+/// A request nginx finalizes with `code` before its phases run (the 497 of plain HTTP on a
+/// TLS port, S12.5): the server's error pages apply.
+pub async fn handle_status(r: &mut Request, c: &mut Client, code: u16) {
+    r.conf = r.server().conf.clone();
+    let next = special(r, c, code).await;
+    run(r, c, next).await
+}
+
+async fn run(r: &mut Request, c: &mut Client, mut next: Next) {
     loop {
         next = match next {
             Next::Done => return,

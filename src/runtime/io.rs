@@ -16,6 +16,10 @@ use tokio::net::{TcpStream, UnixStream};
 pub enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
+    /// A client connection on a TLS address, after the handshake.
+    Tls(Box<tokio_rustls::server::TlsStream<Stream>>),
+    /// An upstream connection of `proxy_pass https://`.
+    TlsUpstream(Box<tokio_rustls::client::TlsStream<Stream>>),
 }
 
 impl Stream {
@@ -26,6 +30,8 @@ impl Stream {
         let r = match self {
             Stream::Tcp(s) => s.try_read(&mut b),
             Stream::Unix(s) => s.try_read(&mut b),
+            Stream::Tls(s) => return s.get_ref().0.idle_broken(),
+            Stream::TlsUpstream(s) => return s.get_ref().0.idle_broken(),
         };
         !matches!(r, Err(ref e) if e.kind() == io::ErrorKind::WouldBlock)
     }
@@ -37,14 +43,27 @@ impl Stream {
         let r = match self {
             Stream::Tcp(s) => s.try_read(&mut b),
             Stream::Unix(s) => s.try_read(&mut b),
+            // Decrypted bytes waiting, or records not yet read (only asked before closing,
+            // so taking a byte of a record is harmless).
+            Stream::Tls(s) => return s.get_ref().0.data_ready(),
+            Stream::TlsUpstream(s) => return s.get_ref().0.data_ready(),
         };
         matches!(r, Ok(1))
     }
 
     pub fn set_nodelay(&self) {
-        if let Stream::Tcp(s) = self {
-            let _ = s.set_nodelay(true);
+        match self {
+            Stream::Tcp(s) => {
+                let _ = s.set_nodelay(true);
+            }
+            Stream::Tls(s) => s.get_ref().0.set_nodelay(),
+            Stream::TlsUpstream(s) => s.get_ref().0.set_nodelay(),
+            Stream::Unix(_) => {}
         }
+    }
+
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Stream::Tls(_) | Stream::TlsUpstream(_))
     }
 }
 
@@ -57,6 +76,8 @@ impl AsyncRead for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Stream::TlsUpstream(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
 }
@@ -70,6 +91,8 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Stream::TlsUpstream(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
@@ -81,17 +104,22 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Stream::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+            Stream::TlsUpstream(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
         }
     }
 
     fn is_write_vectored(&self) -> bool {
-        true
+        // rustls copies into records either way; one call per slice is as good.
+        !self.is_tls()
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
             Stream::Unix(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Stream::TlsUpstream(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
@@ -99,6 +127,8 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Stream::TlsUpstream(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 }
@@ -236,7 +266,16 @@ pub async fn write_all<W: AsyncWrite + Unpin>(
             Err(_) => return Err(IoError::TimedOut),
         }
     }
-    Ok(())
+    flush(w, timeout).await
+}
+
+/// Pushes out what a TLS stream holds (a no-op on a socket).
+pub async fn flush<W: AsyncWrite + Unpin>(w: &mut W, timeout: Duration) -> Result<(), IoError> {
+    match timed(timeout, w.flush()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(IoError::Io(e)),
+        Err(_) => Err(IoError::TimedOut),
+    }
 }
 
 /// Writes `a` then `b` with as few system calls as possible (one `writev` when it all fits).

@@ -225,9 +225,7 @@ pub fn error_full(
     client_text(r.conn.remote, &mut line);
     line.extend_from_slice(b", server: ");
     line.extend_from_slice(&r.server().server_name);
-    line.extend_from_slice(b", request: \"");
-    line.extend_from_slice(r.request_line());
-    line.push(b'"');
+    request_text(r, &mut line);
     if let Some(u) = upstream {
         line.extend_from_slice(b", upstream: \"");
         line.extend_from_slice(u.schema);
@@ -279,9 +277,7 @@ pub fn error_parse(
     line.extend_from_slice(b", server: ");
     let ac = r.addr_conf();
     line.extend_from_slice(&r.snap.http().servers[ac.default_server.0 as usize].server_name);
-    line.extend_from_slice(b", request: \"");
-    line.extend_from_slice(r.request_line());
-    line.push(b'"');
+    request_text(r, &mut line);
     finish(&mut line);
     for t in targets.iter().filter(|t| level <= t.level) {
         r.snap.logs.write(&t.target, &line);
@@ -326,6 +322,39 @@ pub fn conn_error(
     line.extend_from_slice(b", server: ");
     let sock = &snap.http().sockets[conn.socket];
     let _ = write!(line, "{}", sock.addr);
+    finish(&mut line);
+    for t in targets.iter().filter(|t| level <= t.level) {
+        snap.logs.write(&t.target, &line);
+    }
+}
+
+/// `, request: "..."`, which nginx leaves out until a request line byte arrived (blank lines
+/// before it do not count).
+fn request_text(r: &Request, line: &mut Vec<u8>) {
+    if !r.request_line().is_empty() {
+        line.extend_from_slice(b", request: \"");
+        line.extend_from_slice(r.request_line());
+        line.push(b'"');
+    }
+}
+
+/// `client ADDR msg`, the keep-alive handler's lines (no context after the message).
+pub fn conn_bare(
+    snap: &super::Snapshot,
+    conn: &super::request::ConnInfo,
+    level: Level,
+    msg: fmt::Arguments<'_>,
+) {
+    let targets = &snap.config.main.error_log;
+    if !targets.iter().any(|t| level <= t.level) {
+        return;
+    }
+    let mut line = Vec::with_capacity(96);
+    prefix(level, Some(conn.number), &mut line);
+    line.extend_from_slice(b"client ");
+    client_text(conn.remote, &mut line);
+    line.push(b' ');
+    let _ = line.write_fmt(msg);
     finish(&mut line);
     for t in targets.iter().filter(|t| level <= t.level) {
         snap.logs.write(&t.target, &line);

@@ -34,6 +34,7 @@ pub mod rewrite;
 pub mod route;
 #[cfg(test)]
 pub mod testing;
+pub mod tls;
 pub mod tunnel;
 pub mod upstream;
 pub mod vars;

@@ -629,17 +629,30 @@ async fn one_try(
         action,
         cached,
     };
+    let https = matches!(proxy.pass.scheme, crate::ir::proxy::Scheme::Https);
     let (mut stream, created, requests) = match idle {
         Some(i) => (i.stream, i.created, i.requests),
-        None => match connect(addr, proxy.connect_timeout).await {
+        None => match connect(addr, proxy.connect_timeout, https).await {
             Ok(s) => (s, Instant::now(), 0),
-            Err(IoError::TimedOut) => {
+            Err(Connect::Handshake(e)) => {
+                cx.log(
+                    r,
+                    Level::Error,
+                    format_args!("SSL_do_handshake() failed (rustls: {e})"),
+                    "SSL handshaking to upstream",
+                );
+                r.upstream.connect_ms.push(None);
+                r.upstream.header_ms.push(None);
+                r.upstream.response_ms.push(t0.elapsed().as_millis() as u64);
+                return Err(err(Fail::Error, false, "SSL handshaking to upstream"));
+            }
+            Err(Connect::Io(IoError::TimedOut)) => {
                 r.upstream.connect_ms.push(None);
                 r.upstream.header_ms.push(None);
                 r.upstream.response_ms.push(t0.elapsed().as_millis() as u64);
                 return Err(err(Fail::Timeout, false, "connecting to upstream"));
             }
-            Err(IoError::Io(e)) => {
+            Err(Connect::Io(IoError::Io(e))) => {
                 cx.log(
                     r,
                     Level::Error,
@@ -786,7 +799,13 @@ async fn one_try(
     }
 }
 
-async fn connect(addr: &PeerAddr, timeout: Duration) -> Result<Stream, IoError> {
+enum Connect {
+    Io(IoError),
+    /// `proxy_pass https://`: the TLS handshake failed.
+    Handshake(std::io::Error),
+}
+
+async fn connect(addr: &PeerAddr, timeout: Duration, https: bool) -> Result<Stream, Connect> {
     let fut = async {
         match addr {
             // Nagle stays on, as nginx leaves it: a request goes out in one write.
@@ -794,10 +813,27 @@ async fn connect(addr: &PeerAddr, timeout: Duration) -> Result<Stream, IoError> 
             PeerAddr::Unix(p) => UnixStream::connect(p).await.map(Stream::Unix),
         }
     };
-    match io::timed(timeout, fut).await {
-        Ok(Ok(s)) => Ok(s),
-        Ok(Err(e)) => Err(IoError::Io(e)),
-        Err(_) => Err(IoError::TimedOut),
+    let tcp = match io::timed(timeout, fut).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Err(Connect::Io(IoError::Io(e))),
+        Err(_) => return Err(Connect::Io(IoError::TimedOut)),
+    };
+    if !https {
+        return Ok(tcp);
+    }
+    // nginx's defaults: proxy_ssl_verify off, proxy_ssl_server_name off (no SNI: rustls
+    // sends none for an address), sessions reused; the handshake under the connect timeout.
+    let name = match addr {
+        PeerAddr::Inet(a) => rustls::pki_types::ServerName::IpAddress(a.ip().into()),
+        PeerAddr::Unix(_) => {
+            rustls::pki_types::ServerName::IpAddress(std::net::IpAddr::from([127, 0, 0, 1]).into())
+        }
+    };
+    let connector = tokio_rustls::TlsConnector::from(super::tls::upstream_config());
+    match io::timed(timeout, connector.connect(name, tcp)).await {
+        Ok(Ok(s)) => Ok(Stream::TlsUpstream(Box::new(s))),
+        Ok(Err(e)) => Err(Connect::Handshake(e)),
+        Err(_) => Err(Connect::Io(IoError::TimedOut)),
     }
 }
 
@@ -1213,6 +1249,10 @@ impl OutQueue {
             Err(_) => return Err(IoError::TimedOut),
         };
         self.advance(n);
+        if w.is_tls() {
+            // Records rustls could not send yet must not wait for the next write.
+            io::flush(w, timeout).await?;
+        }
         Ok(n)
     }
 }

@@ -28,6 +28,8 @@ pub struct ConnInfo {
     /// The local address the connection arrived on, `None` for a unix socket.
     pub local: Option<SocketAddr>,
     pub https: bool,
+    /// The handshake of a TLS connection (`$ssl_*`).
+    pub tls: Option<Box<super::tls::TlsInfo>>,
     pub accepted: Instant,
     /// Index of the listening socket in [`crate::ir::Http::sockets`] and of the address
     /// configuration within it (S2.3).

@@ -66,6 +66,7 @@ impl Env {
             remote: Some("127.0.0.1:40000".parse::<SocketAddr>().expect("addr")),
             local,
             https: false,
+            tls: None,
             accepted: Instant::now(),
             socket: 0,
             addr: sock.addrs.len() - 1,

@@ -128,7 +128,7 @@ impl Request {
             | Var::SslEarlyData
             | Var::SslServerName
             | Var::SslAlpnProtocol
-            | Var::SslClientEmpty => return false,
+            | Var::SslClientEmpty => return ssl_var(self.conn.tls.as_deref(), v, out),
             Var::Http2 => {}
             Var::DocumentRoot | Var::RealpathRoot | Var::RequestFilename => {
                 super::files::path_var(self, v, out);
@@ -756,4 +756,34 @@ mod table_tests {
             assert_eq!(String::from_utf8_lossy(&out), want, "{upgrade:?}");
         }
     }
+}
+
+/// `$ssl_*` (S12): not found on a plain connection, as nginx.
+fn ssl_var(tls: Option<&super::tls::TlsInfo>, v: &Var, out: &mut Vec<u8>) -> bool {
+    let Some(t) = tls else {
+        return false;
+    };
+    match v {
+        Var::SslProtocol => out.extend_from_slice(t.protocol.as_bytes()),
+        Var::SslCipher => out.extend_from_slice(t.cipher.as_bytes()),
+        Var::SslCiphers => out.extend_from_slice(t.ciphers.as_bytes()),
+        Var::SslCurve => out.extend_from_slice(t.curve.as_bytes()),
+        Var::SslCurves => out.extend_from_slice(t.curves.as_bytes()),
+        // rustls does not expose session IDs; TLS 1.3 has none on the wire either.
+        Var::SslSessionId => {}
+        Var::SslSessionReused => out.push(if t.reused { b'r' } else { b'.' }),
+        // No 0-RTT: nginx says "" unless early data was accepted.
+        Var::SslEarlyData => {}
+        Var::SslServerName => match &t.server_name {
+            Some(n) => out.extend_from_slice(n.as_bytes()),
+            None => return false,
+        },
+        Var::SslAlpnProtocol => {
+            if let Some(a) = &t.alpn {
+                out.extend_from_slice(a)
+            }
+        }
+        _ => {}
+    }
+    true
 }

@@ -320,15 +320,16 @@ async fn accept_loop(
         };
         stream.set_nodelay();
         let addr = listen::addr_conf_index(sock, local);
-        let conn = Arc::new(ConnInfo {
+        let conn = ConnInfo {
             number: CONNECTIONS.fetch_add(1, Ordering::Relaxed),
             remote,
             local,
             https: false,
+            tls: None,
             accepted: Instant::now(),
             socket,
             addr,
-        });
+        };
         active.set(active.get() + 1);
         let open = Open {
             active: Rc::clone(&active),

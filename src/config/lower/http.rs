@@ -168,11 +168,7 @@ impl HttpBuilder {
             );
             crate::config::lint::server(l, sb, &fin.shared.upstreams);
             let needs_tls = sb.listens.iter().any(|x| x.ssl) || or(&sb.ssl.get().ssl_on, false);
-            let tls = if needs_tls {
-                sb.ssl.get().finish(l, sb.span, sb.end)
-            } else {
-                None
-            };
+            let tls = sb.ssl.get().finish(l, needs_tls, sb.span, sb.end);
             servers.push(Server {
                 server_name: sb.server_name_var(),
                 srv: SrvConf {

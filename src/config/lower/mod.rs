@@ -18,6 +18,7 @@ pub mod proxy;
 pub mod rewrite;
 pub mod server;
 pub mod ssl;
+pub mod ssl_context;
 pub mod upstream;
 
 use std::time::Duration;

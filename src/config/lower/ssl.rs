@@ -13,14 +13,15 @@ use super::{inherit, or, Set, Slot};
 use crate::config::diagnostic::{code, Diagnostic, Place};
 use crate::config::load::{full_name, Loader};
 use crate::config::registry::Spec;
-use crate::ir::tls::{CertKey, Protocols, ServerTls};
+use crate::ir::tls::{CertKey, Protocols, ServerTls, SessionCache};
 use crate::source::Span;
 use crate::syntax::Directive;
 
 #[derive(Clone, Debug, Default)]
 pub struct SslBuilder {
-    pub certificates: Option<Vec<(PathBuf, Span, Span)>>,
-    pub keys: Option<Vec<(PathBuf, Span, Span)>>,
+    /// Each file as resolved, as written, the argument and the directive's end.
+    pub certificates: Option<Vec<(PathBuf, String, Span, Span)>>,
+    pub keys: Option<Vec<(PathBuf, String, Span, Span)>>,
     pub protocols: Slot<Protocols>,
     pub ciphers: Slot<String>,
     pub prefer_server_ciphers: Slot<bool>,
@@ -28,6 +29,7 @@ pub struct SslBuilder {
     pub session_tickets: Slot<bool>,
     pub ecdh_curve: Slot<String>,
     pub dhparam: Slot<PathBuf>,
+    pub session_cache: Slot<SessionCache>,
     /// The deprecated `ssl on;`.
     pub ssl_on: Slot<bool>,
 }
@@ -72,6 +74,7 @@ impl SslBuilder {
         session_tickets: None,
         ecdh_curve: None,
         dhparam: None,
+        session_cache: None,
         ssl_on: None,
     };
 
@@ -112,10 +115,21 @@ impl SslBuilder {
                 } else {
                     &mut self.keys
                 };
-                list.get_or_insert_with(Vec::new)
-                    .push((path, d.args[0].span, d.end));
+                list.get_or_insert_with(Vec::new).push((
+                    path,
+                    d.args[0].show(),
+                    d.args[0].span,
+                    d.end,
+                ));
             }
             "ssl_protocols" => self.protocols(l, d),
+            "ssl_session_cache" => {
+                if !l.is_dup(&self.session_cache, d) {
+                    if let Some(v) = session_cache(l, d) {
+                        l.once(&mut self.session_cache, d, v);
+                    }
+                }
+            }
             "ssl_ciphers" => {
                 if !l.is_dup(&self.ciphers, d) {
                     let v = d.args[0].show();
@@ -211,14 +225,28 @@ impl SslBuilder {
         inherit(&mut self.session_tickets, &p.session_tickets);
         inherit(&mut self.ecdh_curve, &p.ecdh_curve);
         inherit(&mut self.dhparam, &p.dhparam);
+        inherit(&mut self.session_cache, &p.session_cache);
         inherit(&mut self.ssl_on, &p.ssl_on);
     }
 
     /// Loads and checks the certificates of a server that needs TLS; `server` is where the
     /// server block starts (nginx names it when no certificate is defined).
-    pub fn finish(&self, l: &mut Loader, server: Span, server_end: Span) -> Option<Arc<ServerTls>> {
+    ///
+    /// nginx loads the certificates of every server that has some, whether or not it
+    /// listens with `ssl`: SNI may pick it for the handshake on an address another server
+    /// made TLS (S12.3).
+    pub fn finish(
+        &self,
+        l: &mut Loader,
+        needs_tls: bool,
+        server: Span,
+        server_end: Span,
+    ) -> Option<Arc<ServerTls>> {
         let certs = self.certificates.clone().unwrap_or_default();
         let keys = self.keys.clone().unwrap_or_default();
+        if certs.is_empty() && !needs_tls {
+            return None;
+        }
         if certs.is_empty() {
             l.error(
                 Diagnostic::error(
@@ -233,18 +261,17 @@ impl SslBuilder {
             return None;
         }
         let mut pairs = Vec::new();
-        for (i, (cert, cspan, _)) in certs.iter().enumerate() {
-            let Some((key, kspan, kend)) = keys.get(i) else {
+        for (i, (cert, written, cspan, _)) in certs.iter().enumerate() {
+            let Some((key, _, kspan, kend)) = keys.get(i) else {
                 l.error(
                     Diagnostic::error(
                         code::SSL,
                         format!(
-                            "no \"ssl_certificate_key\" is defined for certificate \"{}\"",
-                            cert.display()
+                            "no \"ssl_certificate_key\" is defined for certificate \"{written}\""
                         ),
                         *cspan,
                     )
-                    .place(Place::At(server_end))
+                    .place(Place::Nowhere)
                     .help("every ssl_certificate needs an ssl_certificate_key, in the same order"),
                 );
                 return None;
@@ -419,16 +446,103 @@ impl SslBuilder {
                 }
             }
         }
+        let prefer_server_ciphers = or(&self.prefer_server_ciphers, false);
+        let session_timeout = or(&self.session_timeout, Duration::from_secs(300));
+        let session_tickets = or(&self.session_tickets, true);
+        let session_cache = self
+            .session_cache
+            .as_ref()
+            .map_or(SessionCache::None, |s| s.value.clone());
+        let contexts = match super::ssl_context::build(&super::ssl_context::Settings {
+            certs: &pairs,
+            protocols,
+            ciphers: &ciphers,
+            prefer_server_ciphers,
+            groups: &groups,
+            session_timeout,
+            session_tickets,
+            session_cache: &session_cache,
+        }) {
+            Ok(c) => c,
+            Err(msg) => {
+                let span = self.protocols.as_ref().map_or(server, |s| s.span);
+                l.error(
+                    Diagnostic::error(code::SSL, msg, span)
+                        .place(Place::At(server_end))
+                        .help("check ssl_protocols, ssl_ciphers and ssl_ecdh_curve of this server"),
+                );
+                return None;
+            }
+        };
         Some(Arc::new(ServerTls {
             certs: pairs,
             protocols,
             ciphers,
-            prefer_server_ciphers: or(&self.prefer_server_ciphers, false),
-            session_timeout: or(&self.session_timeout, Duration::from_secs(300)),
-            session_tickets: or(&self.session_tickets, true),
+            prefer_server_ciphers,
+            session_timeout,
+            session_tickets,
             groups,
+            session_cache,
+            contexts,
         }))
     }
+}
+
+/// `ssl_session_cache off | none | [builtin[:size]] [shared:name:size]`.
+fn session_cache(l: &mut Loader, d: &Directive) -> Option<SessionCache> {
+    let mut builtin: Option<usize> = None;
+    let mut shared: Option<(Box<str>, usize)> = None;
+    for a in &d.args {
+        let v = a.as_bytes();
+        let invalid = |l: &mut Loader| {
+            let e = l.arg_error(d, a, format!("invalid session cache \"{}\"", a.show()));
+            l.error(
+                e.help("off, none, builtin[:sessions] or shared:name:size (e.g. shared:SSL:10m)"),
+            );
+            None
+        };
+        match v {
+            b"off" if d.args.len() == 1 => return Some(SessionCache::Off),
+            b"none" if d.args.len() == 1 => return Some(SessionCache::None),
+            b"builtin" => builtin = Some(20480),
+            _ if v.starts_with(b"builtin:") => {
+                let n = std::str::from_utf8(&v[8..])
+                    .ok()
+                    .and_then(|s| s.parse().ok());
+                match n {
+                    Some(n) => builtin = Some(n),
+                    None => return invalid(l),
+                }
+            }
+            _ if v.starts_with(b"shared:") => {
+                let rest = &v[7..];
+                let Some(colon) = rest.iter().position(|&b| b == b':') else {
+                    return invalid(l);
+                };
+                let name = String::from_utf8_lossy(&rest[..colon]).into_owned();
+                let Some(size) = crate::config::value::size(&rest[colon + 1..]) else {
+                    return invalid(l);
+                };
+                if name.is_empty() {
+                    return invalid(l);
+                }
+                if size < 8 * 4096 {
+                    let e =
+                        l.arg_error(d, a, format!("session cache \"{}\" is too small", a.show()));
+                    l.error(e.help("give the zone at least 32k"));
+                    return None;
+                }
+                // nginx: one megabyte stores about 4000 sessions.
+                shared = Some((name.into(), (size as usize / 256).max(1)));
+            }
+            _ => return invalid(l),
+        }
+    }
+    let sessions = builtin.unwrap_or(0) + shared.as_ref().map_or(0, |s| s.1);
+    Some(SessionCache::Store {
+        zone: shared.map(|s| s.0),
+        sessions: sessions.max(1),
+    })
 }
 
 fn fopen_error(path: &Path, err: &std::io::Error) -> String {
