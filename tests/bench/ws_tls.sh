@@ -25,8 +25,9 @@
 # Each run starts the proxy afresh, checks it answers (a WebSocket upgrade with one echo, or an
 # HTTPS GET), runs the load, and stops it. The CPU time is utime+stime of the proxy (its PID and
 # any descendants, /proc/PID/stat), sampled by bench-load at the exact edges of its measured
-# window (after WARMUP seconds of load on the same connections), or around the measured wrk
-# run for tls_ka. Runs alternate nginx, rginx, nginx, rginx, ... (ROUNDS each) per scenario;
+# window (after WARMUP seconds of load on the same connections), or by helper.py around the
+# measured wrk run for tls_ka; it is also printed split into user time (utime) and kernel time
+# (stime), which shows how much of it a proxy can change at all. Runs alternate nginx, rginx, nginx, rginx, ... (ROUNDS each) per scenario;
 # the report uses medians and prints every run. A run that fails (the proxy does not start,
 # dies, refuses TLS, answers wrongly) ends its scenario with the reason; the other scenarios
 # still run, and the script exits 1 at the end.
