@@ -158,6 +158,7 @@ fn sample(name: &str) -> Option<&'static str> {
         "location" => "location /x/y/ { }",
         "log_format" => "log_format f \"$status\";",
         "log_not_found" => "log_not_found off;",
+        "max_ranges" => "max_ranges 1;",
         "map" => "map $uri $m { default 1; }",
         "map_hash_bucket_size" => "map_hash_bucket_size 128;",
         "map_hash_max_size" => "map_hash_max_size 1024;",

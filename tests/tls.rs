@@ -422,7 +422,7 @@ fn proxy_pass_https() {
     let mut all = Vec::new();
     for program in programs() {
         let front = free_port();
-        let (server, port) = start(&program, |p| {
+        let (server, _port) = start(&program, |p| {
             format!(
                 "{}  server {{\n    listen 127.0.0.1:{front};\n    \
                  location / {{ proxy_pass https://127.0.0.1:{p}; proxy_set_header Host b.test; }}\n  }}\n}}\n",

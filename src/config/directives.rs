@@ -277,7 +277,7 @@ pub static DIRECTIVES: &[Spec] = &[
     d("map_hash_max_size", "ngx_stream_map_module", STREAM, TAKE1, Num, Inert("stream"), Dynamic("ngx_stream_module.so")),
     d("master_process", "ngx_core_module", MAIN, FLAG, Flag, Implemented, Static),
     d("max_errors", "ngx_mail_core_module", MAIL | MAIL_SRV, TAKE1, Num, Inert("mail"), Dynamic("ngx_mail_module.so")),
-    d("max_ranges", "ngx_http_core_module", HTTP | SRV | LOC, TAKE1, Num, Unsupported(&[]), Static),
+    d("max_ranges", "ngx_http_core_module", HTTP | SRV | LOC, TAKE1, Num, Implemented, Static),
     d("memcached_bind", "ngx_http_memcached_module", HTTP | SRV | LOC, TAKE12, Custom, Inert("memcached_pass"), Static),
     d("memcached_buffer_size", "ngx_http_memcached_module", HTTP | SRV | LOC, TAKE1, Size, Inert("memcached_pass"), Static),
     d("memcached_connect_timeout", "ngx_http_memcached_module", HTTP | SRV | LOC, TAKE1, Msec, Inert("memcached_pass"), Static),

@@ -235,6 +235,9 @@ pub struct LocConf {
     pub etag: bool,
     pub if_modified_since: IfModifiedSince,
     pub log_not_found: bool,
+    /// `max_ranges`: how many ranges a `Range` request may ask for before the whole file is
+    /// sent instead; 0 disables byte ranges (and `Accept-Ranges`).
+    pub max_ranges: u64,
     pub error_pages: Arc<ErrorPages>,
     pub recursive_error_pages: bool,
     pub add_headers: Arc<[AddHeader]>,

@@ -318,8 +318,9 @@ fn write_file(f: &mut std::fs::File, b: &[u8]) -> Result<(), BodyError> {
 /// ten-digit number, created exclusively, with nginx's warning; the name is removed at once
 /// (the open file is all rginx needs).
 fn temp_file(r: &Request) -> Result<std::fs::File, String> {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NUMBER: AtomicU64 = AtomicU64::new(0);
+    use std::sync::atomic::Ordering;
+    // nginx numbers temporary files and multipart boundaries from one counter.
+    use super::range::TEMP_NUMBER as NUMBER;
     let tp = r.conf.client_body_temp_path.clone();
     for _ in 0..64 {
         let n = NUMBER.fetch_add(1, Ordering::Relaxed) + 1;

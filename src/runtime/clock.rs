@@ -104,6 +104,200 @@ pub fn msec() -> String {
     format!("{}.{:03}", d.as_secs(), d.subsec_millis())
 }
 
+/// `ngx_parse_http_time`: an HTTP date in any of its three forms (`Tue, 10 Nov 2002 23:50:13`,
+/// `Tuesday, 10-Dec-02 23:50:13`, `Tue Dec 10 23:50:13 2002`) to seconds since the epoch, or
+/// -1 (nginx's `NGX_ERROR`, which its callers compare like any time). nginx's parser is
+/// lenient where the `httpdate` crate is not, and conditional requests must agree with it on
+/// every value: the weekday is never checked, a month is known by its first letters (a `Jxx`
+/// that is neither `Ja?` nor `J?n` is July), anything after the time (or the year) is ignored,
+/// and a day 00 is accepted. Reads past the end see nginx's terminating NUL.
+pub fn parse_http_time(value: &[u8]) -> i64 {
+    #[derive(PartialEq)]
+    enum Fmt {
+        No,
+        Rfc822,
+        Rfc850,
+        Isoc,
+    }
+    const MDAY: [u64; 12] = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let end = value.len();
+    let at = |i: usize| value.get(i).copied().unwrap_or(0);
+    let digit = |i: usize| at(i).is_ascii_digit();
+    let num = |i: usize| u64::from(at(i).wrapping_sub(b'0'));
+    let mut fmt = Fmt::No;
+    let mut p = 0;
+    while p < end {
+        if at(p) == b',' {
+            break;
+        }
+        if at(p) == b' ' {
+            fmt = Fmt::Isoc;
+            break;
+        }
+        p += 1;
+    }
+    p += 1;
+    while p < end && at(p) == b' ' {
+        p += 1;
+    }
+    if end.saturating_sub(p) < 18 || p > end {
+        return -1;
+    }
+    let mut day = 0;
+    let mut year = 0;
+    if fmt != Fmt::Isoc {
+        if !digit(p) || !digit(p + 1) {
+            return -1;
+        }
+        day = num(p) * 10 + num(p + 1);
+        p += 2;
+        if at(p) == b' ' {
+            if end - p < 18 {
+                return -1;
+            }
+            fmt = Fmt::Rfc822;
+        } else if at(p) == b'-' {
+            fmt = Fmt::Rfc850;
+        } else {
+            return -1;
+        }
+        p += 1;
+    }
+    let month: i64 = match at(p) {
+        b'J' => {
+            if at(p + 1) == b'a' {
+                0
+            } else if at(p + 2) == b'n' {
+                5
+            } else {
+                6
+            }
+        }
+        b'F' => 1,
+        b'M' => {
+            if at(p + 2) == b'r' {
+                2
+            } else {
+                4
+            }
+        }
+        b'A' => {
+            if at(p + 1) == b'p' {
+                3
+            } else {
+                7
+            }
+        }
+        b'S' => 8,
+        b'O' => 9,
+        b'N' => 10,
+        b'D' => 11,
+        _ => return -1,
+    };
+    p += 3;
+    if (fmt == Fmt::Rfc822 && at(p) != b' ') || (fmt == Fmt::Rfc850 && at(p) != b'-') {
+        return -1;
+    }
+    p += 1;
+    if fmt == Fmt::Rfc822 {
+        if !(digit(p) && digit(p + 1) && digit(p + 2) && digit(p + 3)) {
+            return -1;
+        }
+        year = num(p) * 1000 + num(p + 1) * 100 + num(p + 2) * 10 + num(p + 3);
+        p += 4;
+    } else if fmt == Fmt::Rfc850 {
+        if !digit(p) || !digit(p + 1) {
+            return -1;
+        }
+        year = num(p) * 10 + num(p + 1);
+        year += if year < 70 { 2000 } else { 1900 };
+        p += 2;
+    }
+    if fmt == Fmt::Isoc {
+        if at(p) == b' ' {
+            p += 1;
+        }
+        if !digit(p) {
+            return -1;
+        }
+        day = num(p);
+        p += 1;
+        if at(p) != b' ' {
+            if !digit(p) {
+                return -1;
+            }
+            day = day * 10 + num(p);
+            p += 1;
+        }
+        if end.saturating_sub(p) < 14 {
+            return -1;
+        }
+    }
+    if at(p) != b' ' {
+        return -1;
+    }
+    p += 1;
+    if !digit(p) || !digit(p + 1) {
+        return -1;
+    }
+    let hour = num(p) * 10 + num(p + 1);
+    p += 2;
+    if at(p) != b':' {
+        return -1;
+    }
+    p += 1;
+    if !digit(p) || !digit(p + 1) {
+        return -1;
+    }
+    let min = num(p) * 10 + num(p + 1);
+    p += 2;
+    if at(p) != b':' {
+        return -1;
+    }
+    p += 1;
+    if !digit(p) || !digit(p + 1) {
+        return -1;
+    }
+    let sec = num(p) * 10 + num(p + 1);
+    if fmt == Fmt::Isoc {
+        p += 2;
+        if at(p) != b' ' {
+            return -1;
+        }
+        p += 1;
+        if !(digit(p) && digit(p + 1) && digit(p + 2) && digit(p + 3)) {
+            return -1;
+        }
+        year = num(p) * 1000 + num(p + 1) * 100 + num(p + 2) * 10 + num(p + 3);
+    }
+    if hour > 23 || min > 59 || sec > 59 {
+        return -1;
+    }
+    if day == 29 && month == 1 {
+        if (year & 3) != 0 || (year % 100 == 0 && year % 400 != 0) {
+            return -1;
+        }
+    } else if day > MDAY[month as usize] {
+        return -1;
+    }
+    // Gauss' formula from March 1, 1 BC, in nginx's unsigned arithmetic (a day 00 or a year
+    // before 1970 wraps around, and comes out as time_t does).
+    let (mut month, mut year) = (month, year as i64);
+    month -= 1;
+    if month <= 0 {
+        month += 12;
+        year -= 1;
+    }
+    let days = 365 * year + year / 4 - year / 100 + year / 400 + 367 * month / 12 - 30 + day as i64
+        - 1
+        - 719_527
+        + 31
+        + 28;
+    (days as u64)
+        .wrapping_mul(86_400)
+        .wrapping_add(hour * 3600 + min * 60 + sec) as i64
+}
+
 /// Seconds since the epoch to UTC date and time (Howard Hinnant's civil-from-days).
 fn civil(secs: u64) -> (i64, u32, u32, u32, u32, u32) {
     let days = (secs / 86_400) as i64;
@@ -129,6 +323,52 @@ fn civil(secs: u64) -> (i64, u32, u32, u32, u32, u32) {
 
 #[cfg(test)]
 mod tests {
+    use super::parse_http_time;
+
+    /// `ngx_parse_http_time` on one value.
+    fn check(value: &str, want: i64) {
+        assert_eq!(parse_http_time(value.as_bytes()), want, "{value:?}");
+    }
+
+    #[test]
+    fn http_times_as_nginx_parses_them() {
+        // 2026-11-21 14:37:01 UTC in the three forms.
+        check("Sat, 21 Nov 2026 14:37:01 GMT", 1_795_271_821);
+        check("Saturday, 21-Nov-26 14:37:01 GMT", 1_795_271_821);
+        check("Sat Nov 21 14:37:01 2026", 1_795_271_821);
+        check("Sat Nov  1 14:37:01 2026", 1_793_543_821);
+        check("Thu, 01 Jan 1970 00:00:00 GMT", 0);
+        // Two-digit years: 69 is 2069, 70 is 1970.
+        check("Thu, 01-Jan-70 00:00:01 GMT", 1);
+        check("Tue, 01-Jan-69 00:00:00 GMT", 3_124_224_000);
+        // The weekday is not checked, nor what follows the time.
+        check("Mon, 21 Nov 2026 14:37:01 GMT", 1_795_271_821);
+        check("Sat, 21 Nov 2026 14:37:01", 1_795_271_821);
+        check("Sat, 21 Nov 2026 14:37:01 whatever", 1_795_271_821);
+        check("x, 21 Nov 2026 14:37:01 GMT", 1_795_271_821);
+        // Months by their first letters.
+        check("Sat, 21 Nxx 2026 14:37:01 GMT", 1_795_271_821);
+        check("Sat, 01 Jxx 2026 00:00:00 GMT", 1_782_864_000);
+        check("Sat, 01 Jun 2026 00:00:00 GMT", 1_780_272_000);
+        // Leap days and month lengths.
+        check("Tue, 29 Feb 2000 00:00:00 GMT", 951_782_400);
+        check("Thu, 29 Feb 1900 00:00:00 GMT", -1);
+        check("Thu, 29 Feb 2001 00:00:00 GMT", -1);
+        check("Thu, 31 Apr 2001 00:00:00 GMT", -1);
+        check("Thu, 00 Jan 1970 00:00:00 GMT", -86_400);
+        // Errors.
+        check("", -1);
+        check("garbage", -1);
+        check("Sat, 21 Nov 2026 24:00:00 GMT", -1);
+        check("Sat, 21 Nov 2026 14:60:00 GMT", -1);
+        check("Sat, 21 Nov 2026 14:37", -1);
+        check("Sat, 21 Qov 2026 14:37:01 GMT", -1);
+        check("Sat, 21 Nov 26 14:37:01 GMT", -1);
+        check("Sat, 1 Nov 2026 14:37:01 GMT", -1);
+        // A second before the epoch is NGX_ERROR's value.
+        check("Wed, 31 Dec 1969 23:59:59 GMT", -1);
+    }
+
     #[test]
     fn civil_dates() {
         assert_eq!(super::civil(0), (1970, 1, 1, 0, 0, 0));

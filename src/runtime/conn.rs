@@ -94,7 +94,18 @@ pub async fn serve(stream: Stream, mut conn: ConnInfo, snap: Arc<Snapshot>, open
     } else {
         stream
     };
+    {
+        let ac = &snap.http().sockets[conn.socket].addrs[conn.addr];
+        // S12.7: h2 when ALPN chose it; a plaintext `listen ... http2` speaks only HTTP/2.
+        conn.http2 = match &conn.tls {
+            Some(t) => t.alpn.as_deref() == Some(b"h2"),
+            None => ac.http2 && !plain_on_tls,
+        };
+    }
     let conn = Arc::new(conn);
+    if conn.http2 {
+        return super::h2::serve(stream, conn, snap, open).await;
+    }
     let (limits, header_timeout) = {
         let ac = &snap.http().sockets[conn.socket].addrs[conn.addr];
         // The server SNI chose sets the buffers and timeout until a Host names another.
@@ -231,6 +242,75 @@ pub async fn serve(stream: Stream, mut conn: ConnInfo, snap: Arc<Snapshot>, open
     }
 }
 
+/// One HTTP/2 stream's request, on its pipe (see `h2`): `head` is the HTTP/1 form of its
+/// headers, parsed here with the limits of the connection's server and then marked HTTP/2.0.
+pub(crate) async fn serve_h2_stream(
+    stream: Stream,
+    mut head: BytesMut,
+    conn: Arc<ConnInfo>,
+    snap: Arc<Snapshot>,
+    n: u64,
+) {
+    let started = (Instant::now(), SystemTime::now());
+    let ac = &snap.http().sockets[conn.socket].addrs[conn.addr];
+    let first = conn.tls.as_ref().map_or(ac.default_server, |t| t.server);
+    let srv = &snap.http().servers[first.0 as usize].srv;
+    let limits = Limits {
+        // HTTP/2 headers are not read into nginx's header buffers: only the line limit.
+        client_header_buffer_size: head.len().max(srv.client_header_buffer_size),
+        large_buffers: srv.large_client_header_buffers.0,
+        large_buffer_size: srv.large_client_header_buffers.1,
+        underscores_in_headers: srv.underscores_in_headers,
+        ignore_invalid_headers: srv.ignore_invalid_headers,
+        merge_slashes: srv.merge_slashes,
+    };
+    let state = BufferState::fresh(&limits);
+    let mut c = Client {
+        stream,
+        buf: BytesMut::new(),
+    };
+    let parsed = http1::parse_buf(&mut head, &limits, state);
+    let head = match parsed {
+        Ok(Parse::Complete(mut h)) => {
+            let mut buf = BytesMut::from(&h.buf[..]);
+            let v = h.http_protocol.clone();
+            buf[v].copy_from_slice(b"HTTP/2.0");
+            h.buf = buf.freeze();
+            h.http_major = 2;
+            h.http_minor = 0;
+            h
+        }
+        Ok(Parse::Partial) => return,
+        Err(rej) => {
+            let head = http1::rejected_head(&head, &limits, state);
+            let mut r = new_request(&snap, &conn, head, n, false, reject_after_head(&rej));
+            log::error_full(
+                &r,
+                Level::Info,
+                format_args!("{}", rej.message()),
+                Some(reject_action(&rej)),
+                None,
+            );
+            let _ = handler::special(&mut r, &mut c, rej.status()).await;
+            log::access(&mut r);
+            close(&mut c, false).await;
+            return;
+        }
+    };
+    let mut r = new_request(&snap, &conn, head, n, false, true);
+    r.start = started.0;
+    r.start_wall = started.1;
+    log_invalid_headers(&r);
+    handler::handle(&mut r, &mut c).await;
+    // No tunnel over HTTP/2 (nginx 1.22 has no extended CONNECT): an upgrade is dropped.
+    drop(r.upgraded.take());
+    log::access(&mut r);
+    if !r.body_done {
+        let _ = super::body::finish_discard(&mut r, &mut c).await;
+    }
+    close(&mut c, false).await;
+}
+
 /// nginx logs each header line it ignores (S6.7), at info, while it reads the head: with the
 /// default server and no host unless the Host line came first.
 fn log_invalid_headers(r: &Request) {
@@ -355,6 +435,7 @@ pub(crate) fn new_request(
         out: HeadersOut::default(),
         pipelined,
         add_uri_to_alias: false,
+        filter_finalize: false,
         upgraded: None,
     };
     if let Some(caps) = captures {

@@ -52,7 +52,14 @@ pub async fn handle_status(r: &mut Request, c: &mut Client, code: u16) {
 async fn run(r: &mut Request, c: &mut Client, mut next: Next) {
     loop {
         next = match next {
-            Next::Done => return,
+            Next::Done => {
+                // ngx_http_filter_finalize_request ends the request in NGX_ERROR once its
+                // response is out: the connection closes.
+                if r.filter_finalize {
+                    r.keepalive = false;
+                }
+                return;
+            }
             Next::Status(code) => special(r, c, code).await,
             Next::Redirect(uri, args) => match internal_redirect(r, uri, args) {
                 Ok(()) => phases(r, c, None).await,
@@ -367,16 +374,18 @@ pub fn content_type(r: &Request, conf: &LocConf) -> Bytes {
     Bytes::copy_from_slice(t)
 }
 
-/// nginx's `r->exten`: what follows the last `.` of the last path segment.
+/// nginx's `r->exten` (`ngx_http_set_exten`): what follows the last `.` of the last path
+/// segment, unless that dot starts the segment (`/.htaccess` has none).
 pub fn exten(uri: &[u8]) -> &[u8] {
-    let seg = match uri.iter().rposition(|&b| b == b'/') {
-        Some(i) => &uri[i + 1..],
-        None => uri,
-    };
-    match seg.iter().rposition(|&b| b == b'.') {
-        Some(i) => &seg[i + 1..],
-        None => b"",
+    for i in (2..uri.len()).rev() {
+        if uri[i] == b'.' && uri[i - 1] != b'/' {
+            return &uri[i + 1..];
+        }
+        if uri[i] == b'/' {
+            break;
+        }
     }
+    b""
 }
 
 /// nginx's `ngx_http_special_response_handler`, after `error_page`.
@@ -562,6 +571,9 @@ mod tests {
         assert_eq!(exten(b"/a.d/b"), b"");
         assert_eq!(exten(b"/a/b.tar.gz"), b"gz");
         assert_eq!(exten(b"/"), b"");
+        assert_eq!(exten(b"/.htaccess"), b"");
+        assert_eq!(exten(b"/a/.x.txt"), b"txt");
+        assert_eq!(exten(b"/a."), b"");
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub enum Stream {
     Unix(UnixStream),
     /// A client connection on a TLS address, after the handshake.
     Tls(Box<tokio_rustls::server::TlsStream<Stream>>),
+    /// The request side of an HTTP/2 stream's pipe (see `h2`).
+    Pipe(tokio::io::DuplexStream),
     /// An upstream connection of `proxy_pass https://`.
     TlsUpstream(Box<tokio_rustls::client::TlsStream<Stream>>),
 }
@@ -31,6 +33,7 @@ impl Stream {
             Stream::Tcp(s) => s.try_read(&mut b),
             Stream::Unix(s) => s.try_read(&mut b),
             Stream::Tls(s) => return s.get_ref().0.idle_broken(),
+            Stream::Pipe(_) => return false,
             Stream::TlsUpstream(s) => return s.get_ref().0.idle_broken(),
         };
         !matches!(r, Err(ref e) if e.kind() == io::ErrorKind::WouldBlock)
@@ -46,6 +49,7 @@ impl Stream {
             // Decrypted bytes waiting, or records not yet read (only asked before closing,
             // so taking a byte of a record is harmless).
             Stream::Tls(s) => return s.get_ref().0.data_ready(),
+            Stream::Pipe(_) => return false,
             Stream::TlsUpstream(s) => return s.get_ref().0.data_ready(),
         };
         matches!(r, Ok(1))
@@ -58,7 +62,7 @@ impl Stream {
             }
             Stream::Tls(s) => s.get_ref().0.set_nodelay(),
             Stream::TlsUpstream(s) => s.get_ref().0.set_nodelay(),
-            Stream::Unix(_) => {}
+            Stream::Unix(_) | Stream::Pipe(_) => {}
         }
     }
 
@@ -76,6 +80,7 @@ impl AsyncRead for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Pipe(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
             Stream::TlsUpstream(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
@@ -91,6 +96,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Pipe(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
             Stream::TlsUpstream(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
@@ -104,6 +110,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Stream::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Pipe(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
             Stream::TlsUpstream(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
         }
@@ -118,6 +125,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
             Stream::Unix(s) => Pin::new(s).poll_flush(cx),
+            Stream::Pipe(s) => Pin::new(s).poll_flush(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
             Stream::TlsUpstream(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
@@ -127,6 +135,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Pipe(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
             Stream::TlsUpstream(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }

@@ -207,6 +207,25 @@ pub fn error_full(
     action: Option<&str>,
     upstream: Option<&Upstream<'_>>,
 ) {
+    request_error(r, level, msg, None, action, upstream)
+}
+
+/// An error-log line about a request whose message ends with an errno, `(N: text)`. nginx
+/// keeps room for it (`ngx_log_errno`): a message longer than the line allows is cut 50
+/// bytes before the end, marked `...`, and the errno follows (a file name of 4000 bytes
+/// still says why it failed).
+pub fn error_errno(r: &Request, level: Level, msg: fmt::Arguments<'_>, err: &std::io::Error) {
+    request_error(r, level, msg, Some(err), None, None)
+}
+
+fn request_error(
+    r: &Request,
+    level: Level,
+    msg: fmt::Arguments<'_>,
+    errno: Option<&std::io::Error>,
+    action: Option<&str>,
+    upstream: Option<&Upstream<'_>>,
+) {
     let targets: &[ErrorLog] = if r.conf.error_log.is_empty() {
         &r.snap.config.main.error_log
     } else {
@@ -218,6 +237,9 @@ pub fn error_full(
     let mut line = Vec::with_capacity(256);
     prefix(level, Some(r.conn.number), &mut line);
     let _ = line.write_fmt(msg);
+    if let Some(e) = errno {
+        errno_part(e, &mut line);
+    }
     if let Some(a) = action {
         let _ = write!(line, " while {a}");
     }
@@ -286,12 +308,23 @@ pub fn error_parse(
 
 /// nginx builds each line in a 2048-byte buffer (NGX_MAX_ERROR_STR): longer lines are cut,
 /// the newline kept.
+const MAX_ERROR_STR: usize = 2048;
+
 fn finish(line: &mut Vec<u8>) {
-    const MAX: usize = 2048;
-    if line.len() > MAX - 1 {
-        line.truncate(MAX - 1);
+    if line.len() > MAX_ERROR_STR - 1 {
+        line.truncate(MAX_ERROR_STR - 1);
     }
     line.push(b'\n');
+}
+
+/// `ngx_log_errno`: ` (N: text)` after the message, which is cut to leave it room.
+fn errno_part(e: &std::io::Error, line: &mut Vec<u8>) {
+    if line.len() > MAX_ERROR_STR - 50 {
+        line.truncate(MAX_ERROR_STR - 50);
+        line.extend_from_slice(b"...");
+    }
+    line.push(b' ');
+    line.extend_from_slice(super::io::errno_text(e).as_bytes());
 }
 
 /// An error-log line about a request, without an action or upstream.
@@ -416,6 +449,10 @@ pub struct ErrorLogLayer {
 
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for ErrorLogLayer {
     fn on_event(&self, event: &tracing::Event<'_>, _cx: tracing_subscriber::layer::Context<'_, S>) {
+        // Only rginx's own events: libraries' (hyper, h2, rustls) are not nginx's lines.
+        if !event.metadata().target().starts_with("rginx") {
+            return;
+        }
         struct Visit {
             msg: String,
             level: Option<Level>,
@@ -460,6 +497,20 @@ mod tests {
         let mut out = Vec::new();
         escape_default(b"a\"b\\c\x01\x7f\xc3\xa9 ~", &mut out);
         assert_eq!(out, b"a\\x22b\\x5Cc\\x01\\x7F\\xC3\\xA9 ~");
+    }
+
+    #[test]
+    fn errno_keeps_its_room_as_ngx_log_errno() {
+        let e = std::io::Error::from_raw_os_error(36);
+        let mut line = b"short".to_vec();
+        errno_part(&e, &mut line);
+        assert_eq!(line, b"short (36: File name too long)");
+        let mut line = vec![b'a'; 3000];
+        errno_part(&e, &mut line);
+        assert_eq!(line.len(), MAX_ERROR_STR - 50 + 3 + 25);
+        assert!(line.ends_with(b"aaa... (36: File name too long)"));
+        finish(&mut line);
+        assert_eq!(line.len(), MAX_ERROR_STR - 50 + 3 + 25 + 1);
     }
 
     #[test]

@@ -14,20 +14,24 @@
 //!
 //! Layout: `listen` binds sockets; `worker` runs the accept loops; `conn` reads requests off
 //! a connection (keep-alive, pipelining, timeouts); `handler` runs nginx's phases for one
-//! request; `proxy`/`upstream` talk to upstreams; `files` serves static files; `respond` and
+//! request; `proxy`/`upstream` talk to upstreams; `files` serves static files (with `range` and
+//! `not_modified`, their filters); `respond` and
 //! `page` build responses; `vars` evaluates variables; `log` writes the logs.
 
 pub mod body;
 pub mod clock;
 pub mod conn;
 pub mod files;
+pub mod h2;
 pub mod handler;
 pub mod http1;
 pub mod io;
 pub mod listen;
 pub mod log;
+pub mod not_modified;
 pub mod page;
 pub mod proxy;
+pub mod range;
 pub mod request;
 pub mod respond;
 pub mod rewrite;

@@ -806,6 +806,7 @@ enum Connect {
 }
 
 async fn connect(addr: &PeerAddr, timeout: Duration, https: bool) -> Result<Stream, Connect> {
+    super::worker::next_connection_number();
     let fut = async {
         match addr {
             // Nagle stays on, as nginx leaves it: a request goes out in one write.

@@ -30,6 +30,8 @@ pub struct ConnInfo {
     pub https: bool,
     /// The handshake of a TLS connection (`$ssl_*`).
     pub tls: Option<Box<super::tls::TlsInfo>>,
+    /// The connection speaks HTTP/2 (`$http2`).
+    pub http2: bool,
     pub accepted: Instant,
     /// Index of the listening socket in [`crate::ir::Http::sockets`] and of the address
     /// configuration within it (S2.3).
@@ -153,6 +155,9 @@ pub struct Request {
     pub pipelined: bool,
     /// `try_files` in a regex location with `alias`: the URI is appended to the alias.
     pub add_uri_to_alias: bool,
+    /// A header filter finalized the request with an error (nginx's `r->filter_finalize`,
+    /// a failed `If-Match`): the connection closes once that response is sent.
+    pub filter_finalize: bool,
     /// Set when the upstream switched protocols: the connection becomes a tunnel once the
     /// request's pipeline has returned.
     pub upgraded: Option<Box<super::tunnel::Upgraded>>,
@@ -196,10 +201,12 @@ impl Request {
         self.args.as_deref().unwrap_or(b"")
     }
 
-    /// The status the log reports (`$status`).
+    /// The status the log reports (`$status`): an `error_page`'s status, as nginx's
+    /// `r->err_status`, even when a filter then changed the response's (`error_page 404 =200`
+    /// with a `Range` logs 200 for a 206), else the status sent.
     pub fn log_status(&self) -> u16 {
         if self.sent.status != 0 {
-            self.sent.status
+            self.err_status.unwrap_or(self.sent.status)
         } else if self.head.http09 {
             9
         } else {

@@ -91,15 +91,27 @@ pub enum Framing {
 /// The header filters, in nginx's order, and the head bytes. Returns how the body is framed.
 /// `head` is `None` for HTTP/0.9, which gets no head at all (S2.7).
 pub fn filter_and_write(r: &mut Request, h: &mut HeadersOut, out: &mut Vec<u8>) -> Framing {
-    let conf = r.conf.clone();
     if let Some(code) = r.err_status {
         // ngx_http_send_header: an error_page status replaces the response's.
         h.status = code;
         h.status_line = None;
     }
+    header_filters(r, h);
+    write_head(r, h, out)
+}
+
+/// The header filters that change the head before the range filter: headers (`expires`,
+/// `add_header`) and charset. Static files run the not-modified filter before these and the
+/// range filter after them, then [`write_head`], as nginx's filter order has it.
+pub fn header_filters(r: &mut Request, h: &mut HeadersOut) {
+    let conf = r.conf.clone();
     headers_filter(r, &conf, h);
     charset_filter(r, &conf, h);
+}
 
+/// The chunked and header filters: the head's bytes, and how the body is framed.
+pub fn write_head(r: &mut Request, h: &mut HeadersOut, out: &mut Vec<u8>) -> Framing {
+    let conf = r.conf.clone();
     let mut header_only = r.is_head();
     // ngx_http_header_filter: Last-Modified only for 200/206/304.
     if !matches!(h.status, 200 | 206 | 304) {
@@ -156,7 +168,8 @@ pub fn filter_and_write(r: &mut Request, h: &mut HeadersOut, out: &mut Vec<u8>) 
         out.extend_from_slice(&clock::http_date());
         out.extend_from_slice(b"\r\n");
     }
-    if let Some(ct) = &h.content_type {
+    // ngx_http_header_filter: an empty type (`default_type ""`) is no header.
+    if let Some(ct) = h.content_type.as_ref().filter(|ct| !ct.is_empty()) {
         out.extend_from_slice(b"Content-Type: ");
         out.extend_from_slice(ct);
         out.extend_from_slice(b"\r\n");

@@ -67,6 +67,7 @@ impl Env {
             local,
             https: false,
             tls: None,
+            http2: false,
             accepted: Instant::now(),
             socket: 0,
             addr: sock.addrs.len() - 1,

@@ -120,7 +120,11 @@ pub async fn accept(stream: Stream, snap: &Snapshot, conn: &ConnInfo) -> Accepte
     else {
         return Accepted::Closed;
     };
-    let config = tls.contexts.http11.clone();
+    let config = if ac.http2 {
+        tls.contexts.h2.clone()
+    } else {
+        tls.contexts.http11.clone()
+    };
     let stream = match io::timed(timeout, start.into_stream(config)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {

@@ -129,7 +129,15 @@ impl Request {
             | Var::SslServerName
             | Var::SslAlpnProtocol
             | Var::SslClientEmpty => return ssl_var(self.conn.tls.as_deref(), v, out),
-            Var::Http2 => {}
+            Var::Http2 => {
+                if self.conn.http2 {
+                    out.extend_from_slice(if self.conn.tls.is_some() {
+                        b"h2"
+                    } else {
+                        b"h2c"
+                    })
+                }
+            }
             Var::DocumentRoot | Var::RealpathRoot | Var::RequestFilename => {
                 super::files::path_var(self, v, out);
             }

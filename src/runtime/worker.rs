@@ -25,6 +25,12 @@ use crate::ir::{self, Level};
 /// nginx's `ngx_connection_counter`: `$connection` and the `*N` of error-log lines.
 static CONNECTIONS: AtomicU64 = AtomicU64::new(1);
 
+/// Takes a connection number; upstream connections take one too (`ngx_event_connect_peer`),
+/// so the client numbers in the logs follow nginx's.
+pub fn next_connection_number() -> u64 {
+    CONNECTIONS.fetch_add(1, Ordering::Relaxed)
+}
+
 /// How the process was asked to stop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stop {
@@ -321,11 +327,12 @@ async fn accept_loop(
         stream.set_nodelay();
         let addr = listen::addr_conf_index(sock, local);
         let conn = ConnInfo {
-            number: CONNECTIONS.fetch_add(1, Ordering::Relaxed),
+            number: next_connection_number(),
             remote,
             local,
             https: false,
             tls: None,
+            http2: false,
             accepted: Instant::now(),
             socket,
             addr,

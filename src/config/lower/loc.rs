@@ -118,6 +118,7 @@ pub struct Rest {
     pub etag: Slot<bool>,
     pub if_modified_since: Slot<IfModifiedSince>,
     pub log_not_found: Slot<bool>,
+    pub max_ranges: Slot<u64>,
     pub error_pages: Option<Vec<RawErrorPage>>,
     pub recursive_error_pages: Slot<bool>,
     pub expires: Slot<RawExpires>,
@@ -153,6 +154,7 @@ impl Rest {
         etag: None,
         if_modified_since: None,
         log_not_found: None,
+        max_ranges: None,
         error_pages: None,
         recursive_error_pages: None,
         expires: None,
@@ -265,6 +267,13 @@ impl LocBuilder {
                 }
             }
             "log_not_found" => flag!(l, d, self.rest_mut().log_not_found),
+            "max_ranges" => {
+                if !l.is_dup(&self.rest_mut().max_ranges, d) {
+                    if let Some(v) = l.num_arg(d, 0) {
+                        l.once(&mut self.rest_mut().max_ranges, d, v as u64);
+                    }
+                }
+            }
             "error_page" => self.error_page(l, d),
             "recursive_error_pages" => flag!(l, d, self.rest_mut().recursive_error_pages),
             "internal" => {
@@ -561,6 +570,11 @@ impl LocBuilder {
         let lv = last.as_bytes();
         let fallback = if lv.first() == Some(&b'=') {
             match value::number(&lv[1..]) {
+                // nginx keeps a code of 0 as none: the element is then a URI, "=0".
+                Some(0) => match template::parse(l, last, d.end) {
+                    Some(raw) => RawFallback::Uri(raw),
+                    None => return,
+                },
                 Some(c) if c <= 999 => RawFallback::Code(c as u16),
                 _ => {
                     l.error(
@@ -1095,6 +1109,8 @@ impl LocBuilder {
             etag: or(&r.etag, true),
             if_modified_since: or(&r.if_modified_since, IfModifiedSince::Exact),
             log_not_found: or(&r.log_not_found, true),
+            // NGX_MAX_INT32_VALUE: no limit in practice.
+            max_ranges: or(&r.max_ranges, i32::MAX as u64),
             error_pages,
             recursive_error_pages: or(&r.recursive_error_pages, false),
             add_headers,
@@ -1141,6 +1157,7 @@ impl Rest {
         inherit(&mut self.etag, &p.etag);
         inherit(&mut self.if_modified_since, &p.if_modified_since);
         inherit(&mut self.log_not_found, &p.log_not_found);
+        inherit(&mut self.max_ranges, &p.max_ranges);
         if self.error_pages.is_none() {
             self.error_pages.clone_from(&p.error_pages);
         }

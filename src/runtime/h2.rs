@@ -1,0 +1,402 @@
+//! HTTP/2 to clients (S12.7): `listen ... ssl http2` offers `h2` in ALPN, a plaintext
+//! `listen ... http2` speaks HTTP/2 with prior knowledge only, as nginx 1.22.
+//!
+//! hyper's HTTP/2 server (`hyper::server::conn::http2`) runs the connection: framing, HPACK,
+//! flow control, stream limits (`http2_max_concurrent_streams`). Each stream becomes a request
+//! of rginx's own pipeline, the same one HTTP/1 requests run through (server and location
+//! selection, rewrite, proxy, static files, error pages, logs): its head is written as the
+//! HTTP/1 head nginx's HTTP/2 module would have built (pseudo-headers to request line and
+//! Host, cookies joined with `; `), parsed by the HTTP/1 parser with the version then set to
+//! 2.0 (`$server_protocol`, `$request`), and run on one end of an in-memory pipe whose other
+//! end carries the request body in and the response out. The response head is parsed back
+//! and given to hyper without the connection-level headers HTTP/2 forbids; its body is
+//! de-framed as it streams. WebSocket stays on HTTP/1.1, as nginx 1.22 has no extended
+//! CONNECT.
+
+use std::cell::Cell;
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use tokio::io::AsyncWriteExt;
+
+use super::http1::response::{self as upstream, ChunkedDecoder, Framing};
+use super::io::Stream;
+use super::request::ConnInfo;
+use super::worker::Open;
+use super::Snapshot;
+
+/// The in-memory pipe between a stream and its request: enough for a response's first
+/// writes without making a slow client's data pile up.
+const PIPE: usize = 64 * 1024;
+
+/// Runs hyper's executor on the worker's `LocalSet`: streams are local tasks, like
+/// connections.
+#[derive(Clone, Copy)]
+struct Local;
+
+impl<F: std::future::Future + 'static> hyper::rt::Executor<F> for Local {
+    fn execute(&self, fut: F) {
+        tokio::task::spawn_local(fut);
+    }
+}
+
+/// Serves an HTTP/2 connection until the client ends it or it stays idle for the default
+/// server's `keepalive_timeout` (nginx 1.19.7+ uses it for HTTP/2 idleness).
+pub async fn serve(stream: Stream, conn: Arc<ConnInfo>, snap: Arc<Snapshot>, open: Open) {
+    let ac = &snap.http().sockets[conn.socket].addrs[conn.addr];
+    let first = conn.tls.as_ref().map_or(ac.default_server, |t| t.server);
+    let server = &snap.http().servers[first.0 as usize];
+    let idle_timeout = server.conf.keepalive_timeout;
+    let active = Rc::new(Cell::new(0usize));
+    let requests = Rc::new(Cell::new(0u64));
+    let streams = Rc::clone(&requests);
+    let changed = Rc::new(tokio::sync::Notify::new());
+    let service = {
+        let (conn, snap, active, changed) = (
+            Arc::clone(&conn),
+            Arc::clone(&snap),
+            Rc::clone(&active),
+            Rc::clone(&changed),
+        );
+        hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+            requests.set(requests.get() + 1);
+            let n = requests.get();
+            let guard = Active::new(Rc::clone(&active), Rc::clone(&changed));
+            let (conn, snap) = (Arc::clone(&conn), Arc::clone(&snap));
+            async move { Ok::<_, Infallible>(stream_request(req, conn, snap, n, guard).await) }
+        })
+    };
+    let mut builder = hyper::server::conn::http2::Builder::new(Local);
+    builder.max_concurrent_streams(server.http2_max_concurrent_streams);
+    let served = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+    tokio::pin!(served);
+    loop {
+        let idle = active.get() == 0;
+        tokio::select! {
+            done = served.as_mut() => {
+                if let Err(e) = done {
+                    // An HTTP/1 request on a plaintext `listen ... http2` port, say (S12.7).
+                    // hyper reports a bad preface as a PROTOCOL_ERROR before any stream.
+                    let text = format!("{e:?}");
+                    if streams.get() == 0 && text.contains("PROTOCOL_ERROR") {
+                        super::log::conn_error(
+                            &snap,
+                            &conn,
+                            crate::ir::Level::Info,
+                            format_args!("invalid connection preface"),
+                            Some("processing HTTP/2 connection"),
+                        );
+                    }
+                }
+                break;
+            }
+            _ = changed.notified() => {}
+            _ = tokio::time::sleep(idle_timeout), if idle => {
+                served.as_mut().graceful_shutdown();
+                let _ = tokio::time::timeout(Duration::from_secs(5), served.as_mut()).await;
+                break;
+            }
+        }
+    }
+    drop(open);
+}
+
+/// Counts a stream as open while its response is being sent (idleness is no open stream).
+struct Active {
+    count: Rc<Cell<usize>>,
+    changed: Rc<tokio::sync::Notify>,
+}
+
+impl Active {
+    fn new(count: Rc<Cell<usize>>, changed: Rc<tokio::sync::Notify>) -> Active {
+        count.set(count.get() + 1);
+        changed.notify_one();
+        Active { count, changed }
+    }
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        self.count.set(self.count.get() - 1);
+        self.changed.notify_one();
+    }
+}
+
+/// One stream: the request runs on its pipe; the response comes back through it.
+async fn stream_request(
+    req: hyper::Request<Incoming>,
+    conn: Arc<ConnInfo>,
+    snap: Arc<Snapshot>,
+    n: u64,
+    guard: Active,
+) -> hyper::Response<ResponseBody> {
+    let (parts, body) = req.into_parts();
+    let is_head = parts.method == hyper::Method::HEAD;
+    let has_body = !body.is_end_stream();
+    let chunked = has_body && !parts.headers.contains_key(hyper::header::CONTENT_LENGTH);
+    let head = request_head(&parts, chunked);
+    let (ours, theirs) = tokio::io::duplex(PIPE);
+    tokio::task::spawn_local(super::conn::serve_h2_stream(
+        Stream::Pipe(ours),
+        head,
+        conn,
+        snap,
+        n,
+    ));
+    let (mut rd, mut wr) = tokio::io::split(theirs);
+    if has_body {
+        tokio::task::spawn_local(async move {
+            let mut body = body;
+            let mut frame_head = Vec::with_capacity(16);
+            while let Some(frame) =
+                std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
+            {
+                let Ok(frame) = frame else {
+                    // The client reset the stream: the request sees its body cut short.
+                    return;
+                };
+                let Ok(data) = frame.into_data() else {
+                    continue;
+                };
+                if data.is_empty() {
+                    continue;
+                }
+                if chunked {
+                    frame_head.clear();
+                    upstream::chunk_header(data.len(), &mut frame_head);
+                    if wr.write_all(&frame_head).await.is_err() {
+                        return;
+                    }
+                }
+                if wr.write_all(&data).await.is_err() {
+                    return;
+                }
+                if chunked && wr.write_all(upstream::CHUNK_END).await.is_err() {
+                    return;
+                }
+            }
+            if chunked {
+                let _ = wr.write_all(upstream::LAST_CHUNK).await;
+            }
+            // The write side stays open until the request is done with it.
+            std::future::pending::<()>().await;
+        });
+    } else {
+        tokio::task::spawn_local(async move {
+            std::future::pending::<()>().await;
+            drop(wr);
+        });
+    }
+    // The response head.
+    let mut buf = BytesMut::with_capacity(4096);
+    let head = loop {
+        match upstream::parse_head(&buf, 1 << 20) {
+            Ok(upstream::Parse::Complete(h)) => break Some(h),
+            Ok(upstream::Parse::Partial) => {}
+            Err(_) => break None,
+        }
+        match tokio::io::AsyncReadExt::read_buf(&mut rd, &mut buf).await {
+            Ok(0) | Err(_) => break None,
+            Ok(_) => {}
+        }
+    };
+    let Some(head) = head else {
+        // The request closed without a response (nginx's 444, a client-side abort): reset.
+        return reset();
+    };
+    let mut resp = hyper::Response::builder().status(head.status);
+    for h in &head.headers {
+        let name = h.name_in(&buf);
+        if [
+            &b"connection"[..],
+            b"keep-alive",
+            b"transfer-encoding",
+            b"proxy-connection",
+            b"upgrade",
+        ]
+        .iter()
+        .any(|n| name.eq_ignore_ascii_case(n))
+        {
+            continue;
+        }
+        let (Ok(name), Ok(value)) = (
+            hyper::header::HeaderName::from_bytes(name),
+            hyper::header::HeaderValue::from_bytes(h.value_in(&buf)),
+        ) else {
+            continue;
+        };
+        resp = resp.header(name, value);
+    }
+    let framing = upstream::framing(&head, is_head);
+    buf.advance(head.head_len);
+    let body = ResponseBody {
+        rd: Some(rd),
+        buf,
+        framing,
+        decoder: matches!(framing, Framing::Chunked).then(ChunkedDecoder::new),
+        sent: 0,
+        _guard: guard,
+    };
+    resp.body(body).unwrap_or_else(|_| reset())
+}
+
+fn reset() -> hyper::Response<ResponseBody> {
+    // A body that fails makes hyper reset the stream.
+    let mut r = hyper::Response::new(ResponseBody {
+        rd: None,
+        buf: BytesMut::new(),
+        framing: Framing::Close,
+        decoder: None,
+        sent: 0,
+        _guard: Active::new(Rc::new(Cell::new(0)), Rc::new(tokio::sync::Notify::new())),
+    });
+    *r.status_mut() = hyper::StatusCode::BAD_GATEWAY;
+    r
+}
+
+/// The HTTP/1 head nginx's HTTP/2 module builds from a stream's headers.
+fn request_head(parts: &hyper::http::request::Parts, chunked: bool) -> BytesMut {
+    let mut h = BytesMut::with_capacity(512);
+    h.extend_from_slice(parts.method.as_str().as_bytes());
+    h.extend_from_slice(b" ");
+    match parts.uri.path_and_query() {
+        Some(pq) if !pq.as_str().is_empty() => h.extend_from_slice(pq.as_str().as_bytes()),
+        _ => h.extend_from_slice(b"/"),
+    }
+    // Parsed as 1.1, then marked 2.0 (same length, see `conn::serve_h2_stream`).
+    h.extend_from_slice(b" HTTP/1.1\r\n");
+    if !parts.headers.contains_key(hyper::header::HOST) {
+        if let Some(a) = parts.uri.authority() {
+            h.extend_from_slice(b"Host: ");
+            h.extend_from_slice(a.as_str().as_bytes());
+            h.extend_from_slice(b"\r\n");
+        }
+    }
+    let mut cookies: Vec<&[u8]> = Vec::new();
+    for (name, value) in &parts.headers {
+        if name == hyper::header::COOKIE {
+            cookies.push(value.as_bytes());
+            continue;
+        }
+        h.extend_from_slice(name.as_str().as_bytes());
+        h.extend_from_slice(b": ");
+        h.extend_from_slice(value.as_bytes());
+        h.extend_from_slice(b"\r\n");
+    }
+    if !cookies.is_empty() {
+        h.extend_from_slice(b"cookie: ");
+        h.extend_from_slice(&cookies.join(&b"; "[..]));
+        h.extend_from_slice(b"\r\n");
+    }
+    if chunked {
+        h.extend_from_slice(b"transfer-encoding: chunked\r\n");
+    }
+    h.extend_from_slice(b"\r\n");
+    h
+}
+
+/// A response body as it comes out of the pipe, without its HTTP/1 framing.
+pub struct ResponseBody {
+    rd: Option<tokio::io::ReadHalf<tokio::io::DuplexStream>>,
+    buf: BytesMut,
+    framing: Framing,
+    decoder: Option<ChunkedDecoder>,
+    sent: u64,
+    _guard: Active,
+}
+
+impl ResponseBody {
+    /// Takes the body bytes that `buf` holds; `None` when the body is complete.
+    fn take(&mut self) -> Result<Option<Bytes>, std::io::Error> {
+        match self.framing {
+            Framing::Empty => Ok(None),
+            Framing::Length(n) => {
+                let left = n - self.sent;
+                if left == 0 {
+                    return Ok(None);
+                }
+                let k = (left as usize).min(self.buf.len());
+                self.sent += k as u64;
+                Ok(Some(self.buf.split_to(k).freeze()))
+            }
+            Framing::Close => Ok(Some(self.buf.split().freeze())),
+            Framing::Chunked => {
+                let d = self.decoder.as_mut().expect("chunked has a decoder");
+                if d.done() {
+                    return Ok(None);
+                }
+                let mut ranges = Vec::new();
+                let used = d
+                    .feed(&self.buf, &mut ranges)
+                    .map_err(|_| std::io::Error::other("invalid chunked response"))?;
+                let mut out = BytesMut::new();
+                for r in ranges {
+                    out.extend_from_slice(&self.buf[r]);
+                }
+                self.buf.advance(used);
+                if out.is_empty() && d.done() {
+                    return Ok(None);
+                }
+                Ok(Some(out.freeze()))
+            }
+        }
+    }
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        let me = self.get_mut();
+        loop {
+            if me.rd.is_none() {
+                return Poll::Ready(Some(Err(std::io::Error::other("no response"))));
+            }
+            match me.take() {
+                Err(e) => return Poll::Ready(Some(Err(e))),
+                Ok(None) => return Poll::Ready(None),
+                Ok(Some(b)) if !b.is_empty() => return Poll::Ready(Some(Ok(Frame::data(b)))),
+                Ok(Some(_)) => {}
+            }
+            let Some(rd) = me.rd.as_mut() else {
+                return Poll::Ready(None);
+            };
+            me.buf.reserve(16 * 1024);
+            match tokio_util::io::poll_read_buf(Pin::new(rd), cx, &mut me.buf) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e))),
+                Poll::Ready(Ok(0)) => {
+                    // The request ended: a body delimited by the close is complete; a
+                    // shorter one was cut (the stream is reset, as nginx does).
+                    return match me.framing {
+                        Framing::Close | Framing::Empty => Poll::Ready(None),
+                        _ => Poll::Ready(Some(Err(std::io::Error::other("response cut short")))),
+                    };
+                }
+                Poll::Ready(Ok(_)) => {}
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self.framing, Framing::Empty) && self.rd.is_some()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.framing {
+            Framing::Length(n) => SizeHint::with_exact(n - self.sent),
+            Framing::Empty => SizeHint::with_exact(0),
+            _ => SizeHint::default(),
+        }
+    }
+}
