@@ -25,6 +25,8 @@
 //! - `static`: the proxy serves `/usr/share/novnc` itself (`root`, Debian's `mime.types`: the
 //!   page is ES modules, which chromium runs only with a JavaScript type) and proxies only
 //!   `/websockify`;
+//! - `https-http2`: the same with `listen ... ssl http2`: the page over HTTP/2, `wss` over
+//!   HTTP/1.1 (S12.7);
 //! - `redirect`: an http server whose `return 301 https://...` sends the browser to the https
 //!   server, where noVNC connects with `wss`;
 //! - `idle-traffic` and `idle-timeout`: `proxy_read_timeout` of [`IDLE`]: pointer moves sent
@@ -140,6 +142,7 @@ async fn novnc_through_the_proxy() {
     }
     variant!("wiki-http", wiki_http);
     variant!("wiki-https", wiki_https);
+    variant!("https-http2", https_http2);
     variant!("guide-map", guide_map);
     variant!("static", static_files);
     variant!("redirect", redirect);
@@ -219,6 +222,52 @@ async fn wiki_https(ctx: &Ctx<'_>) -> Result<(), String> {
         .check(ctx, "wiki-https", async {
             let url = format!("https://127.0.0.1:{p}/vncws/vnc_lite.html");
             ctx.connect(&url, "https://").await
+        })
+        .await
+}
+
+/// The wiki's https configuration with `listen ... ssl http2` (S12.7): the page comes over
+/// HTTP/2 (checked with the navigation's `nextHopProtocol`), the WebSocket over HTTP/1.1.
+async fn https_http2(ctx: &Ctx<'_>) -> Result<(), String> {
+    let p = port();
+    let conf = seed(
+        "wiki-https.conf",
+        &[
+            (
+                "listen 443 ssl;",
+                format!("listen 127.0.0.1:{p} ssl http2;"),
+            ),
+            (
+                "server 127.0.0.1:6080;",
+                format!("server 127.0.0.1:{};", ctx.ws),
+            ),
+            (
+                "/etc/ssl/www.example.com.fullchain.pem",
+                ctx.cert.display().to_string(),
+            ),
+            (
+                "/etc/ssl/private/www.example.com.key",
+                ctx.key.display().to_string(),
+            ),
+        ],
+    );
+    let proxy = ctx.proxy(&conf, &[p])?;
+    proxy
+        .check(ctx, "https-http2", async {
+            let url = format!("https://127.0.0.1:{p}/vncws/vnc_lite.html");
+            ctx.connect(&url, "https://").await?;
+            let proto = ctx
+                .client
+                .execute(
+                    "return performance.getEntriesByType('navigation')[0].nextHopProtocol;",
+                    vec![],
+                )
+                .await
+                .map_err(|e| format!("{url}: {e}"))?;
+            if proto.as_str() != Some("h2") {
+                return Err(format!("{url}: the page came over {proto}, not h2"));
+            }
+            Ok(())
         })
         .await
 }

@@ -151,7 +151,7 @@ pub async fn serve(stream: Stream, mut conn: ConnInfo, mut snap: Arc<Snapshot>, 
             Err(NoHead::Quiet) => return,
             Err(NoHead::Partial(p)) => {
                 requests += 1;
-                let mut r = new_request(&snap, &conn, *p.head, requests, pipelined, false);
+                let mut r = new_request(&snap, &conn, *p.head, requests, pipelined, false, None);
                 let host_known = r.head.host_header.is_some();
                 log::error_parse(
                     &r,
@@ -170,7 +170,7 @@ pub async fn serve(stream: Stream, mut conn: ConnInfo, mut snap: Arc<Snapshot>, 
                 // Refusals after the whole head (ngx_http_process_request_header) come once
                 // the server was looked up, even for an empty host.
                 let after_head = reject_after_head(&rej);
-                let mut r = new_request(&snap, &conn, *head, requests, pipelined, after_head);
+                let mut r = new_request(&snap, &conn, *head, requests, pipelined, after_head, None);
                 // Every rejection closes: nginx has not decided on keep-alive yet.
                 r.keepalive = false;
                 if matches!(rej, Reject::Http09BadRequest(_)) {
@@ -195,9 +195,15 @@ pub async fn serve(stream: Stream, mut conn: ConnInfo, mut snap: Arc<Snapshot>, 
         state = head.buffer;
         // After a reload, a new request runs on the new configuration.
         open.adopt(&mut snap, &mut conn);
-        let mut r = new_request(&snap, &conn, head, requests, pipelined, true);
-        r.start = started;
-        r.start_wall = started_wall;
+        let mut r = new_request(
+            &snap,
+            &conn,
+            head,
+            requests,
+            pipelined,
+            true,
+            Some((started, started_wall)),
+        );
         log_invalid_headers(&r);
         if plain_on_tls {
             // S12.5: the whole head was read; nginx then refuses it with its 497 (sent as
@@ -293,7 +299,7 @@ pub(crate) async fn serve_h2_stream(
         Ok(Parse::Partial) => return,
         Err(rej) => {
             let head = http1::rejected_head(&head, &limits, state);
-            let mut r = new_request(&snap, &conn, head, n, false, reject_after_head(&rej));
+            let mut r = new_request(&snap, &conn, head, n, false, reject_after_head(&rej), None);
             log::error_full(
                 &r,
                 Level::Info,
@@ -307,9 +313,7 @@ pub(crate) async fn serve_h2_stream(
             return;
         }
     };
-    let mut r = new_request(&snap, &conn, head, n, false, true);
-    r.start = started.0;
-    r.start_wall = started.1;
+    let mut r = new_request(&snap, &conn, head, n, false, true, Some(started));
     log_invalid_headers(&r);
     handler::handle(&mut r, &mut c).await;
     // No tunnel over HTTP/2 (nginx 1.22 has no extended CONNECT): an upgrade is dropped.
@@ -384,7 +388,9 @@ pub(crate) fn new_request(
     n: u64,
     pipelined: bool,
     complete: bool,
+    started: Option<(Instant, SystemTime)>,
 ) -> Request {
+    let (start, start_wall) = started.unwrap_or_else(|| (Instant::now(), SystemTime::now()));
     let ac = &snap.http().sockets[conn.socket].addrs[conn.addr];
     let host_in = head.host.clone().unwrap_or_default();
     let (server_id, captures) = if complete || head.host.is_some() {
@@ -417,8 +423,8 @@ pub(crate) fn new_request(
         args,
         head,
         conn_requests: n,
-        start: Instant::now(),
-        start_wall: SystemTime::now(),
+        start,
+        start_wall,
         server_id,
         uri_changed: false,
         uri_research: false,
@@ -447,6 +453,8 @@ pub(crate) fn new_request(
         add_uri_to_alias: false,
         filter_finalize: false,
         upgraded: None,
+        gzip: None,
+        gzip_vary: false,
     };
     if let Some(caps) = captures {
         r.matched(caps);
@@ -468,12 +476,16 @@ async fn read_head(
     conn: &ConnInfo,
     open: &Open,
 ) -> Result<(RequestHead, Instant, SystemTime), NoHead> {
+    // The clock is read as few times as possible: once here, once when the first byte of a
+    // request arrives.
+    let entered = Instant::now();
     let mut started = if c.buf.is_empty() {
         None
     } else {
-        Some((Instant::now(), SystemTime::now()))
+        Some((entered, SystemTime::now()))
     };
-    let first_deadline = Instant::now() + idle_timeout.unwrap_or(header_timeout);
+    let first_deadline = entered + idle_timeout.unwrap_or(header_timeout);
+    let mut now = Some(entered);
     let mut head_deadline = match (idle_timeout, started) {
         (None, _) => Some(conn.accepted + header_timeout),
         (Some(_), Some((t, _))) => Some(t + header_timeout),
@@ -494,7 +506,7 @@ async fn read_head(
             }
         }
         let deadline = head_deadline.unwrap_or(first_deadline);
-        let now = Instant::now();
+        let now = now.take().unwrap_or_else(Instant::now);
         let timeout = deadline.saturating_duration_since(now);
         if c.buf.capacity() - c.buf.len() < 512 {
             c.buf.reserve(limits.large_buffer_size.max(1024));
@@ -542,9 +554,10 @@ async fn read_head(
             }
             Ok(_) => {
                 if started.is_none() {
-                    started = Some((Instant::now(), SystemTime::now()));
+                    let t = Instant::now();
+                    started = Some((t, SystemTime::now()));
                     if head_deadline.is_none() {
-                        head_deadline = Some(Instant::now() + header_timeout);
+                        head_deadline = Some(t + header_timeout);
                     }
                 }
             }

@@ -511,7 +511,18 @@ async fn send_file(
     let mut buf = vec![0u8; CHUNK];
     let mut sent = 0u64;
     let mut failed = false;
-    let flush = |frame: &mut Vec<u8>, last: bool| {
+    let mut gz = r.gzip.take();
+    let flush = |frame: &mut Vec<u8>, gz: &mut Option<Box<super::gzip::Encoder>>, last: bool| {
+        if let Some(g) = gz.as_deref_mut() {
+            // The gzip filter: flushed with each buffer written, finished with the last.
+            let mut z = Vec::new();
+            if last {
+                g.finish(&mut z);
+            } else {
+                g.flush(&mut z);
+            }
+            append(frame, &z, chunked, None);
+        }
         if chunked && last {
             frame.extend_from_slice(respond::LAST_CHUNK);
         }
@@ -520,7 +531,7 @@ async fn send_file(
     let total = pieces.len();
     for (k, piece) in pieces.iter().enumerate() {
         match piece {
-            Piece::Mem(b) => append(&mut frame, b, chunked),
+            Piece::Mem(b) => append(&mut frame, b, chunked, gz.as_deref_mut()),
             Piece::File(range) => {
                 let mut pos = range.start;
                 while pos < range.end {
@@ -557,10 +568,10 @@ async fn send_file(
                             break;
                         }
                     };
-                    append(&mut frame, &buf[..n], chunked);
+                    append(&mut frame, &buf[..n], chunked, gz.as_deref_mut());
                     pos += n as u64;
                     if frame.len() >= CHUNK {
-                        let out = flush(&mut frame, false);
+                        let out = flush(&mut frame, &mut gz, false);
                         if !write(r, c, &out, timeout).await {
                             return Next::Done;
                         }
@@ -573,7 +584,7 @@ async fn send_file(
             break;
         }
         if k + 1 == total || frame.len() >= CHUNK {
-            let out = flush(&mut frame, k + 1 == total);
+            let out = flush(&mut frame, &mut gz, k + 1 == total);
             if !out.is_empty() {
                 if !write(r, c, &out, timeout).await {
                     return Next::Done;
@@ -598,7 +609,12 @@ async fn send_file(
 }
 
 /// Adds body bytes to what is about to be written, as a chunk when chunked.
-fn append(frame: &mut Vec<u8>, data: &[u8], chunked: bool) {
+fn append(frame: &mut Vec<u8>, data: &[u8], chunked: bool, gz: Option<&mut super::gzip::Encoder>) {
+    if let Some(g) = gz {
+        let mut z = Vec::with_capacity(data.len() / 2 + 64);
+        g.push(data, &mut z);
+        return append(frame, &z, chunked, None);
+    }
     if chunked {
         respond::chunk(data, frame);
     } else {

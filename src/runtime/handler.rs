@@ -502,6 +502,17 @@ pub async fn send(r: &mut Request, c: &mut Client, mut h: HeadersOut, body: &[u8
     r.sent.status = h.status;
     r.sent.header_bytes = head.len() as u64;
     let timeout = r.conf.send_timeout;
+    let compressed;
+    let body = match r.gzip.take() {
+        Some(mut g) if framing != Framing::None => {
+            let mut out = Vec::with_capacity(body.len() / 2 + 64);
+            g.push(body, &mut out);
+            g.finish(&mut out);
+            compressed = out;
+            &compressed[..]
+        }
+        _ => body,
+    };
     let result = match framing {
         Framing::None => io::write_all(&mut c.stream, &head, timeout).await,
         Framing::Length(_) | Framing::Close => {

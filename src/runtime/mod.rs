@@ -25,6 +25,7 @@ pub mod clock;
 pub mod conn;
 pub mod daemon;
 pub mod files;
+pub mod gzip;
 pub mod h2;
 pub mod handler;
 pub mod http1;

@@ -1313,9 +1313,25 @@ impl UpstreamBody {
 
 /// Appends `pieces` to the client queue as one pass of nginx's output filters: one chunk
 /// when the client gets chunked framing.
-fn emit(q: &mut OutQueue, pieces: impl IntoIterator<Item = Bytes>, total: usize, chunked: bool) {
+fn emit(
+    q: &mut OutQueue,
+    pieces: impl IntoIterator<Item = Bytes>,
+    total: usize,
+    chunked: bool,
+    gz: Option<&mut super::gzip::Encoder>,
+) {
     if total == 0 {
         return;
+    }
+    if let Some(g) = gz {
+        // The gzip filter: what a pass gives is compressed and flushed as one piece.
+        let mut out = Vec::with_capacity(total / 2 + 64);
+        for p in pieces {
+            g.push(&p, &mut out);
+        }
+        g.flush(&mut out);
+        let n = out.len();
+        return emit(q, [Bytes::from(out)], n, chunked, None);
     }
     if chunked {
         q.push(Bytes::from(format!("{total:x}\r\n").into_bytes()));
@@ -1401,6 +1417,7 @@ async fn relay(
     let t0 = Instant::now();
     let chunked = client_framing == Framing::Chunked;
     let to_client = client_framing != Framing::None;
+    let mut gz = r.gzip.take().filter(|_| to_client);
 
     let mut ub = UpstreamBody {
         remaining: match framing {
@@ -1459,7 +1476,7 @@ async fn relay(
                             }
                         } else {
                             let total = pieces.iter().map(|p| p.len()).sum();
-                            emit(&mut q, pieces.drain(), total, chunked);
+                            emit(&mut q, pieces.drain(), total, chunked, gz.as_deref_mut());
                         }
                     }
                 }
@@ -1471,12 +1488,20 @@ async fn relay(
         }
         if buffering && (ub.held_len >= unit || (ub.done && failed.is_none())) {
             let total = ub.held_len;
-            emit(&mut q, ub.held.drain(..), total, chunked);
+            emit(&mut q, ub.held.drain(..), total, chunked, gz.as_deref_mut());
             ub.held_len = 0;
             flushable = true;
         }
-        if ub.done && failed.is_none() && chunked && !last_queued {
-            q.push(Bytes::from_static(respond::LAST_CHUNK));
+        if ub.done && failed.is_none() && !last_queued && (chunked || gz.is_some()) {
+            if let Some(g) = gz.as_deref_mut() {
+                let mut tail = Vec::with_capacity(32);
+                g.finish(&mut tail);
+                let n = tail.len();
+                emit(&mut q, [Bytes::from(tail)], n, chunked, None);
+            }
+            if chunked {
+                q.push(Bytes::from_static(respond::LAST_CHUNK));
+            }
             last_queued = true;
             flushable = true;
         }
@@ -1534,7 +1559,7 @@ async fn relay(
                 } else if buffering && to_client {
                     // End of a close-delimited body: the held rest goes out with it.
                     let total = ub.held_len;
-                    emit(&mut q, ub.held.drain(..), total, chunked);
+                    emit(&mut q, ub.held.drain(..), total, chunked, gz.as_deref_mut());
                     ub.held_len = 0;
                 }
                 ub.done = true;
@@ -1552,7 +1577,7 @@ async fn relay(
         if failed.is_some() && buffering {
             // nginx still sends what it has (head and data so far) before closing.
             let total = ub.held_len;
-            emit(&mut q, ub.held.drain(..), total, chunked);
+            emit(&mut q, ub.held.drain(..), total, chunked, gz.as_deref_mut());
             ub.held_len = 0;
             flushable = true;
             while !q.is_empty() {

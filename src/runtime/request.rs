@@ -161,6 +161,11 @@ pub struct Request {
     /// Set when the upstream switched protocols: the connection becomes a tunnel once the
     /// request's pipeline has returned.
     pub upgraded: Option<Box<super::tunnel::Upgraded>>,
+    /// The gzip filter's compressor, when this response is compressed (set with the head;
+    /// the body writer takes it).
+    pub gzip: Option<Box<super::gzip::Encoder>>,
+    /// nginx's `r->gzip_vary`: `Vary: Accept-Encoding` goes into the head.
+    pub gzip_vary: bool,
 }
 
 impl Request {

@@ -101,12 +101,13 @@ pub fn filter_and_write(r: &mut Request, h: &mut HeadersOut, out: &mut Vec<u8>) 
 }
 
 /// The header filters that change the head before the range filter: headers (`expires`,
-/// `add_header`) and charset. Static files run the not-modified filter before these and the
+/// `add_header`), charset and gzip. Static files run the not-modified filter before these and the
 /// range filter after them, then [`write_head`], as nginx's filter order has it.
 pub fn header_filters(r: &mut Request, h: &mut HeadersOut) {
     let conf = r.conf.clone();
     headers_filter(r, &conf, h);
     charset_filter(r, &conf, h);
+    r.gzip = super::gzip::header_filter(r, h);
 }
 
 /// The chunked and header filters: the head's bytes, and how the body is framed.
@@ -207,6 +208,9 @@ pub fn write_head(r: &mut Request, h: &mut HeadersOut, out: &mut Vec<u8>) -> Fra
         }
     } else {
         out.extend_from_slice(b"Connection: close\r\n");
+    }
+    if r.gzip_vary {
+        out.extend_from_slice(b"Vary: Accept-Encoding\r\n");
     }
     for (i, hd) in h.headers.iter().enumerate() {
         if !hd.live || Some(i) == location_written {

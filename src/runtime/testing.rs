@@ -73,6 +73,6 @@ impl Env {
             socket: 0,
             addr: sock.addrs.len() - 1,
         });
-        super::conn::new_request(&self.snap, &conn, head, 1, false, true)
+        super::conn::new_request(&self.snap, &conn, head, 1, false, true, None)
     }
 }

@@ -87,7 +87,9 @@ GFLAGS='daemon off; master_process off;'
 SMALL_BODY='hello, world'   # the upstream answers this plus "\n"
 BIG_BYTES=1048576
 
-die() { echo "runtime.sh: $*" >&2; exit 1; }
+BENCH_NAME=runtime.sh
+# shellcheck source=tests/bench/common.sh
+. "$here/common.sh"
 
 [ "$ROUNDS" -ge 3 ] 2>/dev/null || die "ROUNDS must be at least 3 (got $ROUNDS)"
 [ "$DURATION" -ge 1 ] 2>/dev/null || die "DURATION must be a whole number of seconds >= 1 (got $DURATION)"
@@ -105,14 +107,6 @@ command -v python3 >/dev/null || die "python3 is missing"
 [ "$(nproc --all)" -gt "$PROXY_CPU" ] && [ "$(nproc --all)" -gt "$LOAD_CPU" ] \
     || die "cores $LOAD_CPU and $PROXY_CPU are needed (this machine has $(nproc --all))"
 
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-apt_install() {
-    echo "installing $* ..." >&2
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null 2>&1 \
-        || { as_root apt-get update -qq >/dev/null && as_root env DEBIAN_FRONTEND=noninteractive \
-                 apt-get install -y -qq --no-install-recommends "$@" >/dev/null; } \
-        || die "could not install: $*"
-}
 command -v wrk >/dev/null || apt_install wrk
 echo_module=/usr/lib/nginx/modules/ngx_http_echo_module.so
 [ -e "$echo_module" ] || apt_install libnginx-mod-http-echo
@@ -121,139 +115,8 @@ echo_module=/usr/lib/nginx/modules/ngx_http_echo_module.so
 RGINX=$(cd "$(dirname "$RGINX")" && pwd)/$(basename "$RGINX")
 case $BENCH_JSON in /*) ;; *) BENCH_JSON=$PWD/$BENCH_JSON;; esac
 
-work=$(mktemp -d /tmp/rginx-runtime.XXXXXX)
-pids=()      # every long-running process this script started (upstream, proxies)
-cleanup() {
-    local pid
-    for pid in "${pids[@]}"; do stop_pid "$pid"; done
-    if [ "${KEEP:-0}" = 1 ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_workdir runtime    # $work; $pids: every long-running process started here (upstream, proxies)
 
-# ---------------------------------------------------------------- helpers ---
-cat > "$work/helper.py" <<'PY'
-"""Small helpers for runtime.sh: free ports, readiness, /proc sampling."""
-import http.client, os, socket, sys, time
-
-def state(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            s = f.read()
-    except OSError:
-        return None
-    return s[s.rindex(")") + 2:].split()
-
-def alive(pid):
-    st = state(pid)
-    return st is not None and st[0] not in ("Z", "X")
-
-def tree(root):
-    """root and its live descendants (scan of /proc by parent PID)."""
-    kids = {}
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            st = state(d)
-            if st is not None:
-                kids.setdefault(int(st[1]), []).append(int(d))
-    out, todo = [], [root]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo.extend(kids.get(p, []))
-    return out
-
-def hwm_kib(pid):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-def cmd_ports(n):
-    socks = []
-    for _ in range(int(n)):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-    print(" ".join(str(s.getsockname()[1]) for s in socks))
-
-def cmd_sample(pid):
-    """ticks (utime+stime+cutime+cstime over the tree), VmHWM KiB summed, process count."""
-    ticks = hwm = n = 0
-    for p in tree(int(pid)):
-        st = state(p)
-        if st is None:
-            continue
-        # fields 14-17 of /proc/PID/stat; st starts at field 3 (state)
-        ticks += sum(int(x) for x in st[11:15])
-        hwm += hwm_kib(p)
-        n += 1
-    print(ticks, hwm, n)
-
-def cmd_rt(pid, on):
-    """Switch pid to SCHED_RR priority 1 (on=1) or back to SCHED_OTHER (on=0)."""
-    if int(on):
-        os.sched_setscheduler(int(pid), os.SCHED_RR, os.sched_param(1))
-    else:
-        os.sched_setscheduler(int(pid), os.SCHED_OTHER, os.sched_param(0))
-
-def cmd_exec(nice, rt, *cmd):
-    """Run cmd (exec, same PID) in a new session whose autogroup gets `nice`;
-    rt=1: under SCHED_RR priority 1 instead."""
-    nice = int(nice)
-    if int(rt):
-        cmd_rt(0, 1)
-    try:
-        os.setsid()
-        own_session = True
-    except OSError:   # already a process group leader: keep the caller's autogroup alone
-        own_session = False
-    if nice:
-        if own_session:
-            try:
-                with open("/proc/self/autogroup", "w") as f:
-                    f.write(str(nice))
-            except OSError:
-                pass
-        os.setpriority(os.PRIO_PROCESS, 0, nice)
-    os.execvp(cmd[0], cmd)
-
-def cmd_ready(pid, port, path, length, timeout):
-    """Wait until pid answers GET path on port with 200 and a body of `length` bytes."""
-    deadline = time.monotonic() + float(timeout)
-    last = "no connection"
-    while time.monotonic() < deadline:
-        if pid != "-" and not alive(int(pid)):
-            print(f"process {pid} exited before answering", file=sys.stderr)
-            return 1
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", int(port), timeout=5)
-            c.request("GET", path)
-            r = c.getresponse()
-            body = r.read()
-            c.close()
-        except (OSError, http.client.HTTPException) as e:
-            last = repr(e)
-            time.sleep(0.05)
-            continue
-        if r.status == 200 and len(body) == int(length):
-            return 0
-        print(f"GET {path} on port {port}: status {r.status}, {len(body)} body bytes "
-              f"(expected 200 and {length}): {body[:200]!r}", file=sys.stderr)
-        return 1
-    print(f"GET {path} on port {port}: not ready after {timeout} s ({last})", file=sys.stderr)
-    return 1
-
-if __name__ == "__main__":
-    cmd, *args = sys.argv[1:]
-    sys.exit(globals()["cmd_" + cmd](*args) or 0)
-PY
-helper() { python3 "$work/helper.py" "$@"; }
 
 # wrk prints this line at the end of every run (latencies in microseconds)
 cat > "$work/report.lua" <<'LUA'
@@ -278,31 +141,6 @@ delay = function()
   return 0
 end
 LUA
-
-# stop_pid PID: SIGTERM, up to 5 s, then SIGKILL; reaps it (all PIDs here are our children)
-stop_pid() {
-    local pid=$1 i
-    [ -n "$pid" ] || return 0
-    kill -TERM "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-    for ((i = 0; i < 50; i++)); do
-        helper_alive "$pid" || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-# helper_alive PID: the process exists and is not a zombie (bash only, no fork)
-helper_alive() {
-    local s
-    s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-    s=${s##*) }
-    [ "${s%% *}" != Z ] && [ "${s%% *}" != X ]
-}
-forget_pid() {
-    local keep=() p
-    for p in "${pids[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
-    pids=("${keep[@]+"${keep[@]}"}")
-}
 
 # ------------------------------------------------------------ the configs ---
 read -r UP_PORT PX_PORT < <(helper ports 2)
@@ -402,13 +240,10 @@ wrk_run() {
     local out=$1 secs=$2 conns=$3 url=$4 rt=${5:-0} threads=$THREADS lua=$work/report.lua
     case $url in */slow) lua=$work/slow.lua;; esac
     [ "$threads" -le "$conns" ] || threads=$conns
-    python3 "$work/helper.py" exec "$NICE" "$rt" taskset -c "$LOAD_CPU" wrk -t"$threads" -c"$conns" -d"${secs}s" --latency -s "$lua" "$url" \
+    on_cpu "$LOAD_CPU" "$rt" wrk -t"$threads" -c"$conns" -d"${secs}s" --latency -s "$lua" "$url" \
         >"$out" 2>&1 || { cat "$out" >&2; die "wrk failed: wrk -t$threads -c$conns -d${secs}s $url"; }
     grep '^BENCH ' "$out" | tail -n 1 | cut -d' ' -f2- | grep . || { cat "$out" >&2; die "no result line from wrk ($url)"; }
 }
-
-# field NAME "k=v k=v ..." -> v
-field() { local kv; for kv in $2; do [ "${kv%%=*}" = "$1" ] && { echo "${kv#*=}"; return; }; done; echo 0; }
 
 fail_proxy() {   # NAME PREFIX MESSAGE
     echo "FAIL: $1: $3" >&2
@@ -418,12 +253,10 @@ fail_proxy() {   # NAME PREFIX MESSAGE
     KEEP=1
     exit 1
 }
-proxy_bin() { if [ "$1" = nginx ]; then echo "$NGINX"; else echo "$RGINX"; fi; }
 
 # ------------------------------------------------------------ the upstream ---
-python3 "$work/helper.py" exec "$NICE" 0 taskset -c "$LOAD_CPU" "$NGINX" -p "$up/" -c "$work/upstream.conf" -g "$GFLAGS" >"$up/output.log" 2>&1 &
-up_pid=$!
-pids+=("$up_pid")
+start_on_cpu "$LOAD_CPU" 0 "$up/output.log" "$NGINX" -p "$up/" -c "$work/upstream.conf" -g "$GFLAGS"
+up_pid=$started_pid
 helper ready "$up_pid" "$UP_PORT" /small $((${#SMALL_BODY} + 1)) 10 \
     && helper ready "$up_pid" "$UP_PORT" /big.bin "$BIG_BYTES" 10 \
     && helper ready "$up_pid" "$UP_PORT" /slow 3 10 \
@@ -441,9 +274,8 @@ run_one() {
     read -r path len conns < <(scenario_params "$sc")
     url=http://127.0.0.1:$PX_PORT$path
     rm -f "$prefix/logs/error.log"
-    python3 "$work/helper.py" exec "$NICE" "$rt" taskset -c "$PROXY_CPU" "$bin" -p "$prefix/" -c "$work/proxy.conf" -g "$GFLAGS" >"$prefix/output.log" 2>&1 &
-    pid=$!
-    pids+=("$pid")
+    start_on_cpu "$PROXY_CPU" "$rt" "$prefix/output.log" "$bin" -p "$prefix/" -c "$work/proxy.conf" -g "$GFLAGS"
+    pid=$started_pid
     helper ready "$pid" "$PX_PORT" "$path" "$len" 10 2>"$work/ready.err" \
         || fail_proxy "$name" "$prefix" "not serving $path correctly: $(cat "$work/ready.err")"
     if [ "$WARMUP" -gt 0 ]; then
@@ -457,12 +289,12 @@ run_one() {
     fi
     read -r t0 h0 _ < <(helper sample "$pid")
     r=$(wrk_run "$work/wrk.$sc.$round.$name" "$secs" "$conns" "$url" "$rt")
-    read -r t1 h1 n1 < <(helper sample "$pid")
+    read -r t1 h1 n1 _ < <(helper sample "$pid")
     if [ "$sc" = slow ]; then
         wait "$direct_pid" || die "the direct wrk run failed"
         direct=$(cat "$work/direct.out")
     fi
-    helper_alive "$pid" || fail_proxy "$name" "$prefix" "exited during the run"
+    alive "$pid" || fail_proxy "$name" "$prefix" "exited during the run"
     stop_pid "$pid"
     forget_pid "$pid"
     if [ "$(field requests "$r")" -eq 0 ] || [ "$(field err_status "$r")" -ne 0 ]; then

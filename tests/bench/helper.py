@@ -1,0 +1,123 @@
+"""Small helpers for the benchmark scripts (runtime.sh, ws_tls.sh, via common.sh): free ports,
+readiness of an HTTP server, /proc sampling, starting a process in its own session at a priority.
+
+Usage: python3 helper.py COMMAND ARGS... (the cmd_* functions below)."""
+import http.client, os, socket, sys, time
+
+def state(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            s = f.read()
+    except OSError:
+        return None
+    return s[s.rindex(")") + 2:].split()
+
+def alive(pid):
+    st = state(pid)
+    return st is not None and st[0] not in ("Z", "X")
+
+def tree(root):
+    """root and its live descendants (scan of /proc by parent PID)."""
+    kids = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            st = state(d)
+            if st is not None:
+                kids.setdefault(int(st[1]), []).append(int(d))
+    out, todo = [], [root]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(kids.get(p, []))
+    return out
+
+def hwm_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+def cmd_ports(n):
+    socks = []
+    for _ in range(int(n)):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+    print(" ".join(str(s.getsockname()[1]) for s in socks))
+
+def cmd_sample(pid):
+    """ticks (utime+stime+cutime+cstime over the tree), VmHWM KiB summed, process count,
+    and the user part of the ticks (utime+cutime): the kernel part is ticks minus that."""
+    ticks = hwm = n = user = 0
+    for p in tree(int(pid)):
+        st = state(p)
+        if st is None:
+            continue
+        # fields 14-17 of /proc/PID/stat; st starts at field 3 (state)
+        ticks += sum(int(x) for x in st[11:15])
+        user += int(st[11]) + int(st[13])
+        hwm += hwm_kib(p)
+        n += 1
+    print(ticks, hwm, n, user)
+
+def cmd_rt(pid, on):
+    """Switch pid to SCHED_RR priority 1 (on=1) or back to SCHED_OTHER (on=0)."""
+    if int(on):
+        os.sched_setscheduler(int(pid), os.SCHED_RR, os.sched_param(1))
+    else:
+        os.sched_setscheduler(int(pid), os.SCHED_OTHER, os.sched_param(0))
+
+def cmd_exec(nice, rt, *cmd):
+    """Run cmd (exec, same PID) in a new session whose autogroup gets `nice`;
+    rt=1: under SCHED_RR priority 1 instead."""
+    nice = int(nice)
+    if int(rt):
+        cmd_rt(0, 1)
+    try:
+        os.setsid()
+        own_session = True
+    except OSError:   # already a process group leader: keep the caller's autogroup alone
+        own_session = False
+    if nice:
+        if own_session:
+            try:
+                with open("/proc/self/autogroup", "w") as f:
+                    f.write(str(nice))
+            except OSError:
+                pass
+        os.setpriority(os.PRIO_PROCESS, 0, nice)
+    os.execvp(cmd[0], cmd)
+
+def cmd_ready(pid, port, path, length, timeout):
+    """Wait until pid answers GET path on port with 200 and a body of `length` bytes."""
+    deadline = time.monotonic() + float(timeout)
+    last = "no connection"
+    while time.monotonic() < deadline:
+        if pid != "-" and not alive(int(pid)):
+            print(f"process {pid} exited before answering", file=sys.stderr)
+            return 1
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", int(port), timeout=5)
+            c.request("GET", path)
+            r = c.getresponse()
+            body = r.read()
+            c.close()
+        except (OSError, http.client.HTTPException) as e:
+            last = repr(e)
+            time.sleep(0.05)
+            continue
+        if r.status == 200 and len(body) == int(length):
+            return 0
+        print(f"GET {path} on port {port}: status {r.status}, {len(body)} body bytes "
+              f"(expected 200 and {length}): {body[:200]!r}", file=sys.stderr)
+        return 1
+    print(f"GET {path} on port {port}: not ready after {timeout} s ({last})", file=sys.stderr)
+    return 1
+
+if __name__ == "__main__":
+    cmd, *args = sys.argv[1:]
+    sys.exit(globals()["cmd_" + cmd](*args) or 0)
