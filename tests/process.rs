@@ -310,6 +310,14 @@ async fn shutdown_timeout_and_fast_stop_end_tunnels() {
             Some(0),
             "{who}"
         );
+        // The tunnel the timeout closed is logged as any request that ends.
+        let access = p.log("access.log");
+        assert!(
+            access
+                .lines()
+                .any(|l| l.contains("\"GET /ws HTTP/1.1\" 101 ")),
+            "{who}: no access line for the tunnel:\n{access}"
+        );
 
         let port = free_port();
         let mut p = start(&program, port, ws, "");

@@ -230,10 +230,7 @@ pub async fn serve(stream: Stream, mut conn: ConnInfo, mut snap: Arc<Snapshot>, 
             // generation's `worker_shutdown_timeout` passes.
             let kill = open.kill();
             tokio::task::spawn_local(async move {
-                tokio::select! {
-                    _ = super::tunnel::run(r, stream, pipelined, up) => {}
-                    _ = kill.wait() => {}
-                }
+                super::tunnel::run(r, stream, pipelined, up, kill.wait()).await;
                 drop(open);
             });
             return;

@@ -79,6 +79,9 @@ enum End {
     UpstreamTimedOut,
     /// A write failed, logged at info as nginx does (`send() failed (32: Broken pipe)`).
     SendFailed(io::Error),
+    /// The generation's `worker_shutdown_timeout` passed (after a reload or a graceful
+    /// stop): closed at once, logged like any tunnel that ends.
+    ShutDown,
 }
 
 /// The state of a running tunnel.
@@ -265,7 +268,13 @@ impl Tunnel<'_> {
 
 /// Runs the tunnel to its end, then writes the access-log line (status 101) and closes both
 /// connections.
-pub async fn run(mut r: Box<Request>, mut client: Stream, pipelined: Bytes, up: Box<Upgraded>) {
+pub async fn run(
+    mut r: Box<Request>,
+    mut client: Stream,
+    pipelined: Bytes,
+    up: Box<Upgraded>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
     let Upgraded {
         mut upstream,
         early,
@@ -310,9 +319,13 @@ pub async fn run(mut r: Box<Request>, mut client: Stream, pipelined: Bytes, up: 
     // touches the timer.
     let sleep = tokio::time::sleep(read_timeout);
     tokio::pin!(sleep);
+    tokio::pin!(shutdown);
     let end = std::future::poll_fn(|cx| loop {
         if let Some(end) = t.poll_step(cx) {
             return Poll::Ready(end);
+        }
+        if shutdown.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(End::ShutDown);
         }
         let mut deadline = t.last + read_timeout;
         let mut fired = End::UpstreamTimedOut;
@@ -357,7 +370,7 @@ pub async fn run(mut r: Box<Request>, mut client: Stream, pipelined: Bytes, up: 
         say(&r, format_args!("recv() failed {}", errno_text(e)));
     }
     match &end {
-        End::Closed => {}
+        End::Closed | End::ShutDown => {}
         End::ClientTimedOut => say(
             &r,
             format_args!("client timed out (110: Connection timed out)"),
