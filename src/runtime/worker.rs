@@ -160,7 +160,10 @@ struct Local {
     stopping: Cell<bool>,
     close_below: Cell<u64>,
     /// Wakes what watches the three above (idle connections, [`Kill`]).
-    changed: Notify,
+    changed: Arc<Notify>,
+    /// Counts the wake-ups of `changed`: a [`Kill`] registered since the last one need not
+    /// look again (a tunnel polls its `Kill` every time it moves data).
+    epoch: Cell<u64>,
     /// A connection ended.
     done: Notify,
     /// Connections waiting for a request (nginx's reusable connections), oldest first:
@@ -171,10 +174,15 @@ struct Local {
 }
 
 impl Local {
+    fn notify_changed(&self) {
+        self.epoch.set(self.epoch.get() + 1);
+        self.changed.notify_waiters();
+    }
+
     fn raise_close_below(&self, to: u64) {
         if to > self.close_below.get() {
             self.close_below.set(to);
-            self.changed.notify_waiters();
+            self.notify_changed();
         }
     }
 }
@@ -188,7 +196,8 @@ async fn follow(index: usize, mut orders: watch::Receiver<Orders>) {
         active: Cell::new(0),
         stopping: Cell::new(false),
         close_below: Cell::new(0),
-        changed: Notify::new(),
+        changed: Arc::new(Notify::new()),
+        epoch: Cell::new(0),
         done: Notify::new(),
         idle: RefCell::new(VecDeque::new()),
         reuse_logged: Cell::new(0),
@@ -213,7 +222,7 @@ async fn follow(index: usize, mut orders: watch::Receiver<Orders>) {
             }
             *local.current.borrow_mut() = Arc::clone(&o.generation);
             accepts = accept_on(&local, &o.generation);
-            local.changed.notify_waiters();
+            local.notify_changed();
         }
         if orders.changed().await.is_err() {
             return;
@@ -226,7 +235,7 @@ async fn follow(index: usize, mut orders: watch::Receiver<Orders>) {
         a.abort();
     }
     local.stopping.set(true);
-    local.changed.notify_waiters();
+    local.notify_changed();
     loop {
         let done = local.done.notified();
         if local.active.get() == 0 {
@@ -413,7 +422,7 @@ fn reuse_idle(local: &Local, n: usize) -> usize {
         }
     }
     drop(idle);
-    local.changed.notify_waiters();
+    local.notify_changed();
     closed
 }
 
@@ -448,6 +457,8 @@ impl Open {
         Kill {
             local: Rc::clone(&self.local),
             generation: Rc::clone(&self.generation),
+            waiting: None,
+            seen: 0,
         }
     }
 
@@ -574,16 +585,39 @@ fn successor(snap: &Snapshot, conn: &ConnInfo, next: &Snapshot) -> Option<ConnIn
 pub struct Kill {
     local: Rc<Local>,
     generation: Rc<Cell<u64>>,
+    waiting: Option<std::pin::Pin<Box<tokio::sync::futures::OwnedNotified>>>,
+    seen: u64,
 }
 
 impl Kill {
-    pub async fn wait(self) {
-        loop {
-            let changed = self.local.changed.notified();
-            if self.local.close_below.get() > self.generation.get() {
-                return;
-            }
-            changed.await;
+    /// The future that resolves when the connection must close.
+    pub fn wait(self) -> Kill {
+        self
+    }
+}
+
+impl std::future::Future for Kill {
+    type Output = ();
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        let me = self.get_mut();
+        if me.local.close_below.get() > me.generation.get() {
+            return std::task::Poll::Ready(());
         }
+        let epoch = me.local.epoch.get();
+        if me.waiting.is_some() && me.seen == epoch {
+            // Registered with this task's waker and nothing changed since: no lock taken.
+            return std::task::Poll::Pending;
+        }
+        let mut waiting = Box::pin(Arc::clone(&me.local.changed).notified_owned());
+        if std::future::Future::poll(waiting.as_mut(), cx).is_ready() {
+            cx.waker().wake_by_ref();
+        }
+        me.waiting = Some(waiting);
+        me.seen = epoch;
+        std::task::Poll::Pending
     }
 }
