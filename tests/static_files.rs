@@ -1583,6 +1583,25 @@ fn static_suites() -> Vec<Suite> {
     ]
 }
 
+fn hostile_suites() -> Vec<Suite> {
+    let needs = Needs {
+        listen: &["127.0.0.1", "127.0.0.1"],
+        ..Needs::default()
+    };
+    vec![Suite::new("hostile requests", needs, static_http)
+        .files(tree)
+        .setup(setup)
+        .cases(hostile())]
+}
+
+fn novnc_suites() -> Vec<Suite> {
+    let needs = Needs {
+        listen: &["127.0.0.1"],
+        ..Needs::default()
+    };
+    vec![Suite::new("noVNC tree", needs, novnc_http).cases(novnc_cases())]
+}
+
 #[test]
 fn s15_static_files() {
     run_suites(static_suites());
@@ -1590,23 +1609,33 @@ fn s15_static_files() {
 
 #[test]
 fn s15_hostile_requests() {
-    let needs = Needs {
-        listen: &["127.0.0.1", "127.0.0.1"],
-        ..Needs::default()
-    };
-    run_suites(vec![Suite::new("hostile requests", needs, static_http)
-        .files(tree)
-        .setup(setup)
-        .cases(hostile())]);
+    run_suites(hostile_suites());
 }
 
 #[test]
 fn s15_novnc_tree() {
-    let needs = Needs {
-        listen: &["127.0.0.1"],
-        ..Needs::default()
-    };
-    run_suites(vec![
-        Suite::new("noVNC tree", needs, novnc_http).cases(novnc_cases())
-    ]);
+    run_suites(novnc_suites());
+}
+
+/// Every rule of this file's list has cases, and every case names a rule.
+#[test]
+fn coverage() {
+    let suites: Vec<Suite> = [static_suites(), hostile_suites(), novnc_suites()]
+        .into_iter()
+        .flatten()
+        .collect();
+    let t = coverage_table(&suites);
+    for (r, n) in t.values() {
+        println!("{r:<8} {n}");
+    }
+    let missing: Vec<String> = (1..=11)
+        .map(|i| format!("S15.{i}"))
+        .filter(|r| !t.contains_key(&rule_key(r)))
+        .collect();
+    assert!(missing.is_empty(), "rules without a case: {missing:?}");
+    for s in &suites {
+        for c in &s.cases {
+            assert!(!c.rules.is_empty(), "{} / {} names no rule", s.name, c.name);
+        }
+    }
 }
