@@ -85,7 +85,8 @@ fn config(tls_h2: u16, tls_h1: u16, h2c: u16, upstream: u16) -> String {
          server_name a.test;\n    ssl_certificate ecdsa.pem;\n    ssl_certificate_key ecdsa.key;\n    \
          location / {{ add_header X-Seen \"$host\"; return 200 \"$scheme $server_protocol [$http2] [$ssl_alpn_protocol] host=$host args=$args\\n\"; }}\n    \
          location /up/ {{ proxy_pass http://127.0.0.1:{upstream}; }}\n    \
-         location /files/ {{ root /nonexistent; }}\n  }}\n}}\n"
+         location /files/ {{ root /nonexistent; }}\n    \
+         location /small/ {{ client_max_body_size 1k; proxy_pass http://127.0.0.1:{upstream}; }}\n  }}\n}}\n"
     )
 }
 
@@ -205,6 +206,10 @@ where
     );
     seen.push(send(&mut h2, "GET", &format!("{base}/files/missing"), &[], None).await);
     seen.push(send(&mut h2, "HEAD", &format!("{base}/x"), &[], None).await);
+    // A body over client_max_body_size: 413 while the client is still sending, and the
+    // connection goes on.
+    let big = "x".repeat(200_000);
+    seen.push(send(&mut h2, "POST", &format!("{base}/small/"), &[], Some(&big)).await);
     // Concurrent streams on the one connection.
     let mut many = Vec::new();
     for i in 0..8 {
@@ -275,6 +280,7 @@ fn http2_streams_as_nginx() {
             "{who}"
         );
         assert_eq!(got.2[3].0, 404, "{who}");
+        assert_eq!(got.2[5].0, 413, "{who}");
         assert_eq!(
             got.3[0].2, "http HTTP/2.0 [h2c] [] host=b.test args=a=1\n",
             "{who}"

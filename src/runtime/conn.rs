@@ -316,9 +316,8 @@ pub(crate) async fn serve_h2_stream(
     // No tunnel over HTTP/2 (nginx 1.22 has no extended CONNECT): an upgrade is dropped.
     drop(r.upgraded.take());
     log::access(&mut r);
-    if !r.body_done {
-        let _ = super::body::finish_discard(&mut r, &mut c).await;
-    }
+    // A body the request did not read is not drained: the stream ends here (hyper resets
+    // it if the client is still sending), there is no next request on it.
     close(&mut c, false).await;
 }
 

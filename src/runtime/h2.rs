@@ -161,13 +161,25 @@ async fn stream_request(
         n,
     ));
     let (mut rd, mut wr) = tokio::io::split(theirs);
+    // The pipe's write side stays open until the response is done (the request may read its
+    // body to the end, or not at all): `done` is dropped with the response body.
+    let (done, mut response_done) = tokio::sync::oneshot::channel::<()>();
+    let mut keep = None;
     if has_body {
         tokio::task::spawn_local(async move {
             let mut body = body;
             let mut frame_head = Vec::with_capacity(16);
-            while let Some(frame) =
-                std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
-            {
+            // Once the request stops reading, the rest is read and dropped, so that the
+            // stream is not reset under a response still being sent.
+            let mut sink = true;
+            loop {
+                let frame = tokio::select! {
+                    f = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)) => f,
+                    _ = &mut response_done => return,
+                };
+                let Some(frame) = frame else {
+                    break;
+                };
                 let Ok(frame) = frame else {
                     // The client reset the stream: the request sees its body cut short.
                     return;
@@ -175,39 +187,37 @@ async fn stream_request(
                 let Ok(data) = frame.into_data() else {
                     continue;
                 };
-                if data.is_empty() {
+                if data.is_empty() || !sink {
                     continue;
                 }
                 if chunked {
                     frame_head.clear();
                     upstream::chunk_header(data.len(), &mut frame_head);
-                    if wr.write_all(&frame_head).await.is_err() {
-                        return;
-                    }
-                }
-                if wr.write_all(&data).await.is_err() {
-                    return;
-                }
-                if chunked && wr.write_all(upstream::CHUNK_END).await.is_err() {
-                    return;
+                    frame_head.extend_from_slice(&data);
+                    frame_head.extend_from_slice(upstream::CHUNK_END);
+                    sink = wr.write_all(&frame_head).await.is_ok();
+                } else {
+                    sink = wr.write_all(&data).await.is_ok();
                 }
             }
-            if chunked {
+            if chunked && sink {
                 let _ = wr.write_all(upstream::LAST_CHUNK).await;
             }
-            // The write side stays open until the request is done with it.
-            std::future::pending::<()>().await;
+            let _ = response_done.await;
         });
     } else {
-        tokio::task::spawn_local(async move {
-            std::future::pending::<()>().await;
-            drop(wr);
-        });
+        keep = Some(wr);
     }
     // The response head.
     let mut buf = BytesMut::with_capacity(4096);
     let head = loop {
         match upstream::parse_head(&buf, 1 << 20) {
+            // `Expect: 100-continue`: the interim answer is not the response (hyper sends
+            // the stream's 100 itself when the body is read).
+            Ok(upstream::Parse::Complete(h)) if h.status == 100 => {
+                buf.advance(h.head_len);
+                continue;
+            }
             Ok(upstream::Parse::Complete(h)) => break Some(h),
             Ok(upstream::Parse::Partial) => {}
             Err(_) => break None,
@@ -253,6 +263,8 @@ async fn stream_request(
         decoder: matches!(framing, Framing::Chunked).then(ChunkedDecoder::new),
         sent: 0,
         _guard: guard,
+        _done: Some(done),
+        _keep: keep,
     };
     resp.body(body).unwrap_or_else(|_| reset())
 }
@@ -266,6 +278,8 @@ fn reset() -> hyper::Response<ResponseBody> {
         decoder: None,
         sent: 0,
         _guard: Active::new(Rc::new(Cell::new(0)), Rc::new(tokio::sync::Notify::new())),
+        _done: None,
+        _keep: None,
     });
     *r.status_mut() = hyper::StatusCode::BAD_GATEWAY;
     r
@@ -320,6 +334,10 @@ pub struct ResponseBody {
     decoder: Option<ChunkedDecoder>,
     sent: u64,
     _guard: Active,
+    /// Dropped with the body: the request body's feeder may close the pipe.
+    _done: Option<tokio::sync::oneshot::Sender<()>>,
+    /// A bodiless request's pipe write side, open as long as the response.
+    _keep: Option<tokio::io::WriteHalf<tokio::io::DuplexStream>>,
 }
 
 impl ResponseBody {
