@@ -747,70 +747,18 @@ fn der(pem: &[u8]) -> Vec<u8> {
         .to_vec()
 }
 
-/// Records the certificate the server presents; the test asks which one, not whether it is
-/// trusted.
-#[derive(Debug, Default)]
-struct Presented(std::sync::Mutex<Vec<u8>>);
-
-impl rustls::client::danger::ServerCertVerifier for Presented {
-    fn verify_server_cert(
-        &self,
-        end_entity: &rustls::pki_types::CertificateDer<'_>,
-        _: &[rustls::pki_types::CertificateDer<'_>],
-        _: &rustls::pki_types::ServerName<'_>,
-        _: &[u8],
-        _: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        *self.0.lock().unwrap() = end_entity.to_vec();
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        _: &[u8],
-        _: &rustls::pki_types::CertificateDer<'_>,
-        _: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        _: &[u8],
-        _: &rustls::pki_types::CertificateDer<'_>,
-        _: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        rustls::crypto::ring::default_provider()
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
 /// A TLS connection to `port` and the certificate it presented.
 async fn tls_connect(port: u16) -> (Vec<u8>, TlsStream) {
-    let presented = std::sync::Arc::new(Presented::default());
-    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .dangerous()
-    .with_custom_certificate_verifier(presented.clone())
-    .with_no_client_auth();
+    let (config, presented) = common::tls::client(Default::default());
     let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .unwrap();
     let name = rustls::pki_types::ServerName::try_from("example.com").unwrap();
-    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+    let tls = tokio_rustls::TlsConnector::from(config)
         .connect(name, tcp)
         .await
         .unwrap();
-    let cert = presented.0.lock().unwrap().clone();
-    (cert, tokio::io::BufReader::new(tls))
+    (presented.leaf(), tokio::io::BufReader::new(tls))
 }
 
 /// A keep-alive `GET /tag` on `s`: the status.

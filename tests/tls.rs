@@ -16,13 +16,13 @@ mod common;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use common::server::{free_port, Server, MAIN};
+use common::tls::Presented;
 use common::{nginx, rginx, Prefix};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::ClientConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -44,98 +44,21 @@ fn der(pem: &[u8]) -> Vec<u8> {
         .to_vec()
 }
 
-/// Accepts any certificate (the tests check which one came) but verifies the handshake's
-/// signatures, and records the chain presented.
-#[derive(Debug)]
-struct Record {
-    chain: Mutex<Vec<Vec<u8>>>,
-    provider: Arc<rustls::crypto::CryptoProvider>,
-}
-
-impl ServerCertVerifier for Record {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let mut c = vec![end_entity.to_vec()];
-        c.extend(intermediates.iter().map(|i| i.to_vec()));
-        *self.chain.lock().unwrap() = c;
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
 /// A client: TLS versions, and optionally only these TLS 1.2 suites.
 struct Client {
     config: Arc<ClientConfig>,
-    record: Arc<Record>,
+    record: Arc<Presented>,
 }
 
 impl Client {
     fn new(tls13: bool, tls12: bool, only_suites: Option<&[rustls::CipherSuite]>) -> Client {
-        let mut provider = rustls::crypto::ring::default_provider();
-        if let Some(only) = only_suites {
-            provider.cipher_suites.retain(|s| only.contains(&s.suite()));
-        }
-        let provider = Arc::new(provider);
-        let mut versions = Vec::new();
-        if tls13 {
-            versions.push(&rustls::version::TLS13);
-        }
-        if tls12 {
-            versions.push(&rustls::version::TLS12);
-        }
-        let record = Arc::new(Record {
-            chain: Mutex::new(Vec::new()),
-            provider: Arc::clone(&provider),
+        let (config, record) = common::tls::client(common::tls::Offer {
+            tls13,
+            tls12,
+            suites: only_suites,
+            alpn: &[],
         });
-        let config = ClientConfig::builder_with_provider(provider)
-            .with_protocol_versions(&versions)
-            .unwrap()
-            .dangerous()
-            .with_custom_certificate_verifier(record.clone())
-            .with_no_client_auth();
-        Client {
-            config: Arc::new(config),
-            record,
-        }
+        Client { config, record }
     }
 
     /// One request on a new connection; `sni` None connects by address (no SNI sent).
@@ -163,7 +86,7 @@ impl Client {
             .unwrap_or_default();
         Ok(Seen {
             body,
-            chain: self.record.chain.lock().unwrap().clone(),
+            chain: self.record.chain(),
         })
     }
 }

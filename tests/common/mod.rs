@@ -4,6 +4,7 @@
 
 pub mod control;
 pub mod server;
+pub mod tls;
 pub mod upstream;
 
 use std::path::{Path, PathBuf};
