@@ -253,3 +253,67 @@ fn http2_streams_as_nginx() {
     }
     assert_eq!(all[0], all[1], "nginx and rginx differ");
 }
+
+/// `http2 on` (nginx 1.25.1; 1.22.1 does not know the directive, so rginx alone is tested,
+/// against nginx's documentation of it): ALPN offers h2 where the server SNI picks has it
+/// on, and a plaintext address whose default server has it speaks HTTP/2 to clients that
+/// open with the preface and HTTP/1 to the others.
+#[test]
+fn http2_on() {
+    let (tls, plain) = (free_port(), free_port());
+    let p = Prefix::new();
+    p.write(
+        "conf/ecdsa.pem",
+        include_bytes!("../fixtures/tls/ecdsa.pem"),
+    );
+    p.write(
+        "conf/ecdsa.key",
+        include_bytes!("../fixtures/tls/ecdsa.key"),
+    );
+    let conf = format!(
+        "{MAIN}events {{}}\nhttp {{\n  ssl_protocols TLSv1.2 TLSv1.3;\n  \
+         server {{\n    listen 127.0.0.1:{tls} ssl;\n    listen 127.0.0.1:{plain};\n    http2 on;\n    \
+         server_name a.test;\n    ssl_certificate ecdsa.pem;\n    ssl_certificate_key ecdsa.key;\n    \
+         location / {{ return 200 \"$server_protocol [$http2]\\n\"; }}\n  }}\n  \
+         server {{\n    listen 127.0.0.1:{tls} ssl;\n    server_name b.test;\n    \
+         ssl_certificate ecdsa.pem;\n    ssl_certificate_key ecdsa.key;\n    return 200;\n  }}\n}}\n"
+    );
+    let ready: Vec<SocketAddr> = [tls, plain]
+        .iter()
+        .map(|p| SocketAddr::from(([127, 0, 0, 1], *p)))
+        .collect();
+    let server = Server::start(&rginx(), p, &conf, &ready);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let alpn = |sni: &'static str| async move {
+            let tcp = TcpStream::connect(("127.0.0.1", tls)).await.unwrap();
+            let name = rustls::pki_types::ServerName::try_from(sni).unwrap();
+            let s = tls_client(&[b"h2", b"http/1.1"])
+                .connect(name, tcp)
+                .await
+                .unwrap();
+            s.get_ref().1.alpn_protocol().map(|a| a.to_vec())
+        };
+        assert_eq!(alpn("a.test").await.as_deref(), Some(&b"h2"[..]));
+        assert_eq!(alpn("b.test").await.as_deref(), Some(&b"http/1.1"[..]));
+        // Plaintext: HTTP/2 with the preface...
+        let tcp = TcpStream::connect(("127.0.0.1", plain)).await.unwrap();
+        let seen = exchange(tcp, "a.test").await;
+        assert_eq!(seen[0].2, "HTTP/2.0 [h2c]\n");
+        // ... and HTTP/1.1 without it, on the same port.
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut tcp = TcpStream::connect(("127.0.0.1", plain)).await.unwrap();
+        tcp.write_all(b"GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        tcp.read_to_end(&mut out).await.unwrap();
+        let out = String::from_utf8_lossy(&out);
+        assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
+        assert!(out.ends_with("\r\n\r\nHTTP/1.1 []\n"), "{out}");
+    });
+    drop(server);
+}

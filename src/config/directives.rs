@@ -1,6 +1,7 @@
 //! The directive table: every directive of stock nginx 1.22.1 and of the modules Debian builds
 //! dynamically, with its contexts, arity, value kind, the build it comes from, and what rginx
-//! does with it.
+//! does with it. One row is of a later nginx (`http2`, 1.25.1, marked `Newer`), accepted so that
+//! configurations written for it run too.
 //!
 //! The rows were read off nginx 1.22.1's `ngx_command_t` arrays (names, context and argument
 //! flags, value slots); the support column is rginx's own. `grammar/directives.md` is generated
@@ -197,6 +198,9 @@ pub static DIRECTIVES: &[Spec] = &[
     d("http2_chunk_size", "ngx_http_v2_module", HTTP | SRV | LOC, TAKE1, Size, Ignored, Static),
     d("http2_idle_timeout", "ngx_http_v2_module", HTTP | SRV, TAKE1, Obsolete("keepalive_timeout"), Ignored, Static),
     d("http2_max_concurrent_pushes", "ngx_http_v2_module", HTTP | SRV, TAKE1, Num, Unsupported(&[]), Static),
+    // nginx 1.25.1's `http2 on` (1.22.1 knows only `listen ... http2`): accepted as a
+    // superset, so configurations written for newer nginx run too.
+    d("http2", "ngx_http_v2_module", HTTP | SRV, FLAG, Flag, Implemented, Newer("1.25.1")),
     d("http2_max_concurrent_streams", "ngx_http_v2_module", HTTP | SRV, TAKE1, Num, Implemented, Static),
     d("http2_max_field_size", "ngx_http_v2_module", HTTP | SRV, TAKE1, Obsolete("large_client_header_buffers"), Ignored, Static),
     d("http2_max_header_size", "ngx_http_v2_module", HTTP | SRV, TAKE1, Obsolete("large_client_header_buffers"), Ignored, Static),

@@ -112,6 +112,9 @@ pub enum Build {
     Dynamic(&'static str),
     /// Not compiled into Debian's nginx: nginx says `unknown directive`.
     Absent,
+    /// Not in nginx 1.22.1 but in the later nginx named (`http2 on`, 1.25.1): rginx accepts
+    /// it, so that configurations written for newer nginx run too.
+    Newer(&'static str),
 }
 
 /// One row of the directive table.
@@ -264,7 +267,7 @@ pub fn find(name: &[u8], context: u32, loaded: &dyn Fn(&str) -> bool) -> Found {
     let mut seen: Option<&'static Spec> = None;
     for spec in lookup(name) {
         let present = match spec.build {
-            Build::Static => true,
+            Build::Static | Build::Newer(_) => true,
             Build::Dynamic(so) => loaded(so),
             Build::Absent => false,
         };
@@ -461,6 +464,7 @@ pub fn markdown() -> String {
                 Build::Static => "static".to_string(),
                 Build::Dynamic(so) => format!("dynamic ({so})"),
                 Build::Absent => "absent".to_string(),
+                Build::Newer(v) => format!("nginx {v}+"),
             };
             let args = if s.is_block() {
                 format!("{} + block", s.arity_text())

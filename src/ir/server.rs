@@ -111,4 +111,7 @@ pub struct Server {
     pub conf: Arc<LocConf>,
     pub tls: Option<Arc<ServerTls>>,
     pub http2_max_concurrent_streams: u32,
+    /// `http2 on`: HTTP/2 in ALPN when SNI picks this server; on a plaintext address whose
+    /// default server this is, HTTP/2 for clients that start with its preface.
+    pub http2: bool,
 }

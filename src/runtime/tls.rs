@@ -120,7 +120,8 @@ pub async fn accept(stream: Stream, snap: &Snapshot, conn: &ConnInfo) -> Accepte
     else {
         return Accepted::Closed;
     };
-    let config = if ac.http2 {
+    // nginx asks the server SNI chose (`http2 on`) or the address (`listen ... http2`).
+    let config = if ac.http2 || snap.http().servers[server.0 as usize].http2 {
         tls.contexts.h2.clone()
     } else {
         tls.contexts.http11.clone()

@@ -192,6 +192,7 @@ impl HttpBuilder {
                 conf: Arc::new(conf),
                 tls,
                 http2_max_concurrent_streams: or(&sb.srv.http2_max_concurrent_streams, 128),
+                http2: or(&sb.srv.http2, false),
             });
         }
         let mut scope = fin.scope;

@@ -58,6 +58,8 @@ pub struct SrvBuilder {
     pub ignore_invalid_headers: Slot<bool>,
     pub merge_slashes: Slot<bool>,
     pub http2_max_concurrent_streams: Slot<u32>,
+    /// `http2 on` (nginx 1.25.1's form of `listen ... http2`).
+    pub http2: Slot<bool>,
 }
 
 impl SrvBuilder {
@@ -104,6 +106,7 @@ impl SrvBuilder {
             "underscores_in_headers" => flag!(self.underscores_in_headers),
             "ignore_invalid_headers" => flag!(self.ignore_invalid_headers),
             "merge_slashes" => flag!(self.merge_slashes),
+            "http2" => flag!(self.http2),
             "http2_max_concurrent_streams" => {
                 if !l.is_dup(&self.http2_max_concurrent_streams, d) {
                     if let Some(v) = l.num_arg(d, 0) {
@@ -133,6 +136,7 @@ impl SrvBuilder {
             &mut self.http2_max_concurrent_streams,
             &p.http2_max_concurrent_streams,
         );
+        inherit(&mut self.http2, &p.http2);
     }
 }
 
