@@ -237,28 +237,27 @@ pub fn parse_http_time(value: &[u8]) -> i64 {
         return -1;
     }
     p += 1;
-    if !digit(p) || !digit(p + 1) {
+    // `HH:MM:SS`, two digits each.
+    let two = |p: usize| (digit(p) && digit(p + 1)).then(|| num(p) * 10 + num(p + 1));
+    let Some(hour) = two(p) else {
         return -1;
-    }
-    let hour = num(p) * 10 + num(p + 1);
+    };
     p += 2;
     if at(p) != b':' {
         return -1;
     }
     p += 1;
-    if !digit(p) || !digit(p + 1) {
+    let Some(min) = two(p) else {
         return -1;
-    }
-    let min = num(p) * 10 + num(p + 1);
+    };
     p += 2;
     if at(p) != b':' {
         return -1;
     }
     p += 1;
-    if !digit(p) || !digit(p + 1) {
+    let Some(sec) = two(p) else {
         return -1;
-    }
-    let sec = num(p) * 10 + num(p + 1);
+    };
     if fmt == Fmt::Isoc {
         p += 2;
         if at(p) != b' ' {

@@ -114,21 +114,8 @@ pub async fn serve(stream: Stream, mut conn: ConnInfo, mut snap: Arc<Snapshot>, 
         return super::h2::serve(stream, conn, snap, open).await;
     }
     let (limits, header_timeout) = {
-        let ac = &snap.http().sockets[conn.socket].addrs[conn.addr];
-        // The server SNI chose sets the buffers and timeout until a Host names another.
-        let first = conn.tls.as_ref().map_or(ac.default_server, |t| t.server);
-        let srv = &snap.http().servers[first.0 as usize].srv;
-        (
-            Limits {
-                client_header_buffer_size: srv.client_header_buffer_size,
-                large_buffers: srv.large_client_header_buffers.0,
-                large_buffer_size: srv.large_client_header_buffers.1,
-                underscores_in_headers: srv.underscores_in_headers,
-                ignore_invalid_headers: srv.ignore_invalid_headers,
-                merge_slashes: srv.merge_slashes,
-            },
-            srv.client_header_timeout,
-        )
+        let srv = first_srv(&snap, &conn);
+        (limits_of(srv), srv.client_header_timeout)
     };
     let mut c = Client {
         stream,
@@ -174,27 +161,7 @@ pub async fn serve(stream: Stream, mut conn: ConnInfo, mut snap: Arc<Snapshot>, 
             }
             Err(NoHead::Reject(rej, head)) => {
                 requests += 1;
-                // Refusals after the whole head (ngx_http_process_request_header) come once
-                // the server was looked up, even for an empty host.
-                let after_head = reject_after_head(&rej);
-                let mut r = new_request(&snap, &conn, *head, requests, pipelined, after_head, None);
-                // Every rejection closes: nginx has not decided on keep-alive yet.
-                r.keepalive = false;
-                if matches!(rej, Reject::Http09BadRequest(_)) {
-                    // The page alone, as to any HTTP/0.9 request.
-                    r.head.http09 = true;
-                }
-                log::error_full(
-                    &r,
-                    Level::Info,
-                    format_args!("{}", rej.message()),
-                    Some(reject_action(&rej)),
-                    None,
-                );
-                let next = handler::special(&mut r, &mut c, rej.status()).await;
-                debug_assert!(matches!(next, handler::Next::Done));
-                log::access(&mut r);
-                close(&mut c, false).await;
+                refuse(&snap, &conn, &mut c, rej, *head, requests, pipelined).await;
                 return;
             }
         };
@@ -237,7 +204,7 @@ pub async fn serve(stream: Stream, mut conn: ConnInfo, mut snap: Arc<Snapshot>, 
             // generation's `worker_shutdown_timeout` passes.
             let kill = open.kill();
             tokio::task::spawn_local(async move {
-                super::tunnel::run(r, stream, pipelined, up, kill.wait()).await;
+                super::tunnel::run(r, stream, pipelined, up, kill).await;
                 drop(open);
             });
             return;
@@ -302,29 +269,25 @@ pub(crate) async fn serve_h2_stream(
     n: u64,
 ) {
     let started = (Instant::now(), SystemTime::now());
-    let ac = &snap.http().sockets[conn.socket].addrs[conn.addr];
-    let first = conn.tls.as_ref().map_or(ac.default_server, |t| t.server);
-    let srv = &snap.http().servers[first.0 as usize].srv;
+    let srv = first_srv(&snap, &conn);
     let limits = Limits {
         // HTTP/2 headers are not read into nginx's header buffers: only the line limit.
         client_header_buffer_size: head.len().max(srv.client_header_buffer_size),
-        large_buffers: srv.large_client_header_buffers.0,
-        large_buffer_size: srv.large_client_header_buffers.1,
-        underscores_in_headers: srv.underscores_in_headers,
-        ignore_invalid_headers: srv.ignore_invalid_headers,
-        merge_slashes: srv.merge_slashes,
+        ..limits_of(srv)
     };
     let state = BufferState::fresh(&limits);
     let mut c = Client {
         stream,
         buf: BytesMut::new(),
     };
-    let parsed = http1::parse_buf(&mut head, &limits, state);
-    let head = match parsed {
+    let head = match http1::parse_buf(&mut head, &limits, state) {
         Ok(Parse::Complete(mut h)) => {
-            let mut buf = BytesMut::from(&h.buf[..]);
-            let v = h.http_protocol.clone();
-            buf[v].copy_from_slice(b"HTTP/2.0");
+            // Parsed as 1.1; the line says what the client spoke. The buffer is the parser's
+            // own (nothing else holds it), so this is no copy.
+            let mut buf = std::mem::take(&mut h.buf)
+                .try_into_mut()
+                .unwrap_or_else(|b| BytesMut::from(&b[..]));
+            buf[h.http_protocol.clone()].copy_from_slice(b"HTTP/2.0");
             h.buf = buf.freeze();
             h.http_major = 2;
             h.http_minor = 0;
@@ -332,18 +295,8 @@ pub(crate) async fn serve_h2_stream(
         }
         Ok(Parse::Partial) => return,
         Err(rej) => {
-            let head = http1::rejected_head(&head, &limits, state);
-            let mut r = new_request(&snap, &conn, head, n, false, reject_after_head(&rej), None);
-            log::error_full(
-                &r,
-                Level::Info,
-                format_args!("{}", rej.message()),
-                Some(reject_action(&rej)),
-                None,
-            );
-            let _ = handler::special(&mut r, &mut c, rej.status()).await;
-            log::access(&mut r);
-            close(&mut c, false).await;
+            let rejected = http1::rejected_head(&head, &limits, state);
+            refuse(&snap, &conn, &mut c, rej, rejected, n, false).await;
             return;
         }
     };
@@ -356,6 +309,62 @@ pub(crate) async fn serve_h2_stream(
     // A body the request did not read is not drained: the stream ends here (hyper resets
     // it if the client is still sending), there is no next request on it.
     close(&mut c, false).await;
+}
+
+/// The server whose header buffers and timeout a connection starts with: the one SNI chose,
+/// else the address's default, until a Host names another.
+pub(crate) fn first_server<'a>(snap: &'a Snapshot, conn: &ConnInfo) -> &'a crate::ir::Server {
+    let ac = &snap.http().sockets[conn.socket].addrs[conn.addr];
+    let first = conn.tls.as_ref().map_or(ac.default_server, |t| t.server);
+    &snap.http().servers[first.0 as usize]
+}
+
+fn first_srv<'a>(snap: &'a Snapshot, conn: &ConnInfo) -> &'a crate::ir::server::SrvConf {
+    &first_server(snap, conn).srv
+}
+
+fn limits_of(srv: &crate::ir::server::SrvConf) -> Limits {
+    Limits {
+        client_header_buffer_size: srv.client_header_buffer_size,
+        large_buffers: srv.large_client_header_buffers.0,
+        large_buffer_size: srv.large_client_header_buffers.1,
+        underscores_in_headers: srv.underscores_in_headers,
+        ignore_invalid_headers: srv.ignore_invalid_headers,
+        merge_slashes: srv.merge_slashes,
+    }
+}
+
+/// A head nginx refuses with its error page (malformed, too large, ...): logged, answered,
+/// and the connection closed, as nginx has not decided on keep-alive yet.
+async fn refuse(
+    snap: &Arc<Snapshot>,
+    conn: &Arc<ConnInfo>,
+    c: &mut Client,
+    rej: Reject,
+    head: RequestHead,
+    n: u64,
+    pipelined: bool,
+) {
+    // Refusals after the whole head (ngx_http_process_request_header) come once the server
+    // was looked up, even for an empty host.
+    let after_head = reject_after_head(&rej);
+    let mut r = new_request(snap, conn, head, n, pipelined, after_head, None);
+    r.keepalive = false;
+    if matches!(rej, Reject::Http09BadRequest(_)) {
+        // The page alone, as to any HTTP/0.9 request.
+        r.head.http09 = true;
+    }
+    log::error_full(
+        &r,
+        Level::Info,
+        format_args!("{}", rej.message()),
+        Some(reject_action(&rej)),
+        None,
+    );
+    let next = handler::special(&mut r, c, rej.status()).await;
+    debug_assert!(matches!(next, handler::Next::Done));
+    log::access(&mut r);
+    close(c, false).await;
 }
 
 /// nginx logs each header line it ignores (S6.7), at info, while it reads the head: with the

@@ -60,8 +60,13 @@ fn type_matches(conf: &Conf, content_type: Option<&[u8]>) -> bool {
         return false;
     };
     let end = ct.iter().position(|&b| b == b';').unwrap_or(ct.len());
-    let t = ct[..end].trim_ascii().to_ascii_lowercase();
-    conf.types.contains(t.as_slice())
+    let t = ct[..end].trim_ascii();
+    // The table is lowercase; a type written in lowercase (the usual) needs no copy.
+    if t.iter().any(u8::is_ascii_uppercase) {
+        conf.types.contains(t.to_ascii_lowercase().as_slice())
+    } else {
+        conf.types.contains(t)
+    }
 }
 
 /// `ngx_http_gzip_ok`.
@@ -156,17 +161,12 @@ fn contains_token(value: &[u8], token: &[u8]) -> bool {
 
 /// `ngx_http_gzip_accept_encoding`: `gzip` as a token, not refused by `q=0`.
 fn accept_encoding(ae: &[u8]) -> bool {
-    let lower = ae.to_ascii_lowercase();
-    let mut from = 0;
-    let at = loop {
-        let Some(i) = memchr::memmem::find(&lower[from..], b"gzip") else {
-            return false;
-        };
-        let p = from + i;
-        if p == 0 || matches!(ae[p - 1], b',' | b' ') {
-            break p;
-        }
-        from = p + 4;
+    // `ngx_strcasestrn`: the first "gzip" in any case that starts a token.
+    let at = (0..ae.len().saturating_sub(3)).find(|&p| {
+        ae[p..p + 4].eq_ignore_ascii_case(b"gzip") && (p == 0 || matches!(ae[p - 1], b',' | b' '))
+    });
+    let Some(at) = at else {
+        return false;
     };
     let mut p = at + 4;
     // After the token: `,`, spaces, or `;` and a q-value.

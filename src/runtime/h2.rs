@@ -49,9 +49,7 @@ impl<F: std::future::Future + 'static> hyper::rt::Executor<F> for Local {
 /// Serves an HTTP/2 connection until the client ends it or it stays idle for the default
 /// server's `keepalive_timeout` (nginx 1.19.7+ uses it for HTTP/2 idleness).
 pub async fn serve(stream: Stream, conn: Arc<ConnInfo>, snap: Arc<Snapshot>, open: Open) {
-    let ac = &snap.http().sockets[conn.socket].addrs[conn.addr];
-    let first = conn.tls.as_ref().map_or(ac.default_server, |t| t.server);
-    let server = &snap.http().servers[first.0 as usize];
+    let server = super::conn::first_server(&snap, &conn);
     let idle_timeout = server.conf.keepalive_timeout;
     let active = Rc::new(Cell::new(0usize));
     let requests = Rc::new(Cell::new(0u64));
@@ -262,7 +260,7 @@ async fn stream_request(
         framing,
         decoder: matches!(framing, Framing::Chunked).then(ChunkedDecoder::new),
         sent: 0,
-        _guard: guard,
+        _guard: Some(guard),
         _done: Some(done),
         _keep: keep,
     };
@@ -277,7 +275,7 @@ fn reset() -> hyper::Response<ResponseBody> {
         framing: Framing::Close,
         decoder: None,
         sent: 0,
-        _guard: Active::new(Rc::new(Cell::new(0)), Rc::new(tokio::sync::Notify::new())),
+        _guard: None,
         _done: None,
         _keep: None,
     });
@@ -333,7 +331,8 @@ pub struct ResponseBody {
     framing: Framing,
     decoder: Option<ChunkedDecoder>,
     sent: u64,
-    _guard: Active,
+    /// Keeps the stream counted as open until the response is sent.
+    _guard: Option<Active>,
     /// Dropped with the body: the request body's feeder may close the pipe.
     _done: Option<tokio::sync::oneshot::Sender<()>>,
     /// A bodiless request's pipe write side, open as long as the response.

@@ -22,12 +22,12 @@ pub struct TlsInfo {
     pub protocol: &'static str,
     /// `$ssl_cipher`, OpenSSL's name.
     pub cipher: std::borrow::Cow<'static, str>,
-    /// `$ssl_ciphers`: what the client offered, `:`-separated.
-    pub ciphers: Box<str>,
+    /// What the client offered (`$ssl_ciphers`), named only when the variable is read.
+    pub offered_suites: Box<[rustls::CipherSuite]>,
     /// `$ssl_curve`: the key exchange group, OpenSSL's name.
     pub curve: &'static str,
-    /// `$ssl_curves`: the client's groups.
-    pub curves: Box<str>,
+    /// The client's groups (`$ssl_curves`), named only when the variable is read.
+    pub offered_groups: Box<[rustls::NamedGroup]>,
     /// `$ssl_session_reused`.
     pub reused: bool,
     /// `$ssl_server_name`.
@@ -98,19 +98,8 @@ pub async fn accept(stream: Stream, snap: &Snapshot, conn: &ConnInfo) -> Accepte
         Some(n) => route::select_server(ac, n.as_bytes()).0,
         None => ac.default_server,
     };
-    let ciphers = join(
-        hello
-            .cipher_suites()
-            .iter()
-            .map(|cs| crate::config::lower::ssl_context::openssl_name(*cs)),
-    );
-    let curves = join(
-        hello
-            .named_groups()
-            .unwrap_or_default()
-            .iter()
-            .map(|g| group_name(*g).into()),
-    );
+    let ciphers: Box<[rustls::CipherSuite]> = hello.cipher_suites().into();
+    let curves: Box<[rustls::NamedGroup]> = hello.named_groups().unwrap_or_default().into();
     // A server without certificates of its own leaves the default server's (nginx keeps
     // the SSL_CTX it started with).
     let Some(tls) = snap.http().servers[server.0 as usize]
@@ -145,8 +134,8 @@ fn describe(
     s: &TlsStream<Stream>,
     server_name: Option<Box<str>>,
     server: ServerId,
-    ciphers: Box<str>,
-    curves: Box<str>,
+    ciphers: Box<[rustls::CipherSuite]>,
+    curves: Box<[rustls::NamedGroup]>,
 ) -> TlsInfo {
     let c = s.get_ref().1;
     let protocol = match c.protocol_version() {
@@ -164,9 +153,9 @@ fn describe(
     TlsInfo {
         protocol,
         cipher,
-        ciphers,
+        offered_suites: ciphers,
         curve,
-        curves,
+        offered_groups: curves,
         reused: matches!(c.handshake_kind(), Some(rustls::HandshakeKind::Resumed)),
         server_name,
         alpn: c.alpn_protocol().map(Into::into),
@@ -186,15 +175,34 @@ fn group_name(g: rustls::NamedGroup) -> &'static str {
     }
 }
 
-fn join<'a>(names: impl Iterator<Item = std::borrow::Cow<'a, str>>) -> Box<str> {
-    let mut out = String::new();
-    for n in names.filter(|n| !n.is_empty()) {
-        if !out.is_empty() {
-            out.push(':');
-        }
-        out.push_str(&n);
+impl TlsInfo {
+    /// `$ssl_ciphers`: the client's suites by OpenSSL's names, `:`-separated.
+    pub fn write_ciphers(&self, out: &mut Vec<u8>) {
+        join(
+            self.offered_suites
+                .iter()
+                .map(|cs| crate::config::lower::ssl_context::openssl_name(*cs)),
+            out,
+        )
     }
-    out.into()
+
+    /// `$ssl_curves`: the client's groups by OpenSSL's names.
+    pub fn write_curves(&self, out: &mut Vec<u8>) {
+        join(
+            self.offered_groups.iter().map(|g| group_name(*g).into()),
+            out,
+        )
+    }
+}
+
+fn join<'a>(names: impl Iterator<Item = std::borrow::Cow<'a, str>>, out: &mut Vec<u8>) {
+    let start = out.len();
+    for n in names.filter(|n| !n.is_empty()) {
+        if out.len() > start {
+            out.push(b':');
+        }
+        out.extend_from_slice(n.as_bytes());
+    }
 }
 
 fn timed_out(snap: &Snapshot, conn: &ConnInfo) {

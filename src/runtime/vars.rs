@@ -774,9 +774,9 @@ fn ssl_var(tls: Option<&super::tls::TlsInfo>, v: &Var, out: &mut Vec<u8>) -> boo
     match v {
         Var::SslProtocol => out.extend_from_slice(t.protocol.as_bytes()),
         Var::SslCipher => out.extend_from_slice(t.cipher.as_bytes()),
-        Var::SslCiphers => out.extend_from_slice(t.ciphers.as_bytes()),
+        Var::SslCiphers => t.write_ciphers(out),
         Var::SslCurve => out.extend_from_slice(t.curve.as_bytes()),
-        Var::SslCurves => out.extend_from_slice(t.curves.as_bytes()),
+        Var::SslCurves => t.write_curves(out),
         // rustls does not expose session IDs; TLS 1.3 has none on the wire either.
         Var::SslSessionId => {}
         Var::SslSessionReused => out.push(if t.reused { b'r' } else { b'.' }),

@@ -367,7 +367,7 @@ async fn accept_loop(
         tokio::task::spawn_local(async move {
             tokio::select! {
                 _ = conn::serve(stream, conn, snap, open) => {}
-                _ = kill.wait() => {}
+                _ = kill => {}
             }
         });
     }
@@ -581,19 +581,12 @@ fn successor(snap: &Snapshot, conn: &ConnInfo, next: &Snapshot) -> Option<ConnIn
     })
 }
 
-/// Resolves when a connection must close at once.
+/// A future that resolves when a connection must close at once.
 pub struct Kill {
     local: Rc<Local>,
     generation: Rc<Cell<u64>>,
     waiting: Option<std::pin::Pin<Box<tokio::sync::futures::OwnedNotified>>>,
     seen: u64,
-}
-
-impl Kill {
-    /// The future that resolves when the connection must close.
-    pub fn wait(self) -> Kill {
-        self
-    }
 }
 
 impl std::future::Future for Kill {
