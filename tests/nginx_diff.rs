@@ -2176,14 +2176,15 @@ struct Proxy {
 }
 
 impl Proxy {
-    /// SIGTERM (via `kill`, by PID), wait for the exit, SIGKILL after `STOP_TIMEOUT`.
+    /// SIGTERM (by PID), wait for the exit, SIGKILL after `STOP_TIMEOUT`.
     fn stop(&mut self) -> Result<(), String> {
         if let Ok(Some(_)) = self.child.try_wait() {
             return Err("exited before it was stopped".into());
         }
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
         let deadline = Instant::now() + STOP_TIMEOUT;
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
