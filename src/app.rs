@@ -9,11 +9,7 @@ use crate::cli::{self, Cli, Format, Signal};
 use crate::config::{self, report, Options};
 use crate::ir::Level;
 
-pub const PROGRAM: &str = "rginx";
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// The nginx version rginx follows, for `$nginx_version` and `Server:`.
-pub const NGINX_VERSION: &str = "1.22.1";
+pub use crate::version::{NGINX_VERSION, PROGRAM, VERSION};
 
 /// Runs the command line `args` (without the program name).
 pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
@@ -150,7 +146,7 @@ pub fn signal(cli: &Cli, sig: Signal) -> i32 {
                 &format!(
                     "open() \"{}\" failed {}",
                     pid_path.display(),
-                    crate::runtime::io::errno_text(&e)
+                    crate::runtime::base::io::errno_text(&e)
                 ),
             );
             return 1;
@@ -206,7 +202,7 @@ pub fn signal(cli: &Cli, sig: Signal) -> i32 {
 /// every diagnostic after it). With `daemon on`, this process only waits until a detached
 /// copy of itself is serving (or has failed) and exits with that outcome.
 pub fn serve(cli: &Cli) -> i32 {
-    let detached = crate::runtime::daemon::Detached::take();
+    let detached = crate::master::daemon::Detached::take();
     let mut start = StartLog::open(cli);
     let loaded = config::load(&options(cli, true));
     // The detached copy loads the same files again: what they say was printed already.
@@ -217,11 +213,11 @@ pub fn serve(cli: &Cli) -> i32 {
         return 1;
     };
     if config.main.daemon && detached.is_none() {
-        return crate::runtime::daemon::spawn_and_wait();
+        return crate::master::daemon::spawn_and_wait();
     }
-    crate::runtime::process::run(
+    crate::master::run(
         config,
-        crate::runtime::process::Start {
+        crate::master::Start {
             options: options(cli, true),
             detached,
         },
@@ -281,7 +277,7 @@ impl StartLog {
                 eprintln!(
                     "{PROGRAM}: [alert] could not open error log file: open() \"{}\" failed {}",
                     path.display(),
-                    crate::runtime::io::errno_text(&e)
+                    crate::runtime::base::io::errno_text(&e)
                 );
                 StartLog { file: None }
             }
@@ -289,7 +285,7 @@ impl StartLog {
     }
 
     fn line(&mut self, level: Level, msg: &str) {
-        let line = crate::runtime::log::process_line(level, msg);
+        let line = crate::runtime::state::log::process_line(level, msg);
         match &mut self.file {
             Some(f) => {
                 let _ = f.write_all(&line);
@@ -316,21 +312,13 @@ impl StartLog {
             .filter(|d| d.is_nginx())
         {
             let line = d.nginx_line(&loaded.sources);
-            let (level, msg) = split_level(&line);
-            let _ = f.write_all(&crate::runtime::log::process_line(level, msg));
+            let (level, msg) = Level::split_line(&line);
+            let _ = f.write_all(&crate::runtime::state::log::process_line(level, msg));
             if d.is_error() {
                 break;
             }
         }
     }
-}
-
-/// `[emerg] message` → (emerg, message).
-pub fn split_level(line: &str) -> (Level, &str) {
-    line.strip_prefix('[')
-        .and_then(|l| l.split_once("] "))
-        .and_then(|(lv, msg)| Level::from_name(lv.as_bytes()).map(|lv| (lv, msg)))
-        .unwrap_or((Level::Emerg, line))
 }
 
 /// `-e` relative to the prefix, as `ngx_log_init` resolves it.
@@ -363,9 +351,9 @@ mod tests {
     #[test]
     fn split_level_reads_nginx_lines() {
         assert_eq!(
-            split_level("[warn] a thing in f:1"),
+            Level::split_line("[warn] a thing in f:1"),
             (Level::Warn, "a thing in f:1")
         );
-        assert_eq!(split_level("odd"), (Level::Emerg, "odd"));
+        assert_eq!(Level::split_line("odd"), (Level::Emerg, "odd"));
     }
 }

@@ -14,7 +14,8 @@ pub mod regex;
 pub mod registry;
 pub mod report;
 pub mod template;
-pub mod value;
+/// nginx's value syntaxes live with the IR, which the runtime shares them from.
+pub use crate::ir::value;
 
 use std::path::PathBuf;
 

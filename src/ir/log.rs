@@ -81,6 +81,16 @@ impl Level {
             Level::Debug => "debug",
         }
     }
+
+    /// An nginx line `[emerg] message` split into its level and message (a line without a
+    /// level is an emergency, as nginx's start-up messages are): how `-t`'s diagnostics are
+    /// written into an error log by the start and by a reload.
+    pub fn split_line(line: &str) -> (Level, &str) {
+        line.strip_prefix('[')
+            .and_then(|l| l.split_once("] "))
+            .and_then(|(lv, msg)| Level::from_name(lv.as_bytes()).map(|lv| (lv, msg)))
+            .unwrap_or((Level::Emerg, line))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

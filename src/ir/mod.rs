@@ -13,6 +13,7 @@ pub mod rewrite;
 pub mod server;
 pub mod tls;
 pub mod upstream;
+pub mod value;
 pub mod var;
 
 use std::path::PathBuf;

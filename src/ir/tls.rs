@@ -94,3 +94,29 @@ pub struct ServerTls {
     pub session_cache: SessionCache,
     pub contexts: Contexts,
 }
+
+/// OpenSSL's name of a suite, for `$ssl_cipher` and `$ssl_ciphers`.
+pub fn openssl_name(cs: rustls::CipherSuite) -> std::borrow::Cow<'static, str> {
+    let n = match cs {
+        rustls::CipherSuite::TLS13_AES_128_GCM_SHA256 => "TLS_AES_128_GCM_SHA256",
+        rustls::CipherSuite::TLS13_AES_256_GCM_SHA384 => "TLS_AES_256_GCM_SHA384",
+        rustls::CipherSuite::TLS13_CHACHA20_POLY1305_SHA256 => "TLS_CHACHA20_POLY1305_SHA256",
+        rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 => {
+            "ECDHE-ECDSA-AES256-GCM-SHA384"
+        }
+        rustls::CipherSuite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 => "ECDHE-RSA-AES256-GCM-SHA384",
+        rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 => {
+            "ECDHE-ECDSA-CHACHA20-POLY1305"
+        }
+        rustls::CipherSuite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 => {
+            "ECDHE-RSA-CHACHA20-POLY1305"
+        }
+        rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 => {
+            "ECDHE-ECDSA-AES128-GCM-SHA256"
+        }
+        rustls::CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 => "ECDHE-RSA-AES128-GCM-SHA256",
+        // nginx prints a suite OpenSSL does not know as its number.
+        other => return format!("0x{:04x}", u16::from(other)).into(),
+    };
+    n.into()
+}

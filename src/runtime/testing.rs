@@ -7,9 +7,11 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 
-use super::http1::request::{self as http1, BufferState, Limits, Parse};
-use super::request::{ConnInfo, Request};
-use super::{log::LogFiles, Snapshot};
+use super::base::http1::request::{self as http1, BufferState, Limits, Parse};
+use super::state::conn::ConnInfo;
+use super::state::log::LogFiles;
+use super::state::request::Request;
+use super::state::Snapshot;
 use crate::config::{load, Options};
 
 /// A loaded configuration and the directory it lives in.
@@ -73,6 +75,6 @@ impl Env {
             socket: 0,
             addr: sock.addrs.len() - 1,
         });
-        super::conn::new_request(&self.snap, &conn, head, 1, false, true, None)
+        super::serve::request::new_request(&self.snap, &conn, head, 1, false, true, None)
     }
 }

@@ -1,0 +1,14 @@
+//! The ground floor: what the request pipeline stands on and what knows nothing of requests
+//! or configuration beyond plain values. Byte streams with nginx's per-operation timers
+//! (`io`), the cached clock (`clock`), nginx's status lines and error pages (`page`), the
+//! HTTP/1 codec (`http1`: request and response heads, the body decoder and encoder),
+//! temporary files (`temp`) and the gzip compressor (`deflate`).
+//!
+//! Nothing here imports another floor of the runtime.
+
+pub mod clock;
+pub mod deflate;
+pub mod http1;
+pub mod io;
+pub mod page;
+pub mod temp;
