@@ -4,6 +4,7 @@
 use bytes::Bytes;
 
 use super::head::{self, Framing};
+use crate::runtime::base::http1::encode;
 use crate::runtime::base::io;
 use crate::runtime::state::conn::Client;
 use crate::runtime::state::log;
@@ -37,8 +38,8 @@ pub async fn send(r: &mut Request, c: &mut Client, mut h: HeadersOut, body: &[u8
         }
         Framing::Chunked => {
             let mut b = Vec::with_capacity(body.len() + 16);
-            head::chunk(body, &mut b);
-            b.extend_from_slice(head::LAST_CHUNK);
+            encode::chunk(body, &mut b);
+            b.extend_from_slice(encode::LAST_CHUNK);
             r.sent.body_bytes = b.len() as u64;
             io::write_two(&mut c.stream, &head, &b, timeout).await
         }

@@ -190,15 +190,3 @@ pub fn absolute_prefix(r: &Request, conf: &LocConf, out: &mut Vec<u8>) {
         let _ = write!(out, ":{port}");
     }
 }
-
-/// Appends a chunk (`len` in lowercase hex, as nginx) around `data`.
-pub fn chunk(data: &[u8], out: &mut Vec<u8>) {
-    if data.is_empty() {
-        return;
-    }
-    let _ = write!(out, "{:x}\r\n", data.len());
-    out.extend_from_slice(data);
-    out.extend_from_slice(b"\r\n");
-}
-
-pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";

@@ -5,13 +5,13 @@
 use std::io::{Read, Seek, Write};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use crate::ir::Level;
-use crate::runtime::base::http1::response::ChunkedDecoder;
+use crate::runtime::base::http1::decode::{ChunkedDecoder, Pieces};
 use crate::runtime::base::io::{self, IoError};
 use crate::runtime::base::temp;
-use crate::runtime::state::body::{BodyReader, Framing};
+use crate::runtime::state::body::BodyReader;
 use crate::runtime::state::conn::Client;
 use crate::runtime::state::log;
 use crate::runtime::state::request::Request;
@@ -75,14 +75,14 @@ pub async fn next(
     rd: &mut BodyReader,
 ) -> Result<Option<Bytes>, BodyError> {
     loop {
-        if rd.done {
+        if rd.done() {
             return Ok(None);
         }
         if !c.buf.is_empty() {
             if let Some(piece) = take(r, c, rd)? {
                 return Ok(Some(piece));
             }
-            if rd.done {
+            if rd.done() {
                 return Ok(None);
             }
             continue;
@@ -150,61 +150,27 @@ fn count_preread(r: &mut Request, discarding: bool, preread_left: &mut usize, n:
 
 /// Payload from `c.buf` (removing what it consumes).
 fn take(r: &mut Request, c: &mut Client, rd: &mut BodyReader) -> Result<Option<Bytes>, BodyError> {
-    match &mut rd.framing {
-        Framing::None => {
-            rd.done = true;
-            Ok(None)
+    let before = c.buf.len();
+    let mut pieces = Pieces::default();
+    if let Err(e) = rd.decoder.decode(&mut c.buf, &mut pieces) {
+        let (msg, status) = e.client_log_message();
+        if !rd.failed {
+            rd.failed = true;
+            log::error(r, Level::Error, format_args!("{msg}"));
         }
-        Framing::Length(rest) => {
-            let n = (*rest).min(c.buf.len() as u64) as usize;
-            let piece = c.buf.split_to(n).freeze();
-            count_preread(r, rd.discarding, &mut rd.preread_left, n);
-            *rest -= n as u64;
-            rd.received += n as u64;
-            if *rest == 0 {
-                rd.done = true;
-            }
-            Ok(Some(piece).filter(|p| !p.is_empty()))
-        }
-        Framing::Chunked(dec) => {
-            let mut ranges = Vec::new();
-            let consumed = match dec.feed(&c.buf, &mut ranges) {
-                Ok(n) => n,
-                Err(e) => {
-                    let (msg, status) = e.client_log_message();
-                    if !rd.failed {
-                        rd.failed = true;
-                        log::error(r, Level::Error, format_args!("{msg}"));
-                    }
-                    return Err(BodyError::Status(status));
-                }
-            };
-            let head = c.buf.split_to(consumed);
-            count_preread(r, rd.discarding, &mut rd.preread_left, consumed);
-            rd.received = dec.total();
-            if dec.done() {
-                rd.done = true;
-            }
-            let piece = match ranges.len() {
-                0 => return Ok(None),
-                1 => head.freeze().slice(ranges[0].clone()),
-                _ => {
-                    let mut b = BytesMut::with_capacity(ranges.iter().map(|r| r.len()).sum());
-                    for rg in ranges {
-                        b.extend_from_slice(&head[rg]);
-                    }
-                    b.freeze()
-                }
-            };
-            Ok(Some(piece))
-        }
+        return Err(BodyError::Status(status));
     }
+    count_preread(r, rd.discarding, &mut rd.preread_left, before - c.buf.len());
+    Ok(pieces.concat())
 }
 
 /// Reads the whole body (`proxy_request_buffering on`): in memory up to 20 KiB (nginx's
 /// `client_body_buffer_size` plus a quarter), then in a temporary file.
 pub async fn read_all(r: &mut Request, c: &mut Client) -> Result<Body, BodyError> {
-    let mut rd = r.body_reader.take().unwrap_or_else(|| BodyReader::new(r));
+    let mut rd = r
+        .body_reader
+        .take()
+        .unwrap_or_else(|| BodyReader::new(&r.head, r.conf.client_max_body_size));
     let result = read_all_with(r, c, &mut rd).await;
     r.body_reader = Some(rd);
     result
@@ -220,7 +186,7 @@ async fn read_all_with(
 ) -> Result<Body, BodyError> {
     // nginx answers Expect first, body or not (ngx_http_read_client_request_body).
     test_expect(r, c).await?;
-    if rd.done {
+    if rd.done() {
         r.body_done = true;
         return Ok(Body::Empty);
     }
@@ -228,8 +194,8 @@ async fn read_all_with(
     // What nginx's header buffer held of the body: the bytes read with the head, up to the
     // room that buffer had left.
     let preread = (c.buf.len()).min(r.head.buffer.room) as u64;
-    let limit = match rd.framing {
-        Framing::Length(n) if n.saturating_sub(preread) < size + size / 4 => u64::MAX,
+    let limit = match rd.decoder.remaining() {
+        Some(n) if n.saturating_sub(preread) < size + size / 4 => u64::MAX,
         _ => size + preread,
     };
     let mut pieces: Vec<Bytes> = Vec::new();
@@ -308,10 +274,13 @@ pub async fn discard(r: &mut Request, c: &mut Client) -> bool {
     if r.body_done {
         return true;
     }
-    let mut rd = r.body_reader.take().unwrap_or_else(|| BodyReader::new(r));
+    let mut rd = r
+        .body_reader
+        .take()
+        .unwrap_or_else(|| BodyReader::new(&r.head, r.conf.client_max_body_size));
     rd.discarding = true;
     let mut ok = true;
-    while !rd.done && !c.buf.is_empty() {
+    while !rd.done() && !c.buf.is_empty() {
         match take(r, c, &mut rd) {
             Ok(_) => {}
             Err(_) => {
@@ -320,7 +289,7 @@ pub async fn discard(r: &mut Request, c: &mut Client) -> bool {
             }
         }
     }
-    if rd.done {
+    if rd.done() {
         r.body_done = true;
         r.lingering_close = false;
     }
@@ -335,7 +304,10 @@ pub async fn finish_discard(r: &mut Request, c: &mut Client) -> bool {
     if r.body_done {
         return true;
     }
-    let mut rd = r.body_reader.take().unwrap_or_else(|| BodyReader::new(r));
+    let mut rd = r
+        .body_reader
+        .take()
+        .unwrap_or_else(|| BodyReader::new(&r.head, r.conf.client_max_body_size));
     loop {
         match io::timed(Duration::from_secs(5), next(r, c, &mut rd)).await {
             Ok(Ok(Some(_))) => continue,

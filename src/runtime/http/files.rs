@@ -27,6 +27,7 @@ use super::body;
 use crate::ir::location::{LocConf, Root, TryFiles, TryFilesFallback};
 use crate::ir::{Level, Template};
 use crate::runtime::base::deflate::Encoder;
+use crate::runtime::base::http1::encode;
 use crate::runtime::base::http1::request::{escape_uri, Method};
 use crate::runtime::base::io;
 use crate::runtime::filters::head::{self as respond, Framing};
@@ -437,7 +438,7 @@ async fn send_file(
             append(frame, &z, chunked, None);
         }
         if chunked && last {
-            frame.extend_from_slice(respond::LAST_CHUNK);
+            frame.extend_from_slice(encode::LAST_CHUNK);
         }
         std::mem::take(frame)
     };
@@ -529,7 +530,7 @@ fn append(frame: &mut Vec<u8>, data: &[u8], chunked: bool, gz: Option<&mut Encod
         return append(frame, &z, chunked, None);
     }
     if chunked {
-        respond::chunk(data, frame);
+        encode::chunk(data, frame);
     } else {
         frame.extend_from_slice(data);
     }

@@ -19,10 +19,10 @@ use crate::ir::proxy::{
 use crate::ir::upstream::{PeerAddr, Upstream};
 use crate::ir::{Level, UpstreamId};
 use crate::runtime::base::deflate::Encoder;
+use crate::runtime::base::http1::decode::{Decoder, Pieces};
+use crate::runtime::base::http1::encode;
 use crate::runtime::base::http1::request::{escape_uri, normalize_uri, Method};
-use crate::runtime::base::http1::response::{
-    self as resp, ChunkedDecoder, HeadError, ResponseHead,
-};
+use crate::runtime::base::http1::response::{self as resp, HeadError, ResponseHead};
 use crate::runtime::base::io::{self, IoError, Stream};
 use crate::runtime::filters::charset::known_charset;
 use crate::runtime::filters::head::{self as respond, Framing};
@@ -744,28 +744,15 @@ async fn one_try(
         }
         match io::read_buf(&mut stream, &mut buf, proxy.read_timeout).await {
             Ok(0) => {
-                if buf.is_empty() && cached {
-                    // A keep-alive connection the upstream closed: not the peer's fault.
-                    cx.log(
-                        r,
-                        Level::Error,
-                        format_args!("upstream prematurely closed connection"),
-                        ACTION,
-                    );
-                    break Err(Fail::Error);
-                }
-                match resp::parse_head_eof(&buf) {
-                    Some(h) => break Ok(h),
-                    None => {
-                        cx.log(
-                            r,
-                            Level::Error,
-                            format_args!("upstream prematurely closed connection"),
-                            ACTION,
-                        );
-                        break Err(Fail::Error);
-                    }
-                }
+                // A head cut short is never a response, whatever arrived (nginx 1.22.1,
+                // observed with `HTTP/1.1 2` then close): the next peer under `error`.
+                cx.log(
+                    r,
+                    Level::Error,
+                    format_args!("upstream prematurely closed connection"),
+                    ACTION,
+                );
+                break Err(Fail::Error);
             }
             Ok(n) => received += n as u64,
             Err(IoError::TimedOut) => break Err(Fail::Timeout),
@@ -989,7 +976,7 @@ async fn send_request(
             body::test_expect(r, c)
                 .await
                 .map_err(|_| SendError::Client)?;
-            let mut rd = BodyReader::new(r);
+            let mut rd = BodyReader::new(&r.head, r.conf.client_max_body_size);
             let mut frame = Vec::with_capacity(32);
             loop {
                 let piece = match body::next(r, c, &mut rd).await {
@@ -1018,10 +1005,10 @@ async fn send_request(
                 }
             }
             if chunked {
-                io::write_all(up, respond::LAST_CHUNK, t)
+                io::write_all(up, encode::LAST_CHUNK, t)
                     .await
                     .map_err(SendError::Upstream)?;
-                *sent += respond::LAST_CHUNK.len() as u64;
+                *sent += encode::LAST_CHUNK.len() as u64;
             }
             r.body_done = true;
         }
@@ -1338,11 +1325,8 @@ impl OutQueue {
 
 /// How the upstream body ends, and its decoder.
 struct UpstreamBody {
-    remaining: Option<u64>,
-    decoder: Option<ChunkedDecoder>,
+    decoder: Decoder,
     done: bool,
-    /// Payload bytes (`$upstream_response_length`).
-    length: u64,
     /// The upstream sent more than its framing allows: nginx drops it, warns, and does not
     /// keep the connection.
     excess: Option<&'static str>,
@@ -1353,38 +1337,23 @@ struct UpstreamBody {
 }
 
 impl UpstreamBody {
-    /// Takes the payload out of `data` (decoding the upstream's framing).
-    fn take(&mut self, data: Bytes, out: &mut smallvec_like::Pieces) -> Result<(), &'static str> {
-        match (&mut self.decoder, self.remaining.as_mut()) {
-            (Some(d), _) => {
-                let mut ranges = Vec::new();
-                let consumed = d
-                    .feed(&data, &mut ranges)
-                    .map_err(|_| "upstream sent invalid chunked response")?;
-                for rg in ranges {
-                    out.push(data.slice(rg));
-                }
-                if d.done() {
-                    self.done = true;
-                    if consumed < data.len() {
-                        self.excess = Some(resp::LOG_DATA_AFTER_FINAL_CHUNK);
-                    }
-                }
+    /// Takes the payload out of `data` (decoding the upstream's framing); what follows the
+    /// body's end is dropped with nginx's warning.
+    fn take(&mut self, data: &mut BytesMut, out: &mut Pieces) -> Result<(), &'static str> {
+        self.decoder
+            .decode(data, out)
+            .map_err(|_| "upstream sent invalid chunked response")?;
+        if self.decoder.is_done() {
+            self.done = true;
+            if !data.is_empty() {
+                self.excess = Some(if self.decoder.is_chunked() {
+                    resp::LOG_DATA_AFTER_FINAL_CHUNK
+                } else {
+                    resp::LOG_MORE_DATA_THAN_CONTENT_LENGTH
+                });
+                data.clear();
             }
-            (None, Some(rest)) => {
-                let n = (*rest).min(data.len() as u64) as usize;
-                out.push(data.slice(..n));
-                *rest -= n as u64;
-                if *rest == 0 {
-                    self.done = true;
-                    if n < data.len() {
-                        self.excess = Some(resp::LOG_MORE_DATA_THAN_CONTENT_LENGTH);
-                    }
-                }
-            }
-            (None, None) => out.push(data),
         }
-        self.length += out.iter().map(|p| p.len() as u64).sum::<u64>();
         Ok(())
     }
 }
@@ -1419,41 +1388,6 @@ fn emit(
     }
     if chunked {
         q.push(Bytes::from_static(b"\r\n"));
-    }
-}
-
-/// A few body pieces per read without a heap allocation in the common case.
-mod smallvec_like {
-    use bytes::Bytes;
-
-    #[derive(Default)]
-    pub struct Pieces {
-        one: Option<Bytes>,
-        more: Vec<Bytes>,
-    }
-
-    impl Pieces {
-        pub fn push(&mut self, b: Bytes) {
-            if b.is_empty() {
-                return;
-            }
-            match self.one.take() {
-                None if self.more.is_empty() => self.one = Some(b),
-                Some(first) => {
-                    self.more.push(first);
-                    self.more.push(b);
-                }
-                None => self.more.push(b),
-            }
-        }
-
-        pub fn iter(&self) -> impl Iterator<Item = &Bytes> {
-            self.one.iter().chain(self.more.iter())
-        }
-
-        pub fn drain(&mut self) -> impl Iterator<Item = Bytes> + '_ {
-            self.one.take().into_iter().chain(self.more.drain(..))
-        }
     }
 }
 
@@ -1497,14 +1431,10 @@ async fn relay(
     let to_client = client_framing != Framing::None;
     let mut gz = r.gzip.take().filter(|_| to_client);
 
+    let decoder = Decoder::new(framing);
     let mut ub = UpstreamBody {
-        remaining: match framing {
-            resp::Framing::Length(n) => Some(n),
-            _ => None,
-        },
-        decoder: matches!(framing, resp::Framing::Chunked).then(ChunkedDecoder::new),
-        done: matches!(framing, resp::Framing::Empty | resp::Framing::Length(0)),
-        length: 0,
+        done: decoder.is_done(),
+        decoder,
         excess: None,
         held: Vec::new(),
         held_len: 0,
@@ -1541,13 +1471,13 @@ async fn relay(
 
     loop {
         if !buf.is_empty() && !ub.done {
-            let mut pieces = smallvec_like::Pieces::default();
-            match ub.take(buf.split().freeze(), &mut pieces) {
+            let mut pieces = Pieces::default();
+            match ub.take(&mut buf, &mut pieces) {
                 Ok(()) => {
                     if to_client {
                         // A chunked upstream body goes on chunk by chunk (nginx's
                         // chunked input filter asks the pipe for one chunk at a time).
-                        if buffering && ub.decoder.is_none() {
+                        if buffering && !ub.decoder.is_chunked() {
                             for p in pieces.drain() {
                                 ub.held_len += p.len();
                                 ub.held.push(p);
@@ -1578,7 +1508,7 @@ async fn relay(
                 emit(&mut q, [Bytes::from(tail)], n, chunked, None);
             }
             if chunked {
-                q.push(Bytes::from_static(respond::LAST_CHUNK));
+                q.push(Bytes::from_static(encode::LAST_CHUNK));
             }
             last_queued = true;
             flushable = true;
@@ -1630,8 +1560,7 @@ async fn relay(
         match read {
             Ok(0) => {
                 upstream_eof = true;
-                let incomplete = ub.remaining.is_some_and(|n| n > 0)
-                    || ub.decoder.as_ref().is_some_and(|d| !d.done());
+                let incomplete = !ub.decoder.complete_at_eof();
                 if incomplete {
                     failed = Some("upstream prematurely closed connection".to_string());
                 } else if buffering && to_client {
@@ -1667,7 +1596,7 @@ async fn relay(
         }
     }
     r.sent.body_bytes = written.saturating_sub(head_len) as u64;
-    r.upstream.response_length.push(ub.length);
+    r.upstream.response_length.push(ub.decoder.received());
     if let Some(ms) = r.upstream.response_ms.last_mut() {
         *ms += t0.elapsed().as_millis() as u64;
     }

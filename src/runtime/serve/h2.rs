@@ -29,8 +29,10 @@ use super::open::Open;
 use super::request::{
     first_server, first_srv, limits_of, log_invalid_headers, new_request, refuse,
 };
+use crate::runtime::base::http1::decode::{Decoder, Framing, Pieces};
+use crate::runtime::base::http1::encode;
 use crate::runtime::base::http1::request::{self as http1, BufferState, Limits, Parse};
-use crate::runtime::base::http1::response::{self as upstream, ChunkedDecoder, Framing};
+use crate::runtime::base::http1::response as upstream;
 use crate::runtime::base::io::{self, Stream};
 use crate::runtime::http::log::access;
 use crate::runtime::http::phases;
@@ -191,16 +193,14 @@ async fn stream_request(
                 }
                 if chunked {
                     frame_head.clear();
-                    upstream::chunk_header(data.len(), &mut frame_head);
-                    frame_head.extend_from_slice(&data);
-                    frame_head.extend_from_slice(upstream::CHUNK_END);
+                    encode::chunk(&data, &mut frame_head);
                     sink = wr.write_all(&frame_head).await.is_ok();
                 } else {
                     sink = wr.write_all(&data).await.is_ok();
                 }
             }
             if chunked && sink {
-                let _ = wr.write_all(upstream::LAST_CHUNK).await;
+                let _ = wr.write_all(encode::LAST_CHUNK).await;
             }
             let _ = response_done.await;
         });
@@ -258,9 +258,8 @@ async fn stream_request(
     let body = ResponseBody {
         rd: Some(rd),
         buf,
-        framing,
-        decoder: matches!(framing, Framing::Chunked).then(ChunkedDecoder::new),
-        sent: 0,
+        empty: framing == Framing::Empty,
+        decoder: Decoder::new(framing),
         _guard: Some(guard),
         _done: Some(done),
         _keep: keep,
@@ -273,9 +272,8 @@ fn reset() -> hyper::Response<ResponseBody> {
     let mut r = hyper::Response::new(ResponseBody {
         rd: None,
         buf: BytesMut::new(),
-        framing: Framing::Close,
-        decoder: None,
-        sent: 0,
+        empty: false,
+        decoder: Decoder::new(Framing::Close),
         _guard: None,
         _done: None,
         _keep: None,
@@ -329,9 +327,9 @@ fn request_head(parts: &hyper::http::request::Parts, chunked: bool) -> BytesMut 
 pub struct ResponseBody {
     rd: Option<tokio::io::ReadHalf<tokio::io::DuplexStream>>,
     buf: BytesMut,
-    framing: Framing,
-    decoder: Option<ChunkedDecoder>,
-    sent: u64,
+    /// The response has no body (HEAD, 204, 304, `Content-Length: 0`).
+    empty: bool,
+    decoder: Decoder,
     /// Keeps the stream counted as open until the response is sent.
     _guard: Option<Active>,
     /// Dropped with the body: the request body's feeder may close the pipe.
@@ -343,38 +341,18 @@ pub struct ResponseBody {
 impl ResponseBody {
     /// Takes the body bytes that `buf` holds; `None` when the body is complete.
     fn take(&mut self) -> Result<Option<Bytes>, std::io::Error> {
-        match self.framing {
-            Framing::Empty => Ok(None),
-            Framing::Length(n) => {
-                let left = n - self.sent;
-                if left == 0 {
-                    return Ok(None);
-                }
-                let k = (left as usize).min(self.buf.len());
-                self.sent += k as u64;
-                Ok(Some(self.buf.split_to(k).freeze()))
-            }
-            Framing::Close => Ok(Some(self.buf.split().freeze())),
-            Framing::Chunked => {
-                let d = self.decoder.as_mut().expect("chunked has a decoder");
-                if d.done() {
-                    return Ok(None);
-                }
-                let mut ranges = Vec::new();
-                let used = d
-                    .feed(&self.buf, &mut ranges)
-                    .map_err(|_| std::io::Error::other("invalid chunked response"))?;
-                let mut out = BytesMut::new();
-                for r in ranges {
-                    out.extend_from_slice(&self.buf[r]);
-                }
-                self.buf.advance(used);
-                if out.is_empty() && d.done() {
-                    return Ok(None);
-                }
-                Ok(Some(out.freeze()))
-            }
+        if self.decoder.is_done() {
+            return Ok(None);
         }
+        let mut pieces = Pieces::default();
+        self.decoder
+            .decode(&mut self.buf, &mut pieces)
+            .map_err(|_| std::io::Error::other("invalid chunked response"))?;
+        Ok(match pieces.concat() {
+            Some(b) => Some(b),
+            None if self.decoder.is_done() => None,
+            None => Some(Bytes::new()),
+        })
     }
 }
 
@@ -407,9 +385,10 @@ impl Body for ResponseBody {
                 Poll::Ready(Ok(0)) => {
                     // The request ended: a body delimited by the close is complete; a
                     // shorter one was cut (the stream is reset, as nginx does).
-                    return match me.framing {
-                        Framing::Close | Framing::Empty => Poll::Ready(None),
-                        _ => Poll::Ready(Some(Err(std::io::Error::other("response cut short")))),
+                    return if me.decoder.complete_at_eof() {
+                        Poll::Ready(None)
+                    } else {
+                        Poll::Ready(Some(Err(std::io::Error::other("response cut short"))))
                     };
                 }
                 Poll::Ready(Ok(_)) => {}
@@ -418,14 +397,13 @@ impl Body for ResponseBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        matches!(self.framing, Framing::Empty) && self.rd.is_some()
+        self.empty && self.rd.is_some()
     }
 
     fn size_hint(&self) -> SizeHint {
-        match self.framing {
-            Framing::Length(n) => SizeHint::with_exact(n - self.sent),
-            Framing::Empty => SizeHint::with_exact(0),
-            _ => SizeHint::default(),
+        match self.decoder.remaining() {
+            Some(n) => SizeHint::with_exact(n),
+            None => SizeHint::default(),
         }
     }
 }

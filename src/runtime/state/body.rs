@@ -1,24 +1,14 @@
 //! The client's request body as it is being read or discarded: its framing and decoder,
 //! and what `$request_length` has counted of it. The reading itself is `http::body`'s.
 
-use super::request::Request;
-use crate::runtime::base::http1::response::ChunkedDecoder;
-
-/// How the rest of the body arrives.
-#[derive(Debug)]
-pub enum Framing {
-    None,
-    Length(u64),
-    Chunked(ChunkedDecoder),
-}
+use crate::runtime::base::http1::decode::{Decoder, Framing};
+use crate::runtime::base::http1::request::RequestHead;
 
 /// The body reader of one request.
 #[derive(Debug)]
 pub struct BodyReader {
-    pub framing: Framing,
-    /// Payload bytes received so far.
-    pub received: u64,
-    pub done: bool,
+    /// The body's framing and what is left of it.
+    pub decoder: Decoder,
     /// A framing error was already logged (the decoder keeps failing the same way).
     pub failed: bool,
     /// The body is being discarded: nginx does not count it in `$request_length`.
@@ -29,25 +19,25 @@ pub struct BodyReader {
 }
 
 impl BodyReader {
-    pub fn new(r: &Request) -> BodyReader {
-        let framing = if r.head.chunked {
-            Framing::Chunked(ChunkedDecoder::with_max_body_size(
-                r.conf.client_max_body_size,
-            ))
+    pub fn new(head: &RequestHead, client_max_body_size: u64) -> BodyReader {
+        let decoder = if head.chunked {
+            Decoder::chunked_limited(client_max_body_size)
         } else {
-            match r.head.content_length {
-                Some(n) if n > 0 => Framing::Length(n),
-                _ => Framing::None,
-            }
+            Decoder::new(match head.content_length {
+                Some(n) => Framing::Length(n),
+                None => Framing::Empty,
+            })
         };
-        let done = matches!(framing, Framing::None);
         BodyReader {
-            framing,
-            received: 0,
-            done,
+            decoder,
             failed: false,
             discarding: false,
             preread_left: usize::MAX,
         }
+    }
+
+    /// The whole body was taken.
+    pub fn done(&self) -> bool {
+        self.decoder.is_done()
     }
 }

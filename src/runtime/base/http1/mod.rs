@@ -1,6 +1,10 @@
-//! rginx's HTTP/1.x codec: nginx's request parser (`request`) for clients, and nginx's
-//! status line, header and chunked parsers (`response`) for upstream responses and chunked
-//! request bodies. Pure code: no IO, no allocation beyond what a parse returns.
+//! rginx's HTTP/1.x codec, in nginx's words: the request-head parser for clients
+//! (`request`), the response-head parser for upstreams (`response`), and for bodies one
+//! decoder (`decode`: length, chunked, until close) and one encoder (`encode`: chunk
+//! framing), whichever side a body comes from or goes to. Pure code: no IO, no allocation
+//! beyond what a parse returns.
 
+pub mod decode;
+pub mod encode;
 pub mod request;
 pub mod response;

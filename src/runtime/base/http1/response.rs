@@ -1,9 +1,8 @@
-//! Upstream responses as nginx 1.22.1's proxy module reads them: the status line
+//! Upstream response heads as nginx 1.22.1's proxy module reads them: the status line
 //! (`ngx_http_parse_status_line`, with HTTP/0.9 fallback), the header lines
-//! (`ngx_http_parse_header_line` as `ngx_http_proxy_process_header` drives it), the body
-//! framing (`ngx_http_proxy_input_filter_init`), and the chunked decoder
-//! (`ngx_http_parse_chunked`), which also serves chunked client request bodies. It also
-//! writes nginx's chunk framing towards clients (S10.4).
+//! (`ngx_http_parse_header_line` as `ngx_http_proxy_process_header` drives it), and the body
+//! framing they announce (`ngx_http_proxy_input_filter_init`; the body itself is
+//! `decode`'s).
 //!
 //! Pure code: no IO, no logging, no allocation except the `headers` vector of a parsed head.
 //! Positions are ranges into the caller's buffer, so nothing is copied. This module does not
@@ -24,6 +23,8 @@
 //!   without a colon is a header with an empty value; bare LF line ends are accepted.
 
 use std::ops::Range;
+
+pub use super::decode::Framing;
 
 /// One upstream header line: positions of its name and of its value in the parsed buffer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,24 +73,6 @@ pub struct ResponseHead {
     pub head_len: usize,
 }
 
-/// Why an upstream exchange failed, with nginx's words and what it does about it. The log
-/// context (`while reading response header from upstream` / `while reading upstream`) is the
-/// caller's: it depends on the phase, not on the error.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum UpstreamError {
-    /// The head did not end within `proxy_buffer_size` bytes.
-    TooBigHeader,
-    /// A header line nginx cannot parse (`HeadError::InvalidHeader` has the detailed message).
-    InvalidHeader,
-    /// A chunked body that breaks `ngx_http_parse_chunked`'s grammar or limits.
-    InvalidChunked,
-    /// The upstream closed the connection before the head was complete.
-    PrematureCloseHeader,
-    /// The upstream closed the connection before the body was complete (short
-    /// `Content-Length` body, or chunked body without its last chunk).
-    PrematureCloseBody,
-}
-
 /// Result of an attempt to parse something that may not have arrived entirely.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Parse<T> {
@@ -110,58 +93,6 @@ pub enum HeadError {
     /// (see `log_message`). `start` is where the bad line begins.
     InvalidHeader { start: usize, end: usize },
 }
-
-/// How the body of a response is delimited, as nginx decides it for a given request method.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Framing {
-    /// No body is read, whatever the upstream declared or sends (204, 304, HEAD, or
-    /// `Content-Length: 0`). Bytes that come anyway are dropped with the warning
-    /// `LOG_MORE_DATA_THAN_CONTENT_LENGTH` and the connection is not reused (observed).
-    Empty,
-    /// Exactly this many bytes; more are dropped with the same warning; fewer then close is
-    /// `UpstreamError::PrematureCloseBody` (the client gets what came, then a close).
-    Length(u64),
-    /// Chunked: decode with `ChunkedDecoder`.
-    Chunked,
-    /// Until the upstream closes the connection; a close is the normal end.
-    Close,
-}
-
-/// Incremental decoder of a chunked body, for upstream responses and chunked client request
-/// bodies. It keeps nginx's grammar: hex sizes with any number of leading zeros, chunk
-/// extensions after `;`, space or tab (never checked), CRLF or bare LF line ends (CR CR LF is
-/// not accepted), trailer lines skipped without any check, and its size limits: a chunk
-/// size above 0x07ff_ffff_ffff_ffff is invalid (nginx's `NGX_MAX_OFF_T_VALUE / 16` check
-/// before each byte that follows the size digits).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ChunkedDecoder {
-    state: Chunk,
-    /// While reading a size line: the size so far. In data: what is left of the chunk.
-    size: u64,
-    total: u64,
-    limit: u64,
-    failed: Option<ChunkedError>,
-}
-
-/// Why a chunked body was rejected.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ChunkedError {
-    /// The body breaks the grammar or a size limit: `upstream sent invalid chunked response`
-    /// (the response is cut; nothing more is sent) or, for a client body,
-    /// `client sent invalid chunked body` (400).
-    Invalid,
-    /// Only with `with_max_body_size`: a chunk would take the body beyond
-    /// `client_max_body_size`: `client intended to send too large chunked body:
-    /// <received>+<chunk> bytes` (413). Checked, like nginx, once the first byte of that
-    /// chunk's data is there (observed: a chunk header alone does not trigger it).
-    TooLarge { received: u64, chunk: u64 },
-}
-
-/// The last chunk nginx sends to a client at the end of a chunked body.
-pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
-
-/// What nginx writes after the data of each chunk.
-pub const CHUNK_END: &[u8] = b"\r\n";
 
 /// Logged at `[error]` when the upstream answers without a status line (HTTP/0.9); the
 /// response still goes to the client.
@@ -194,14 +125,6 @@ pub fn parse_head(buf: &[u8], limit: usize) -> Result<Parse<ResponseHead>, HeadE
     }
 }
 
-/// What a head cut short by the upstream's close gives: never a response. nginx reports
-/// `UpstreamError::PrematureCloseHeader` (502, or the next upstream under `error`) whatever
-/// was received (observed with `HTTP/1.1 2` then close); a response without a status line
-/// needs no close, it is HTTP/0.9 from its first byte that cannot start one.
-pub fn parse_head_eof(_buf: &[u8]) -> Option<ResponseHead> {
-    None
-}
-
 /// How nginx delimits the body of `head`, answering a request whose method was HEAD or not
 /// (`ngx_http_proxy_input_filter_init`): 204, 304 and HEAD have no body; then chunked, then
 /// a known length, else the body ends when the upstream closes (also for HTTP/0.9 and
@@ -219,25 +142,6 @@ pub fn framing(head: &ResponseHead, request_method_is_head: bool) -> Framing {
             None => Framing::Close,
         }
     }
-}
-
-/// nginx's chunk header for `len` bytes of data towards a client (S10.4): the size in
-/// lowercase hex and CRLF, e.g. `15\r\n`. The data follows, then `CHUNK_END`; nginx never
-/// writes an empty chunk before `LAST_CHUNK` (`len` 0 would end the body).
-pub fn chunk_header(len: usize, out: &mut Vec<u8>) {
-    let mut digits = [0u8; 2 * std::mem::size_of::<usize>()];
-    let mut at = digits.len();
-    let mut rest = len;
-    loop {
-        at -= 1;
-        digits[at] = b"0123456789abcdef"[rest & 0xf];
-        rest >>= 4;
-        if rest == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
-    out.extend_from_slice(b"\r\n");
 }
 
 /// nginx's hash of a header name as the upstream module computes it (`ngx_hash` over the
@@ -310,14 +214,6 @@ impl ResponseHead {
 }
 
 impl HeadError {
-    /// The upstream failure this is.
-    pub fn upstream_error(&self) -> UpstreamError {
-        match self {
-            HeadError::TooBig => UpstreamError::TooBigHeader,
-            HeadError::InvalidHeader { .. } => UpstreamError::InvalidHeader,
-        }
-    }
-
     /// `log_message` as text, bytes that are not UTF-8 replaced.
     pub fn message(&self, buf: &[u8]) -> String {
         String::from_utf8_lossy(&self.log_message(buf)).into_owned()
@@ -328,7 +224,7 @@ impl HeadError {
     /// `upstream sent invalid header: "Foo\x20..."` (observed).
     pub fn log_message(&self, buf: &[u8]) -> Vec<u8> {
         match *self {
-            HeadError::TooBig => UpstreamError::TooBigHeader.message().as_bytes().to_vec(),
+            HeadError::TooBig => b"upstream sent too big header".to_vec(),
             HeadError::InvalidHeader { start, end } => {
                 let mut out = b"upstream sent invalid header: \"".to_vec();
                 out.extend_from_slice(buf.get(start..end).unwrap_or_default());
@@ -344,274 +240,11 @@ impl HeadError {
     }
 }
 
-impl UpstreamError {
-    /// nginx's error-log words, without the `while ...` context.
-    pub fn message(&self) -> &'static str {
-        match self {
-            UpstreamError::TooBigHeader => "upstream sent too big header",
-            UpstreamError::InvalidHeader => "upstream sent invalid header",
-            UpstreamError::InvalidChunked => "upstream sent invalid chunked response",
-            UpstreamError::PrematureCloseHeader | UpstreamError::PrematureCloseBody => {
-                "upstream prematurely closed connection"
-            }
-        }
-    }
-
-    /// The `proxy_next_upstream` condition that may retry this failure, or `None` when the
-    /// response has already started (nothing can be retried; the client connection is cut).
-    pub fn next_upstream_condition(&self) -> Option<&'static str> {
-        match self {
-            UpstreamError::TooBigHeader | UpstreamError::InvalidHeader => Some("invalid_header"),
-            UpstreamError::PrematureCloseHeader => Some("error"),
-            UpstreamError::InvalidChunked | UpstreamError::PrematureCloseBody => None,
-        }
-    }
-}
-
-impl From<HeadError> for UpstreamError {
-    fn from(e: HeadError) -> Self {
-        e.upstream_error()
-    }
-}
-
-impl From<ChunkedError> for UpstreamError {
-    fn from(_: ChunkedError) -> Self {
-        UpstreamError::InvalidChunked
-    }
-}
-
-impl ChunkedError {
-    /// nginx's error-log text when this happens in a client request body, and the status of
-    /// the answer: `client sent invalid chunked body` (400) or
-    /// `client intended to send too large chunked body: 50+51 bytes` (413), observed.
-    pub fn client_log_message(&self) -> (String, u16) {
-        match self {
-            ChunkedError::Invalid => ("client sent invalid chunked body".to_string(), 400),
-            ChunkedError::TooLarge { received, chunk } => (
-                format!("client intended to send too large chunked body: {received}+{chunk} bytes"),
-                413,
-            ),
-        }
-    }
-}
-
-impl Default for ChunkedDecoder {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl ChunkedDecoder {
-    /// A decoder at the start of a body, without a size limit (upstream responses).
-    pub fn new() -> Self {
-        ChunkedDecoder {
-            state: Chunk::Start,
-            size: 0,
-            total: 0,
-            limit: 0,
-            failed: None,
-        }
-    }
-
-    /// A decoder for a client request body under `client_max_body_size` (`0` = unlimited, as
-    /// in the directive).
-    pub fn with_max_body_size(limit: u64) -> Self {
-        ChunkedDecoder {
-            limit,
-            ..Self::new()
-        }
-    }
-
-    /// Decodes what it can of `input`, appending the ranges of chunk data in `input` to
-    /// `data`, and returns how many bytes it consumed. It consumes everything, partial lines
-    /// included (the state is kept), until the end of the trailers; bytes after that are not
-    /// consumed (for an upstream: `LOG_DATA_AFTER_FINAL_CHUNK`; for a client: the next
-    /// request). After the end, it consumes nothing.
-    ///
-    /// On error, `data` is left as it was on entry (nginx forwards nothing of the read in
-    /// which the error occurs), and every later call returns the same error.
-    pub fn feed(
-        &mut self,
-        input: &[u8],
-        data: &mut Vec<Range<usize>>,
-    ) -> Result<usize, ChunkedError> {
-        if let Some(e) = self.failed {
-            return Err(e);
-        }
-        let entry_len = data.len();
-        match self.decode(input, data) {
-            Ok(n) => Ok(n),
-            Err(e) => {
-                data.truncate(entry_len);
-                self.failed = Some(e);
-                Err(e)
-            }
-        }
-    }
-
-    /// The last chunk and the trailers have been consumed.
-    pub fn done(&self) -> bool {
-        self.state == Chunk::Done
-    }
-
-    /// Payload bytes decoded so far.
-    pub fn total(&self) -> u64 {
-        self.total
-    }
-
-    fn decode(
-        &mut self,
-        input: &[u8],
-        data: &mut Vec<Range<usize>>,
-    ) -> Result<usize, ChunkedError> {
-        if self.state == Chunk::Done {
-            return Ok(0);
-        }
-        let mut i = 0;
-        while i < input.len() {
-            let c = input[i];
-            self.state = match self.state {
-                Chunk::Data => {
-                    // nginx checks the limit each time it hands out data; what was received
-                    // plus what the chunk still announces stays the same within a chunk.
-                    if self.limit != 0 && self.limit.saturating_sub(self.total) < self.size {
-                        return Err(ChunkedError::TooLarge {
-                            received: self.total,
-                            chunk: self.size,
-                        });
-                    }
-                    let avail = input.len() - i;
-                    // `size` fits in usize when it is below `avail`.
-                    let take = if self.size < avail as u64 {
-                        self.size as usize
-                    } else {
-                        avail
-                    };
-                    data.push(i..i + take);
-                    i += take;
-                    self.size -= take as u64;
-                    self.total += take as u64;
-                    if self.size == 0 {
-                        self.state = Chunk::AfterData;
-                    }
-                    continue;
-                }
-                Chunk::Start => match hex(c) {
-                    Some(d) => {
-                        self.size = d;
-                        Chunk::Size
-                    }
-                    None => return Err(ChunkedError::Invalid),
-                },
-                Chunk::Size => {
-                    if self.size > MAX_OFF_T / 16 {
-                        return Err(ChunkedError::Invalid);
-                    }
-                    match (hex(c), c) {
-                        (Some(d), _) => {
-                            self.size = self.size * 16 + d;
-                            Chunk::Size
-                        }
-                        (None, b'\r') if self.size == 0 => Chunk::LastExtCr,
-                        (None, b'\n') if self.size == 0 => Chunk::Trailer,
-                        (None, b';' | b' ' | b'\t') if self.size == 0 => Chunk::LastExt,
-                        (None, b'\r') => Chunk::ExtCr,
-                        (None, b'\n') => Chunk::Data,
-                        (None, b';' | b' ' | b'\t') => Chunk::Ext,
-                        (None, _) => return Err(ChunkedError::Invalid),
-                    }
-                }
-                Chunk::Ext => match c {
-                    b'\r' => Chunk::ExtCr,
-                    b'\n' => Chunk::Data,
-                    _ => Chunk::Ext,
-                },
-                Chunk::ExtCr => match c {
-                    b'\n' => Chunk::Data,
-                    _ => return Err(ChunkedError::Invalid),
-                },
-                Chunk::AfterData => match c {
-                    b'\r' => Chunk::AfterDataCr,
-                    b'\n' => Chunk::Start,
-                    _ => return Err(ChunkedError::Invalid),
-                },
-                Chunk::AfterDataCr => match c {
-                    b'\n' => Chunk::Start,
-                    _ => return Err(ChunkedError::Invalid),
-                },
-                Chunk::LastExt => match c {
-                    b'\r' => Chunk::LastExtCr,
-                    b'\n' => Chunk::Trailer,
-                    _ => Chunk::LastExt,
-                },
-                Chunk::LastExtCr | Chunk::TrailerHeaderCr => match c {
-                    b'\n' => Chunk::Trailer,
-                    _ => return Err(ChunkedError::Invalid),
-                },
-                Chunk::Trailer => match c {
-                    b'\r' => Chunk::TrailerCr,
-                    b'\n' => Chunk::Done,
-                    _ => Chunk::TrailerHeader,
-                },
-                Chunk::TrailerCr => match c {
-                    b'\n' => Chunk::Done,
-                    _ => return Err(ChunkedError::Invalid),
-                },
-                Chunk::TrailerHeader => match c {
-                    b'\r' => Chunk::TrailerHeaderCr,
-                    b'\n' => Chunk::Trailer,
-                    _ => Chunk::TrailerHeader,
-                },
-                Chunk::Done => return Ok(i),
-            };
-            i += 1;
-            if self.state == Chunk::Done {
-                return Ok(i);
-            }
-        }
-        // nginx's second limit, applied whenever it stops: a size that would overflow once
-        // the framing bytes are added.
-        if self.state == Chunk::Size && self.size > MAX_OFF_T - 5 {
-            return Err(ChunkedError::Invalid);
-        }
-        Ok(i)
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // Helpers.
 
 /// nginx's `NGX_MAX_OFF_T_VALUE` on 64-bit systems.
 const MAX_OFF_T: u64 = i64::MAX as u64;
-
-/// States of `ngx_http_parse_chunked`, plus `Done`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Chunk {
-    Start,
-    Size,
-    Ext,
-    ExtCr,
-    Data,
-    AfterData,
-    AfterDataCr,
-    LastExt,
-    LastExtCr,
-    Trailer,
-    TrailerCr,
-    TrailerHeader,
-    TrailerHeaderCr,
-    Done,
-}
-
-fn hex(c: u8) -> Option<u64> {
-    match c {
-        b'0'..=b'9' => Some(u64::from(c - b'0')),
-        _ => match c | 0x20 {
-            l @ b'a'..=b'f' => Some(u64::from(l - b'a' + 10)),
-            _ => None,
-        },
-    }
-}
 
 /// nginx's header-name `lowcase` table: letters (lowercased), digits and `-`; 0 otherwise.
 fn lowcase(c: u8) -> u8 {
@@ -1040,8 +673,8 @@ mod tests {
         // (observed with 1k: a 2000-byte status line is a 502).
         check(b"HTT", L, "partial");
         check(b"HTTP/1.1 200 OK", L, "partial");
-        // ... and is a premature close if the upstream stops there (observed 502).
-        assert_eq!(parse_head_eof(b"HTTP/1.1 2"), None);
+        // (A head the upstream stops sending midway is a premature close, observed 502:
+        // the proxy's, not the parser's, decision.)
         let mut long = b"HTTP/1.1 200 ".to_vec();
         long.extend(std::iter::repeat_n(b'O', 2000));
         check(&long, 1024, "too big");
@@ -1177,12 +810,6 @@ mod tests {
         for (input, expected) in cases {
             check(input, L, expected);
         }
-        let e = HeadError::InvalidHeader { start: 0, end: 0 };
-        assert_eq!(e.upstream_error(), UpstreamError::InvalidHeader);
-        assert_eq!(
-            UpstreamError::from(e).next_upstream_condition(),
-            Some("invalid_header")
-        );
     }
 
     #[test]
@@ -1448,309 +1075,6 @@ mod tests {
         assert_eq!(h09.http_version(), 9);
     }
 
-    /// Feeds `input` in pieces (boundaries at the given offsets) and describes the outcome:
-    /// the payload, then `done` with what was consumed, or `more` when the body is not
-    /// finished, or the error.
-    fn decode(input: &[u8], cuts: &[usize], limit: u64) -> String {
-        let mut dec = ChunkedDecoder::with_max_body_size(limit);
-        let mut payload = Vec::new();
-        let mut consumed = 0;
-        let mut bounds: Vec<usize> = cuts.to_vec();
-        bounds.push(input.len());
-        let mut from = 0;
-        for &to in &bounds {
-            let piece = &input[from..to];
-            let mut ranges = Vec::new();
-            match dec.feed(piece, &mut ranges) {
-                Ok(n) => {
-                    assert!(n <= piece.len());
-                    for r in &ranges {
-                        assert!(r.end <= n && r.start < r.end, "range {r:?} of {n}");
-                        payload.extend_from_slice(&piece[r.clone()]);
-                    }
-                    consumed += n;
-                    if n < piece.len() {
-                        assert!(dec.done(), "stopped early without being done");
-                        // Later pieces are not consumed either.
-                        break;
-                    }
-                }
-                Err(e) => {
-                    assert!(ranges.is_empty(), "data kept on error");
-                    // Errors stick.
-                    assert_eq!(dec.feed(b"0\r\n\r\n", &mut ranges), Err(e));
-                    return match e {
-                        ChunkedError::Invalid => "invalid".to_string(),
-                        ChunkedError::TooLarge { received, chunk } => {
-                            format!("too large {received}+{chunk}")
-                        }
-                    };
-                }
-            }
-            from = to;
-        }
-        assert_eq!(dec.total(), payload.len() as u64);
-        let state = if dec.done() {
-            format!("done {consumed}")
-        } else {
-            "more".to_string()
-        };
-        format!("{}|{state}", String::from_utf8_lossy(&payload))
-    }
-
-    /// Decodes `input` whole, split in two at every offset, and byte by byte; all must agree
-    /// with `expected`.
-    fn check_chunked(input: &[u8], limit: u64, expected: &str) {
-        assert_eq!(
-            decode(input, &[], limit),
-            expected,
-            "{:?}",
-            String::from_utf8_lossy(input)
-        );
-        for k in 0..=input.len() {
-            assert_eq!(
-                decode(input, &[k], limit),
-                expected,
-                "split at {k} of {input:?}"
-            );
-        }
-        let every: Vec<usize> = (1..input.len()).collect();
-        assert_eq!(decode(input, &every, limit), expected, "bytewise {input:?}");
-    }
-
-    #[test]
-    fn chunked_bodies() {
-        let cases: &[(&[u8], &str)] = &[
-            // S10.4 / S10.6.
-            (
-                b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
-                "hello world|done 26",
-            ),
-            (
-                b"15\r\npart0 t=1795272925.8\n\r\n0\r\n\r\n",
-                "part0 t=1795272925.8\n|done 32",
-            ),
-            // Hex in either case, leading zeros (observed with 25 zeros).
-            (b"A\r\n0123456789\r\n0\r\n\r\n", "0123456789|done 20"),
-            (b"a\r\n0123456789\r\n0\r\n\r\n", "0123456789|done 20"),
-            (
-                b"000000000000000000000000005\r\nhello\r\n0\r\n\r\n",
-                "hello|done 41",
-            ),
-            (b"5\r\nhello\r\n000\r\n\r\n", "hello|done 17"),
-            // Extensions after `;`, space or tab, on data chunks and the last one (observed).
-            (
-                b"5;a=b\r\nhello\r\n6 \t;x\r\n world\r\n0;last\r\n\r\n",
-                "hello world|done 39",
-            ),
-            (b"5 \r\nhello\r\n0\t\r\n\r\n", "hello|done 17"),
-            (b"5;\x00\xff\r\nhello\r\n0\r\n\r\n", "hello|done 18"),
-            // Trailers are skipped without any check (observed, also with NUL bytes).
-            (
-                b"5\r\nhello\r\n0\r\nTrailer-A: 1\r\nB: 2\r\n\r\n",
-                "hello|done 35",
-            ),
-            (
-                b"5\r\nhello\r\n0\r\n\x00\x01garbage\r\n\r\n",
-                "hello|done 26",
-            ),
-            // Bare LF everywhere (observed, response and request bodies).
-            (b"5\nhello\n6\n world\n0\n\n", "hello world|done 20"),
-            (b"5;x=y\nhello\n0\nT: 1\n\n", "hello|done 20"),
-            // Bytes after the end are not consumed.
-            (b"5\r\nhello\r\n0\r\n\r\nEXTRA", "hello|done 15"),
-            (b"0\r\n\r\nGET / HTTP/1.1\r\n", "|done 5"),
-            // Unfinished bodies.
-            (b"5\r\nhel", "hel|more"),
-            (b"5\r\nhello\r\n", "hello|more"),
-            (b"5\r\nhello\r\n0\r\n", "hello|more"),
-            (b"5\r\nhello\r\n0\r\nT: 1\r\n", "hello|more"),
-            (b"", "|more"),
-            // Invalid (observed: bad hex, missing CRLF after data, CR CR LF).
-            (b"5\r\nhello\r\nzz\r\nxx\r\n0\r\n\r\n", "invalid"),
-            (b"5\r\nhelloX\r\n0\r\n\r\n", "invalid"),
-            (b"5\r\r\nhello\r\n0\r\n\r\n", "invalid"),
-            (b"5\r\nhello\r\r\n0\r\n\r\n", "invalid"),
-            (b"0\r\r\n\r\n", "invalid"),
-            (b"0\r\n\r\r\n", "invalid"),
-            (b"0\r\nT: 1\r\r\n\r\n", "invalid"),
-            (b"\r\n5\r\nhello\r\n0\r\n\r\n", "invalid"),
-            (b" 5\r\nhello\r\n0\r\n\r\n", "invalid"),
-            (b"5x\r\nhello\r\n0\r\n\r\n", "invalid"),
-            (b"-5\r\nhello\r\n", "invalid"),
-            (b"0x5\r\nhello\r\n", "invalid"),
-            (b"5\r\nhello\r\n\r\n0\r\n\r\n", "invalid"),
-            (b"g", "invalid"),
-        ];
-        for (input, expected) in cases {
-            check_chunked(input, 0, expected);
-        }
-    }
-
-    #[test]
-    fn chunked_size_limits() {
-        let cases: &[(&[u8], &str)] = &[
-            // The largest size nginx accepts is NGX_MAX_OFF_T_VALUE / 16 (observed: it waits
-            // for data; a size one above is invalid).
-            (b"7ffffffffffffff\r\nxx", "xx|more"),
-            (b"07ffffffffffffff\r\nxx", "xx|more"),
-            (b"0800000000000000\r\nxx", "invalid"),
-            (b"8000000000000000\r\n", "invalid"),
-            (b"ffffffffffffffffffffffff\r\n", "invalid"),
-            // A too-big size is invalid at the next byte, or when the input stops (the
-            // second nginx check, NGX_MAX_OFF_T_VALUE - 5).
-            (b"7ffffffffffffffa", "|more"),
-            (b"7ffffffffffffffb", "invalid"),
-            (b"7ffffffffffffff", "|more"),
-            (b"800000000000000", "|more"),
-            (b"0800000000000000", "|more"),
-            (b"7ffffffffffffffff", "invalid"),
-        ];
-        for (input, expected) in cases {
-            check_chunked(input, 0, expected);
-        }
-    }
-
-    #[test]
-    fn chunked_client_max_body_size() {
-        // S13.9, observed with client_max_body_size 100: 100 bytes pass; 50 then a chunk of
-        // 51 is "50+51" once its first data byte is there; a chunk header alone waits.
-        let cases: &[(&[u8], &str)] = &[
-            (b"64\r\n", "|more"),
-            (b"65\r\n", "|more"),
-            (b"65\r\nx", "too large 0+101"),
-            (b"32\r\n", "|more"),
-            (
-                b"32\r\naaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n33\r\nb",
-                "too large 50+51",
-            ),
-            (
-                b"32\r\naaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n32\r\nbb",
-                "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaabb|more",
-            ),
-            // An invalid size is reported before the limit (nginx checks it first).
-            (b"0800000000000000\r\nx", "invalid"),
-        ];
-        for (input, expected) in cases {
-            check_chunked(input, 100, expected);
-        }
-        let mut exact = b"64\r\n".to_vec();
-        exact.extend(std::iter::repeat_n(b'a', 100));
-        exact.extend_from_slice(b"\r\n0\r\n\r\n");
-        let expected = format!("{}|done {}", "a".repeat(100), exact.len());
-        check_chunked(&exact, 100, &expected);
-        // 0 = unlimited, as in the directive.
-        assert_eq!(decode(b"65\r\nx", &[], 0), "x|more");
-        assert_eq!(
-            ChunkedError::TooLarge {
-                received: 50,
-                chunk: 51
-            }
-            .client_log_message(),
-            (
-                "client intended to send too large chunked body: 50+51 bytes".to_string(),
-                413
-            )
-        );
-        assert_eq!(
-            ChunkedError::Invalid.client_log_message(),
-            ("client sent invalid chunked body".to_string(), 400)
-        );
-    }
-
-    #[test]
-    fn chunked_after_done_and_ranges() {
-        let mut dec = ChunkedDecoder::new();
-        let mut data = Vec::new();
-        let input = b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\nrest";
-        assert_eq!(dec.feed(input, &mut data), Ok(input.len() - 4));
-        assert_eq!(data, vec![3..6, 11..13]);
-        assert!(dec.done());
-        assert_eq!(dec.total(), 5);
-        assert_eq!(dec.feed(b"more", &mut data), Ok(0));
-        assert_eq!(data.len(), 2);
-        // An error drops the ranges of the failing call only.
-        let mut dec = ChunkedDecoder::default();
-        let mut data = vec![0..1, 1..2];
-        assert_eq!(
-            dec.feed(b"3\r\nabc\r\nX", &mut data),
-            Err(ChunkedError::Invalid)
-        );
-        assert_eq!(data, vec![0..1, 1..2]);
-        assert_eq!(
-            UpstreamError::from(ChunkedError::Invalid).message(),
-            "upstream sent invalid chunked response"
-        );
-    }
-
-    #[test]
-    fn chunk_headers() {
-        for (len, expected) in [
-            (0x15usize, "15\r\n"),
-            (1, "1\r\n"),
-            (0, "0\r\n"),
-            (255, "ff\r\n"),
-            (4096, "1000\r\n"),
-            (usize::MAX, "ffffffffffffffff\r\n"),
-        ] {
-            let mut out = b"x".to_vec();
-            chunk_header(len, &mut out);
-            assert_eq!(out[1..], *expected.as_bytes(), "{len}");
-        }
-        // S10.6's body as nginx sends it, and it decodes back.
-        let mut body = Vec::new();
-        for part in [&b"hello"[..], b" world"] {
-            chunk_header(part.len(), &mut body);
-            body.extend_from_slice(part);
-            body.extend_from_slice(CHUNK_END);
-        }
-        body.extend_from_slice(LAST_CHUNK);
-        assert_eq!(body, b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
-        assert_eq!(decode(&body, &[], 0), "hello world|done 26");
-    }
-
-    #[test]
-    fn upstream_error_words() {
-        let cases = [
-            (
-                UpstreamError::TooBigHeader,
-                "upstream sent too big header",
-                Some("invalid_header"),
-            ),
-            (
-                UpstreamError::InvalidHeader,
-                "upstream sent invalid header",
-                Some("invalid_header"),
-            ),
-            (
-                UpstreamError::InvalidChunked,
-                "upstream sent invalid chunked response",
-                None,
-            ),
-            (
-                UpstreamError::PrematureCloseHeader,
-                "upstream prematurely closed connection",
-                Some("error"),
-            ),
-            (
-                UpstreamError::PrematureCloseBody,
-                "upstream prematurely closed connection",
-                None,
-            ),
-        ];
-        for (e, msg, next) in cases {
-            assert_eq!(
-                (e.message(), e.next_upstream_condition()),
-                (msg, next),
-                "{e:?}"
-            );
-        }
-        assert_eq!(
-            HeadError::TooBig.log_message(b""),
-            b"upstream sent too big header"
-        );
-    }
-
     /// A small deterministic generator for the robustness tests.
     struct Lcg(u64);
 
@@ -1765,29 +1089,18 @@ mod tests {
     }
 
     #[test]
-    fn random_inputs_never_panic_and_split_alike() {
-        // Bytes that matter to the parsers, so that random inputs reach deep states.
-        const CHUNK_ALPHABET: &[u8] = b"0015aF\r\n\r\n; \tx:\x00";
+    fn random_heads_never_panic_and_split_alike() {
+        // Bytes that matter to the parser, so that random inputs reach deep states.
         const HEAD_ALPHABET: &[u8] = b"HTTP/1.0 2\r\n\r\n: aC\x00\t/";
         let mut rng = Lcg(0x5eed);
-        for round in 0..3000 {
+        for round in 0..1500 {
             let len = (rng.next() % 40) as usize;
-            let alphabet = if round % 2 == 0 {
-                CHUNK_ALPHABET
-            } else {
-                HEAD_ALPHABET
-            };
             let mut input: Vec<u8> = (0..len)
-                .map(|_| alphabet[(rng.next() % alphabet.len() as u64) as usize])
+                .map(|_| HEAD_ALPHABET[(rng.next() % HEAD_ALPHABET.len() as u64) as usize])
                 .collect();
-            if round % 4 == 1 {
+            if round % 2 == 1 {
                 input.splice(0..0, b"HTTP/1.1 200 OK\r\n".iter().copied());
             }
-            let whole = decode(&input, &[], 0);
-            let cut = (rng.next() as usize) % (input.len() + 1);
-            assert_eq!(decode(&input, &[cut], 0), whole, "{input:?} cut {cut}");
-            let every: Vec<usize> = (1..input.len()).collect();
-            assert_eq!(decode(&input, &every, 0), whole, "{input:?} bytewise");
             let limit = 1 + (rng.next() % 64) as usize;
             let head = render(&input, &parse_head(&input, limit));
             for k in 0..input.len() {
@@ -1798,5 +1111,13 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn too_big_header_words() {
+        assert_eq!(
+            HeadError::TooBig.log_message(b""),
+            b"upstream sent too big header"
+        );
     }
 }
