@@ -285,7 +285,7 @@ impl StartLog {
     }
 
     fn line(&mut self, level: Level, msg: &str) {
-        let line = crate::runtime::state::log::process_line(level, msg);
+        let line = crate::runtime::base::log::process_line(level, msg);
         match &mut self.file {
             Some(f) => {
                 let _ = f.write_all(&line);
@@ -313,7 +313,7 @@ impl StartLog {
         {
             let line = d.nginx_line(&loaded.sources);
             let (level, msg) = Level::split_line(&line);
-            let _ = f.write_all(&crate::runtime::state::log::process_line(level, msg));
+            let _ = f.write_all(&crate::runtime::base::log::process_line(level, msg));
             if d.is_error() {
                 break;
             }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use crate::ir::Level;
-pub use crate::runtime::state::log::MainLog;
+pub use crate::runtime::base::log::MainLog;
 
 /// The `tracing` layer for process-level events: nginx's level names, nginx's line layout,
 /// the main `error_log` targets. An event may carry `nginx_level = "emerg"|"alert"|"crit"|

@@ -39,9 +39,9 @@ use self::process::{
 };
 use crate::config;
 use crate::ir::{self, Level};
+use crate::runtime::base::log::{LogFiles, MainLog};
 use crate::runtime::serve::listen;
 use crate::runtime::serve::worker::{self, Generation, Orders, Stop};
-use crate::runtime::state::log::{LogFiles, MainLog};
 use crate::runtime::state::Snapshot;
 use crate::version::{NGINX_VERSION, PROGRAM, VERSION};
 

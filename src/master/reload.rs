@@ -12,9 +12,9 @@ use super::process::{
 use super::{Master, Old};
 use crate::config;
 use crate::ir::{self, Level};
+use crate::runtime::base::log::{LogFiles, MainLog};
 use crate::runtime::serve::listen;
 use crate::runtime::serve::worker::{Generation, Stop};
-use crate::runtime::state::log::{LogFiles, MainLog};
 use crate::runtime::state::Snapshot;
 
 impl Master {

@@ -8,8 +8,8 @@ use std::time::Instant;
 use bytes::BytesMut;
 
 use super::base::http1::request::{self as http1, BufferState, Limits, Parse};
+use super::base::log::LogFiles;
 use super::state::conn::ConnInfo;
-use super::state::log::LogFiles;
 use super::state::request::Request;
 use super::state::Snapshot;
 use crate::config::{load, Options};

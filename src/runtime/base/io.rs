@@ -317,6 +317,39 @@ pub async fn write_two<W: AsyncWrite + Unpin>(
     write_all(w, b, timeout).await
 }
 
+/// Writes every piece of `pieces` in order, with as few `writev`s as the stream takes; the
+/// timer covers each write that makes no progress.
+pub async fn write_pieces<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    pieces: &[&[u8]],
+    timeout: Duration,
+) -> Result<(), IoError> {
+    let (mut i, mut off) = (0, 0);
+    while i < pieces.len() {
+        let iov: Vec<io::IoSlice<'_>> = std::iter::once(&pieces[i][off..])
+            .chain(pieces[i + 1..].iter().copied())
+            .take(64)
+            .map(io::IoSlice::new)
+            .collect();
+        let mut n = match timed(timeout, w.write_vectored(&iov)).await {
+            Ok(Ok(0)) if iov.iter().any(|s| !s.is_empty()) => {
+                return Err(IoError::Io(io::ErrorKind::WriteZero.into()))
+            }
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) => return Err(IoError::Io(e)),
+            Err(_) => return Err(IoError::TimedOut),
+        };
+        // Step over what was written, and over empty pieces.
+        while i < pieces.len() && n >= pieces[i].len() - off {
+            n -= pieces[i].len() - off;
+            i += 1;
+            off = 0;
+        }
+        off += n;
+    }
+    flush(w, timeout).await
+}
+
 /// How long closing a TLS connection may wait to send its `close_notify` (nginx gives
 /// `SSL_shutdown` 3 s when the socket is full).
 pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(3);

@@ -2,7 +2,8 @@
 //! or configuration beyond plain values. Byte streams with nginx's per-operation timers
 //! (`io`), the cached clock (`clock`), nginx's status lines and error pages (`page`), the
 //! HTTP/1 codec (`http1`: request and response heads, the body decoder and encoder),
-//! temporary files (`temp`) and the gzip compressor (`deflate`).
+//! temporary files (`temp`), the gzip compressor (`deflate`) and the log files with nginx's
+//! line layout (`log`).
 //!
 //! Nothing here imports another floor of the runtime.
 
@@ -10,5 +11,6 @@ pub mod clock;
 pub mod deflate;
 pub mod http1;
 pub mod io;
+pub mod log;
 pub mod page;
 pub mod temp;

@@ -7,20 +7,10 @@ use std::io::Write;
 
 use super::{charset, gzip, headers};
 use crate::ir::location::LocConf;
+pub use crate::runtime::base::http1::Framing;
 use crate::runtime::base::{clock, page};
 use crate::runtime::state::request::Request;
 use crate::runtime::state::response::HeadersOut;
-
-/// The framing of the body that follows a head.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Framing {
-    /// No body is sent (HEAD, 204, 304, HTTP/0.9 aside).
-    None,
-    Length(u64),
-    Chunked,
-    /// Ends with the connection.
-    Close,
-}
 
 /// The header filters, in nginx's order, and the head bytes. Returns how the body is framed.
 /// `head` is `None` for HTTP/0.9, which gets no head at all (S2.7).
@@ -79,7 +69,7 @@ pub fn write_head(r: &mut Request, h: &mut HeadersOut, out: &mut Vec<u8>) -> Fra
 
     if r.head.http09 {
         return if header_only {
-            Framing::None
+            Framing::Empty
         } else {
             Framing::Close
         };
@@ -158,7 +148,7 @@ pub fn write_head(r: &mut Request, h: &mut HeadersOut, out: &mut Vec<u8>) -> Fra
     out.extend_from_slice(b"\r\n");
 
     if header_only {
-        Framing::None
+        Framing::Empty
     } else if chunked {
         Framing::Chunked
     } else {

@@ -26,10 +26,8 @@ use bytes::Bytes;
 use super::body;
 use crate::ir::location::{LocConf, Root, TryFiles, TryFilesFallback};
 use crate::ir::{Level, Template};
-use crate::runtime::base::deflate::Encoder;
-use crate::runtime::base::http1::encode;
 use crate::runtime::base::http1::request::{escape_uri, Method};
-use crate::runtime::base::io;
+use crate::runtime::filters::body::BodyWriter;
 use crate::runtime::filters::head::{self as respond, Framing};
 use crate::runtime::filters::not_modified::{self, Verdict};
 use crate::runtime::filters::range::{self, Piece};
@@ -396,7 +394,8 @@ fn open(path: &[u8]) -> std::io::Result<(File, std::fs::Metadata)> {
     Ok((f, m))
 }
 
-/// Sends the head, then the body's pieces (file ranges read 64 KiB at a time).
+/// Sends the head, then the body's pieces (file ranges read 64 KiB at a time) through the
+/// body writer.
 async fn send_file(
     r: &mut Request,
     c: &mut Client,
@@ -409,138 +408,108 @@ async fn send_file(
     let framing = respond::write_head(r, &mut h, &mut head);
     r.sent.status = h.status;
     r.sent.header_bytes = head.len() as u64;
-    r.sent.head = Some(Bytes::copy_from_slice(&head));
+    let head = Bytes::from(head);
+    r.sent.head = Some(head.clone());
     let timeout = r.conf.send_timeout;
-    if framing == Framing::None {
-        if let Err(e) = io::write_all(&mut c.stream, &head, timeout).await {
-            log::client_write_error(r, &e);
-            r.keepalive = false;
-            r.sent.incomplete = true;
-        }
-        return Next::Done;
-    }
-    const CHUNK: usize = 64 * 1024;
-    let chunked = framing == Framing::Chunked;
-    let mut frame = head;
-    let mut buf = vec![0u8; CHUNK];
-    let mut sent = 0u64;
+    let mut w = BodyWriter::new(head, framing, r.gzip.take());
     let mut failed = false;
-    let mut gz = r.gzip.take();
-    let flush = |frame: &mut Vec<u8>, gz: &mut Option<Box<Encoder>>, last: bool| {
-        if let Some(g) = gz.as_deref_mut() {
-            // The gzip filter: flushed with each buffer written, finished with the last.
-            let mut z = Vec::new();
-            if last {
-                g.finish(&mut z);
-            } else {
-                g.flush(&mut z);
-            }
-            append(frame, &z, chunked, None);
-        }
-        if chunked && last {
-            frame.extend_from_slice(encode::LAST_CHUNK);
-        }
-        std::mem::take(frame)
-    };
-    let total = pieces.len();
-    for (k, piece) in pieces.iter().enumerate() {
-        match piece {
-            Piece::Mem(b) => append(&mut frame, b, chunked, gz.as_deref_mut()),
-            Piece::File(range) => {
-                let mut pos = range.start;
-                while pos < range.end {
-                    let want = CHUNK.min((range.end - pos) as usize);
-                    let n = match file.read_at(&mut buf[..want], pos) {
-                        Ok(0) => {
-                            // The file shrank since it was opened.
-                            log::error(
-                                r,
-                                Level::Alert,
-                                format_args!(
-                                    "pread() read only {} of {} from \"{}\"",
-                                    pos - range.start,
-                                    range.end - range.start,
-                                    String::from_utf8_lossy(path)
-                                ),
-                            );
-                            failed = true;
-                            break;
-                        }
-                        Ok(n) => n,
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                        Err(e) => {
-                            log::error_errno(
-                                r,
-                                Level::Crit,
-                                format_args!(
-                                    "pread() \"{}\" failed",
-                                    String::from_utf8_lossy(path)
-                                ),
-                                &e,
-                            );
-                            failed = true;
-                            break;
-                        }
-                    };
-                    append(&mut frame, &buf[..n], chunked, gz.as_deref_mut());
-                    pos += n as u64;
-                    if frame.len() >= CHUNK {
-                        let out = flush(&mut frame, &mut gz, false);
-                        if !write(r, c, &out, timeout).await {
-                            return Next::Done;
-                        }
-                        sent += out.len() as u64;
-                    }
+    if w.sends_body() {
+        'pieces: for piece in pieces {
+            let range = match piece {
+                Piece::Mem(b) => {
+                    w.pass([b.clone()], b.len());
+                    continue;
                 }
-            }
-        }
-        if failed {
-            break;
-        }
-        if k + 1 == total || frame.len() >= CHUNK {
-            let out = flush(&mut frame, &mut gz, k + 1 == total);
-            if !out.is_empty() {
-                if !write(r, c, &out, timeout).await {
+                Piece::File(range) => range,
+            };
+            let mut pos = range.start;
+            while pos < range.end {
+                let Some(data) = read_piece(r, &file, path, range, pos) else {
+                    failed = true;
+                    break 'pieces;
+                };
+                let n = data.len();
+                pos += n as u64;
+                w.pass([data], n);
+                if w.queued() >= CHUNK && !write(r, c, &mut w, timeout).await {
                     return Next::Done;
                 }
-                sent += out.len() as u64;
             }
         }
-    }
-    if failed {
-        // What was read is sent; the response is cut short and the connection closed.
-        if !frame.is_empty() && write(r, c, &frame, timeout).await {
-            sent += frame.len() as u64;
+        if !failed {
+            w.finish();
         }
+    }
+    // What was read is sent; after a read failure the response is cut short and the
+    // connection closed.
+    if !write(r, c, &mut w, timeout).await {
+        return Next::Done;
+    }
+    r.sent.body_bytes = w.body_bytes();
+    if failed {
         r.keepalive = false;
         r.sent.incomplete = true;
     }
-    r.sent.body_bytes = sent.saturating_sub(r.sent.header_bytes);
     if framing == Framing::Close {
         r.keepalive = false;
     }
     Next::Done
 }
 
-/// Adds body bytes to what is about to be written, as a chunk when chunked.
-fn append(frame: &mut Vec<u8>, data: &[u8], chunked: bool, gz: Option<&mut Encoder>) {
-    if let Some(g) = gz {
-        let mut z = Vec::with_capacity(data.len() / 2 + 64);
-        g.push(data, &mut z);
-        return append(frame, &z, chunked, None);
-    }
-    if chunked {
-        encode::chunk(data, frame);
-    } else {
-        frame.extend_from_slice(data);
+/// The file is read in pieces of this size.
+const CHUNK: usize = 64 * 1024;
+
+/// Reads the next piece of `range` from `pos`; `None` after logging a failure (a file that
+/// shrank since it was opened, a read error).
+fn read_piece(
+    r: &Request,
+    file: &File,
+    path: &[u8],
+    range: &std::ops::Range<u64>,
+    pos: u64,
+) -> Option<Bytes> {
+    let want = CHUNK.min((range.end - pos) as usize);
+    let mut buf = vec![0u8; want];
+    loop {
+        return match file.read_at(&mut buf, pos) {
+            Ok(0) => {
+                log::error(
+                    r,
+                    Level::Alert,
+                    format_args!(
+                        "pread() read only {} of {} from \"{}\"",
+                        pos - range.start,
+                        range.end - range.start,
+                        String::from_utf8_lossy(path)
+                    ),
+                );
+                None
+            }
+            Ok(n) => {
+                buf.truncate(n);
+                Some(Bytes::from(buf))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                log::error_errno(
+                    r,
+                    Level::Crit,
+                    format_args!("pread() \"{}\" failed", String::from_utf8_lossy(path)),
+                    &e,
+                );
+                None
+            }
+        };
     }
 }
 
-/// Writes to the client; on failure, logs as nginx does and marks the response incomplete.
-async fn write(r: &mut Request, c: &mut Client, data: &[u8], timeout: Duration) -> bool {
-    match io::write_all(&mut c.stream, data, timeout).await {
+/// Writes what is queued to the client; on failure, logs as nginx does and marks the
+/// response incomplete.
+async fn write(r: &mut Request, c: &mut Client, w: &mut BodyWriter, timeout: Duration) -> bool {
+    match w.flush(&mut c.stream, timeout).await {
         Ok(()) => true,
         Err(e) => {
+            r.sent.body_bytes = w.body_bytes();
             log::client_write_error(r, &e);
             r.keepalive = false;
             r.sent.incomplete = true;

@@ -4,7 +4,7 @@
 
 use crate::ir::log::{AccessLog, Escape};
 use crate::ir::Part;
-use crate::runtime::state::log::{escape_default, escape_json};
+use crate::runtime::base::log::{escape_default, escape_json};
 use crate::runtime::state::request::Request;
 
 /// Writes the access log lines of a finished request.

@@ -118,7 +118,7 @@ async fn send_special(r: &mut Request, c: &mut Client, code: u16) -> Next {
             Vec::new()
         }
     };
-    body_writer::send(r, c, h, &body).await
+    body_writer::send(r, c, h, Bytes::from(body)).await
 }
 
 /// `return` (`ngx_http_script_return_code`).
@@ -149,5 +149,5 @@ pub async fn do_return(r: &mut Request, c: &mut Client, ret: &Return) -> Next {
     if h.content_type.is_none() {
         h.content_type = Some(r.content_type(&r.conf.clone()));
     }
-    body_writer::send(r, c, h, &value).await
+    body_writer::send(r, c, h, Bytes::from(value)).await
 }

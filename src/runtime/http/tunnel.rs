@@ -366,11 +366,11 @@ pub async fn run(
         End::SendFailed(e) => say(&r, format_args!("send() failed {}", errno_text(e))),
     }
     r.sent.body_bytes = to_client;
-    if let Some(ms) = r.upstream.response_ms.last_mut() {
-        *ms += started.elapsed().as_millis() as u64;
-    }
-    if let Some(b) = r.upstream.bytes_received.last_mut() {
-        *b += t.from_upstream;
+    if let Some(try_) = r.upstream.current() {
+        if let Some(ms) = &mut try_.response_ms {
+            *ms += started.elapsed().as_millis() as u64;
+        }
+        try_.bytes_received += t.from_upstream;
     }
     drop(t);
     access(&mut r);

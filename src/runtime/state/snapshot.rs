@@ -5,8 +5,8 @@
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
-use super::log::LogFiles;
 use crate::ir;
+use crate::runtime::base::log::LogFiles;
 
 /// Everything a connection needs, built once per configuration load.
 pub struct Snapshot {

@@ -18,7 +18,7 @@ use crate::runtime::base::http1::request as http1;
 use crate::runtime::state::conn::TlsInfo;
 use crate::runtime::state::log;
 use crate::runtime::state::request::Request;
-use crate::runtime::state::upstream::UpstreamState;
+use crate::runtime::state::upstream::UpstreamTry;
 
 impl Request {
     /// Appends the value of `t`.
@@ -156,70 +156,68 @@ impl Request {
                 self.var(&Var::RemoteAddr, out);
             }
             Var::UpstreamAddr => {
-                return self.upstream_list(out, |u, i, out| out.extend_from_slice(&u.addrs[i]))
+                return self.upstream_list(out, |t, out| out.extend_from_slice(&t.addr))
             }
             Var::UpstreamStatus => {
-                return self.upstream_list(out, |u, i, out| match u.statuses.get(i) {
-                    Some(&s) if s != 0 => {
+                return self.upstream_list(out, |t, out| match t.status {
+                    Some(s) if s != 0 => {
                         let _ = write!(out, "{s}");
                     }
                     _ => out.push(b'-'),
                 })
             }
             Var::UpstreamConnectTime => {
-                return self.upstream_list(out, |u, i, out| {
-                    ms(out, u.connect_ms.get(i).copied().flatten())
-                })
+                return self.upstream_list(out, |t, out| ms(out, t.connect_ms))
             }
             Var::UpstreamHeaderTime => {
-                return self.upstream_list(out, |u, i, out| {
-                    ms(out, u.header_ms.get(i).copied().flatten())
-                })
+                return self.upstream_list(out, |t, out| ms(out, t.header_ms))
             }
             Var::UpstreamResponseTime => {
-                return self.upstream_list(out, |u, i, out| ms(out, u.response_ms.get(i).copied()))
+                return self.upstream_list(out, |t, out| ms(out, t.response_ms))
             }
             Var::UpstreamResponseLength => {
-                return self.upstream_list(out, |u, i, out| {
-                    let _ = write!(out, "{}", u.response_length.get(i).copied().unwrap_or(0));
+                return self.upstream_list(out, |t, out| {
+                    let _ = write!(out, "{}", t.response_length);
                 })
             }
             Var::UpstreamBytesReceived => {
-                return self.upstream_list(out, |u, i, out| {
-                    let _ = write!(out, "{}", u.bytes_received.get(i).copied().unwrap_or(0));
+                return self.upstream_list(out, |t, out| {
+                    let _ = write!(out, "{}", t.bytes_received);
                 })
             }
             Var::UpstreamBytesSent => {
-                return self.upstream_list(out, |u, i, out| {
-                    let _ = write!(out, "{}", u.bytes_sent.get(i).copied().unwrap_or(0));
+                return self.upstream_list(out, |t, out| {
+                    let _ = write!(out, "{}", t.bytes_sent);
                 })
             }
             Var::UpstreamCacheEmpty => return false,
             Var::UpstreamHttp(name) => {
-                let Some((buf, hs)) = &self.upstream.head else {
+                let Some(u) = &self.upstream.head else {
                     return false;
                 };
-                for (n, val) in hs {
-                    if header_name_is(&buf[n.clone()], name) {
-                        out.extend_from_slice(&buf[val.clone()]);
-                        return true;
+                return match u.lines().find(|(n, _)| header_name_is(n, name)) {
+                    Some((_, v)) => {
+                        out.extend_from_slice(v);
+                        true
                     }
-                }
-                return false;
+                    None => false,
+                };
             }
             Var::UpstreamCookie(name) => {
-                let Some((buf, hs)) = &self.upstream.head else {
+                let Some(u) = &self.upstream.head else {
                     return false;
                 };
-                for (n, val) in hs {
-                    if buf[n.clone()].eq_ignore_ascii_case(b"set-cookie") {
-                        if let Some(v) = set_cookie_value(&buf[val.clone()], name) {
-                            out.extend_from_slice(v);
-                            return true;
-                        }
+                let found = u
+                    .lines()
+                    .filter(|(n, _)| n.eq_ignore_ascii_case(b"set-cookie"))
+                    .find_map(|(_, v)| set_cookie_value(v, name));
+                return match found {
+                    Some(v) => {
+                        out.extend_from_slice(v);
+                        true
                     }
-                }
-                return false;
+                    None => false,
+                };
             }
             Var::UpstreamTrailer(_) => return false,
             Var::Status => {
@@ -315,20 +313,16 @@ impl Request {
 
     /// `$upstream_*` lists: one item per attempt, `, ` between them (nginx also uses ` : `
     /// between groups of internal redirects; rginx lists attempts of one group).
-    fn upstream_list(
-        &self,
-        out: &mut Vec<u8>,
-        item: impl Fn(&UpstreamState, usize, &mut Vec<u8>),
-    ) -> bool {
-        let u = &self.upstream;
-        if u.addrs.is_empty() {
+    fn upstream_list(&self, out: &mut Vec<u8>, item: impl Fn(&UpstreamTry, &mut Vec<u8>)) -> bool {
+        let tries = &self.upstream.tries;
+        if tries.is_empty() {
             return false;
         }
-        for i in 0..u.addrs.len() {
+        for (i, t) in tries.iter().enumerate() {
             if i > 0 {
                 out.extend_from_slice(b", ");
             }
-            item(u, i, out);
+            item(t, out);
         }
         true
     }

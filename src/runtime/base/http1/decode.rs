@@ -13,21 +13,7 @@ use std::ops::Range;
 
 use bytes::{Bytes, BytesMut};
 
-/// How the body of a response is delimited, as nginx decides it for a given request method.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Framing {
-    /// No body is read, whatever the upstream declared or sends (204, 304, HEAD, or
-    /// `Content-Length: 0`). Bytes that come anyway are dropped with the warning
-    /// `LOG_MORE_DATA_THAN_CONTENT_LENGTH` and the connection is not reused (observed).
-    Empty,
-    /// Exactly this many bytes; more are dropped with the same warning; fewer then close is
-    /// "upstream prematurely closed connection" (the client gets what came, then a close).
-    Length(u64),
-    /// Chunked: decode with `ChunkedDecoder`.
-    Chunked,
-    /// Until the upstream closes the connection; a close is the normal end.
-    Close,
-}
+pub use super::Framing;
 
 /// A body decoder for one body.
 #[derive(Debug)]
