@@ -19,6 +19,7 @@ use crate::runtime::http::log::access;
 use crate::runtime::http::{body, phases, tunnel};
 use crate::runtime::state::conn::{Client, ConnInfo};
 use crate::runtime::state::log;
+use crate::runtime::state::request::Request;
 use crate::runtime::state::Snapshot;
 
 /// How waiting for a request head ended without one.
@@ -69,79 +70,79 @@ impl Partial {
     }
 }
 
+/// An HTTP/1 connection while it serves requests.
+struct Connection {
+    c: Client,
+    snap: Arc<Snapshot>,
+    conn: Arc<ConnInfo>,
+    open: Open,
+    /// The header buffers and timeout of the server the connection starts with.
+    limits: Limits,
+    header_timeout: Duration,
+    /// Requests so far (`$connection_requests`).
+    requests: u64,
+}
+
+/// Where the next head starts and how long it may take to come.
+#[derive(Clone, Copy)]
+struct Wait {
+    state: BufferState,
+    /// `keepalive_timeout` before a later request's first byte; `None` for the first
+    /// request, which has `client_header_timeout` from the accept.
+    idle_timeout: Option<Duration>,
+}
+
 /// Serves HTTP/1 requests on a connection until it closes. `plain_on_tls`: a plain HTTP
 /// request on a TLS address, answered with nginx's 497 (S12.5).
 pub async fn serve(
     stream: Stream,
-    mut conn: Arc<ConnInfo>,
-    mut snap: Arc<Snapshot>,
-    mut open: Open,
+    conn: Arc<ConnInfo>,
+    snap: Arc<Snapshot>,
+    open: Open,
     plain_on_tls: bool,
 ) {
     let (limits, header_timeout) = {
         let srv = first_srv(&snap, &conn);
         (limits_of(srv), srv.client_header_timeout)
     };
-    let mut c = Client {
+    let c = Client {
         stream,
         buf: BytesMut::with_capacity(limits.client_header_buffer_size.max(1024)),
     };
-    let mut requests = 0u64;
-    let mut idle_timeout: Option<Duration> = None;
-    let mut state = BufferState::fresh(&limits);
+    let mut k = Connection {
+        c,
+        snap,
+        conn,
+        open,
+        limits,
+        header_timeout,
+        requests: 0,
+    };
+    let mut wait = Wait {
+        state: BufferState::fresh(&k.limits),
+        idle_timeout: None,
+    };
     loop {
-        let pipelined = !c.buf.is_empty();
+        let pipelined = !k.c.buf.is_empty();
         if !pipelined {
-            state = BufferState::fresh(&limits);
+            wait.state = BufferState::fresh(&k.limits);
         }
-        let (head, started, started_wall) = match read_head(
-            &mut c,
-            &limits,
-            state,
-            header_timeout,
-            idle_timeout,
-            &snap,
-            &conn,
-            &open,
-        )
-        .await
-        {
+        let (head, started) = match k.read_head(wait).await {
             Ok(x) => x,
-            Err(NoHead::Quiet) => return,
-            Err(NoHead::Partial(p)) => {
-                requests += 1;
-                let mut r = new_request(&snap, &conn, *p.head, requests, pipelined, false, None);
-                let host_known = r.head.host_header.is_some();
-                log::error_parse(
-                    &r,
-                    Level::Info,
-                    format_args!("{}", p.msg),
-                    p.action,
-                    host_known,
-                );
-                r.sent.status = p.status;
-                r.sent.incomplete = true;
-                access(&mut r);
-                return;
-            }
-            Err(NoHead::Reject(rej, head)) => {
-                requests += 1;
-                refuse(&snap, &conn, &mut c, rej, *head, requests, pipelined).await;
-                return;
-            }
+            Err(no) => return k.no_head(no, pipelined).await,
         };
-        requests += 1;
-        state = head.buffer;
+        k.requests += 1;
+        wait.state = head.buffer;
         // After a reload, a new request runs on the new configuration.
-        open.adopt(&mut snap, &mut conn);
+        k.open.adopt(&mut k.snap, &mut k.conn);
         let mut r = new_request(
-            &snap,
-            &conn,
+            &k.snap,
+            &k.conn,
             head,
-            requests,
+            k.requests,
             pipelined,
             true,
-            Some((started, started_wall)),
+            Some(started),
         );
         log_invalid_headers(&r);
         if plain_on_tls {
@@ -154,167 +155,226 @@ pub async fn serve(
                 Some("reading client request headers"),
                 None,
             );
-            phases::handle_status(&mut r, &mut c, 497).await;
+            phases::handle_status(&mut r, &mut k.c, 497).await;
         } else {
-            phases::handle(&mut r, &mut c).await;
+            phases::handle(&mut r, &mut k.c).await;
         }
-        if let Some(up) = r.upgraded.take() {
-            // The connection is a tunnel from now on: a task of its own, so that this
-            // pipeline's state is freed while the tunnel idles.
-            let pipelined = c.buf.split().freeze();
-            let Client { stream, .. } = c;
-            // Boxed before the task takes it: the task's size is what an idle tunnel costs.
-            let r = Box::new(r);
-            // A tunnel outlives reloads on its own configuration, until it ends or its
-            // generation's `worker_shutdown_timeout` passes.
-            let kill = open.kill();
-            tokio::task::spawn_local(async move {
-                tunnel::run(r, stream, pipelined, up, kill).await;
-                drop(open);
-            });
-            return;
+        if r.upgraded.is_some() {
+            return k.into_tunnel(r);
         }
         access(&mut r);
-        idle_timeout = Some(r.conf.keepalive_timeout);
+        wait.idle_timeout = Some(r.conf.keepalive_timeout);
         let body_bytes = r
             .request_length
             .saturating_sub(r.head.request_length as u64);
-        state = state.advance(body_bytes as usize);
-        // A graceful stop (or a reload that removed this socket) ends keep-alive.
-        if !r.keepalive || open.closing() {
-            // nginx lingers only when the client may still be sending (a body, more bytes).
-            let linger = (r.lingering_close && !r.body_done) || !c.buf.is_empty();
-            io::close(&mut c.stream, linger).await;
-            return;
-        }
-        if !r.body_done && !body::finish_discard(&mut r, &mut c).await {
-            io::close(&mut c.stream, false).await;
+        wait.state = wait.state.advance(body_bytes as usize);
+        if !k.keep_alive(&mut r).await {
             return;
         }
     }
 }
 
-/// Reads until a complete head is buffered. The first request waits `client_header_timeout`
-/// from the accept, later ones `keepalive_timeout` for their first byte and then
-/// `client_header_timeout` for the rest (S9).
-#[allow(clippy::too_many_arguments)] // the head's state, the names logs need, the orders
-async fn read_head(
-    c: &mut Client,
-    limits: &Limits,
-    state: BufferState,
-    header_timeout: Duration,
-    idle_timeout: Option<Duration>,
-    snap: &Snapshot,
-    conn: &ConnInfo,
-    open: &Open,
-) -> Result<(RequestHead, Instant, SystemTime), NoHead> {
-    // The clock is read as few times as possible: once here, once when the first byte of a
-    // request arrives.
-    let entered = Instant::now();
-    let mut started = if c.buf.is_empty() {
-        None
-    } else {
-        Some((entered, SystemTime::now()))
-    };
-    let first_deadline = entered + idle_timeout.unwrap_or(header_timeout);
-    let mut now = Some(entered);
-    let mut head_deadline = match (idle_timeout, started) {
-        (None, _) => Some(conn.accepted + header_timeout),
-        (Some(_), Some((t, _))) => Some(t + header_timeout),
-        (Some(_), None) => None,
-    };
-    loop {
-        if !c.buf.is_empty() {
-            match http1::parse_buf(&mut c.buf, limits, state) {
-                Ok(Parse::Complete(head)) => {
-                    let (t, w) = started.unwrap_or((Instant::now(), SystemTime::now()));
-                    return Ok((head, t, w));
-                }
-                Ok(Parse::Partial) => {}
-                Err(rej) => {
-                    let head = http1::rejected_head(&c.buf, limits, state);
-                    return Err(NoHead::Reject(rej, Box::new(head)));
-                }
-            }
+impl Connection {
+    /// Whether the connection waits for another request; closes it if not.
+    async fn keep_alive(&mut self, r: &mut Request) -> bool {
+        // A graceful stop (or a reload that removed this socket) ends keep-alive.
+        if !r.keepalive || self.open.closing() {
+            // nginx lingers only when the client may still be sending (a body, more bytes).
+            let linger = (r.lingering_close && !r.body_done) || !self.c.buf.is_empty();
+            io::close(&mut self.c.stream, linger).await;
+            return false;
         }
-        let deadline = head_deadline.unwrap_or(first_deadline);
-        let now = now.take().unwrap_or_else(Instant::now);
-        let timeout = deadline.saturating_duration_since(now);
-        if c.buf.capacity() - c.buf.len() < 512 {
-            c.buf.reserve(limits.large_buffer_size.max(1024));
+        if !r.body_done && !body::finish_discard(r, &mut self.c).await {
+            io::close(&mut self.c.stream, false).await;
+            return false;
         }
-        // Waiting for a request's first byte, the connection is idle (nginx's reusable
-        // connection): a graceful stop, a reload or a shortage of connections may close it.
-        let idle = c.buf.is_empty();
-        let read = io::read_buf(&mut c.stream, &mut c.buf, timeout);
-        let read = if idle {
-            match open.unless_closed(conn, read).await {
-                Some(r) => r,
-                None => return Err(NoHead::Quiet),
-            }
-        } else {
-            read.await
+        true
+    }
+
+    /// The connection is a tunnel from now on: a task of its own, so that this pipeline's
+    /// state is freed while the tunnel idles.
+    fn into_tunnel(self, mut r: Request) {
+        let Some(up) = r.upgraded.take() else {
+            return;
         };
-        match read {
-            Ok(0) => {
-                if c.buf.is_empty() {
-                    match idle_timeout {
-                        None => log::conn_error(
-                            snap,
-                            conn,
-                            Level::Info,
-                            format_args!("client closed connection"),
-                            Some("waiting for request"),
-                        ),
-                        // nginx's keep-alive handler logs without the usual context.
-                        Some(_) => log::conn_bare(
-                            snap,
-                            conn,
-                            Level::Info,
-                            format_args!("closed keepalive connection"),
-                        ),
-                    }
-                    return Err(NoHead::Quiet);
-                }
-                return Err(NoHead::Partial(Partial::new(
-                    400,
-                    c,
-                    limits,
-                    state,
-                    "client prematurely closed connection".to_string(),
-                )));
+        let Connection { mut c, open, .. } = self;
+        let pipelined = c.buf.split().freeze();
+        // Boxed before the task takes it: the task's size is what an idle tunnel costs.
+        let r = Box::new(r);
+        // A tunnel outlives reloads on its own configuration, until it ends or its
+        // generation's `worker_shutdown_timeout` passes.
+        let kill = open.kill();
+        tokio::task::spawn_local(async move {
+            tunnel::run(r, c.stream, pipelined, up, kill).await;
+            drop(open);
+        });
+    }
+
+    /// No head came: a part of one (logged with its status, no answer), a refused one
+    /// (answered with nginx's page), or nothing.
+    async fn no_head(mut self, no: NoHead, pipelined: bool) {
+        match no {
+            NoHead::Quiet => {}
+            NoHead::Partial(p) => {
+                self.requests += 1;
+                let (snap, conn) = (&self.snap, &self.conn);
+                let mut r = new_request(snap, conn, *p.head, self.requests, pipelined, false, None);
+                let host_known = r.head.host_header.is_some();
+                log::error_parse(
+                    &r,
+                    Level::Info,
+                    format_args!("{}", p.msg),
+                    p.action,
+                    host_known,
+                );
+                r.sent.status = p.status;
+                r.sent.incomplete = true;
+                access(&mut r);
             }
-            Ok(_) => {
-                if started.is_none() {
-                    let t = Instant::now();
-                    started = Some((t, SystemTime::now()));
-                    if head_deadline.is_none() {
-                        head_deadline = Some(t + header_timeout);
+            NoHead::Reject(rej, head) => {
+                self.requests += 1;
+                let (snap, conn) = (&self.snap, &self.conn);
+                refuse(
+                    snap,
+                    conn,
+                    &mut self.c,
+                    rej,
+                    *head,
+                    self.requests,
+                    pipelined,
+                )
+                .await;
+            }
+        }
+    }
+
+    /// Reads until a complete head is buffered. The first request waits
+    /// `client_header_timeout` from the accept, later ones `keepalive_timeout` for their
+    /// first byte and then `client_header_timeout` for the rest (S9).
+    async fn read_head(&mut self, wait: Wait) -> Result<(RequestHead, Started), NoHead> {
+        // The clock is read as few times as possible: once here, once when the first byte
+        // of a request arrives.
+        let entered = Instant::now();
+        let mut started = if self.c.buf.is_empty() {
+            None
+        } else {
+            Some((entered, SystemTime::now()))
+        };
+        let header_timeout = self.header_timeout;
+        let first_deadline = entered + wait.idle_timeout.unwrap_or(header_timeout);
+        let mut now = Some(entered);
+        let mut head_deadline = match (wait.idle_timeout, started) {
+            (None, _) => Some(self.conn.accepted + header_timeout),
+            (Some(_), Some((t, _))) => Some(t + header_timeout),
+            (Some(_), None) => None,
+        };
+        loop {
+            if let Some(parsed) = self.parse(wait.state, started)? {
+                return Ok(parsed);
+            }
+            let deadline = head_deadline.unwrap_or(first_deadline);
+            let now = now.take().unwrap_or_else(Instant::now);
+            let timeout = deadline.saturating_duration_since(now);
+            let c = &mut self.c;
+            if c.buf.capacity() - c.buf.len() < 512 {
+                c.buf.reserve(self.limits.large_buffer_size.max(1024));
+            }
+            // Waiting for a request's first byte, the connection is idle (nginx's reusable
+            // connection): a graceful stop, a reload or a shortage of connections may close
+            // it.
+            let idle = c.buf.is_empty();
+            let read = io::read_buf(&mut c.stream, &mut c.buf, timeout);
+            let read = if idle {
+                match self.open.unless_closed(&self.conn, read).await {
+                    Some(r) => r,
+                    None => return Err(NoHead::Quiet),
+                }
+            } else {
+                read.await
+            };
+            match read {
+                Ok(0) => return Err(self.closed(wait)),
+                Ok(_) => {
+                    if started.is_none() {
+                        let t = Instant::now();
+                        started = Some((t, SystemTime::now()));
+                        head_deadline.get_or_insert(t + header_timeout);
                     }
                 }
+                Err(e) => return Err(self.failed(wait, e)),
             }
-            Err(IoError::TimedOut) => {
-                if c.buf.is_empty() {
-                    if idle_timeout.is_none() {
-                        log::conn_error(
-                            snap,
-                            conn,
-                            Level::Info,
-                            format_args!("client timed out (110: Connection timed out)"),
-                            Some("waiting for request"),
-                        );
-                    }
-                    return Err(NoHead::Quiet);
+        }
+    }
+
+    /// Parses what is buffered: a complete head, a refusal, or `None` for more bytes.
+    fn parse(
+        &mut self,
+        state: BufferState,
+        started: Option<Started>,
+    ) -> Result<Option<(RequestHead, Started)>, NoHead> {
+        if self.c.buf.is_empty() {
+            return Ok(None);
+        }
+        match http1::parse_buf(&mut self.c.buf, &self.limits, state) {
+            Ok(Parse::Complete(head)) => {
+                let started = started.unwrap_or_else(|| (Instant::now(), SystemTime::now()));
+                Ok(Some((head, started)))
+            }
+            Ok(Parse::Partial) => Ok(None),
+            Err(rej) => {
+                let head = http1::rejected_head(&self.c.buf, &self.limits, state);
+                Err(NoHead::Reject(rej, Box::new(head)))
+            }
+        }
+    }
+
+    /// The client closed the connection while a head was awaited.
+    fn closed(&self, wait: Wait) -> NoHead {
+        let (snap, conn) = (&self.snap, &self.conn);
+        if !self.c.buf.is_empty() {
+            let msg = "client prematurely closed connection".to_string();
+            return NoHead::Partial(Partial::new(400, &self.c, &self.limits, wait.state, msg));
+        }
+        match wait.idle_timeout {
+            None => log::conn_error(
+                snap,
+                conn,
+                Level::Info,
+                format_args!("client closed connection"),
+                Some("waiting for request"),
+            ),
+            // nginx's keep-alive handler logs without the usual context.
+            Some(_) => log::conn_bare(
+                snap,
+                conn,
+                Level::Info,
+                format_args!("closed keepalive connection"),
+            ),
+        }
+        NoHead::Quiet
+    }
+
+    /// A read failed or timed out while a head was awaited.
+    fn failed(&self, wait: Wait, e: IoError) -> NoHead {
+        let (snap, conn) = (&self.snap, &self.conn);
+        match e {
+            IoError::TimedOut if self.c.buf.is_empty() => {
+                if wait.idle_timeout.is_none() {
+                    log::conn_error(
+                        snap,
+                        conn,
+                        Level::Info,
+                        format_args!("client timed out (110: Connection timed out)"),
+                        Some("waiting for request"),
+                    );
                 }
-                return Err(NoHead::Partial(Partial::new(
-                    408,
-                    c,
-                    limits,
-                    state,
-                    "client timed out (110: Connection timed out)".to_string(),
-                )));
+                NoHead::Quiet
             }
-            Err(IoError::Io(e)) => {
+            IoError::TimedOut => {
+                let msg = "client timed out (110: Connection timed out)".to_string();
+                NoHead::Partial(Partial::new(408, &self.c, &self.limits, wait.state, msg))
+            }
+            IoError::Io(e) => {
                 log::conn_error(
                     snap,
                     conn,
@@ -322,8 +382,11 @@ async fn read_head(
                     format_args!("recv() failed {}", io::errno_text(&e)),
                     Some("reading client request headers"),
                 );
-                return Err(NoHead::Quiet);
+                NoHead::Quiet
             }
         }
     }
 }
+
+/// When a request's first byte arrived (monotonic and wall clock).
+type Started = (Instant, SystemTime);
