@@ -13,7 +13,9 @@
 mod connect;
 mod error;
 mod head;
+mod job;
 mod pass;
+mod peer;
 mod read;
 mod relay;
 mod response;
@@ -32,20 +34,8 @@ use crate::runtime::state::log;
 use crate::runtime::state::outcome::Next;
 use crate::runtime::state::request::Request;
 
+use job::Job;
 pub use pass::target_uri;
-
-/// One proxied request: what each try sends, and how.
-pub struct Job<'a> {
-    pub proxy: &'a Proxy,
-    pub pass: pass::Pass,
-    /// The request head sent upstream.
-    pub head: Vec<u8>,
-    /// The body is streamed from the client as it arrives (`proxy_request_buffering off`):
-    /// once it was sent, the request cannot be tried again.
-    pub stream_body: bool,
-    /// The client asked with HEAD: the upstream's response has no body.
-    pub is_head: bool,
-}
 
 /// The content handler of a `proxy_pass` location.
 pub async fn run(r: &mut Request, c: &mut Client, proxy: &Arc<Proxy>) -> Next {

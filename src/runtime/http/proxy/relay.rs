@@ -14,7 +14,7 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 
 use super::error::{Kind, PeerLog, Phase, ProxyError};
-use super::tries::{Got, Group};
+use super::peer::{Got, Group};
 use crate::ir::proxy::Proxy;
 use crate::ir::Level;
 use crate::runtime::base::http1::decode::{Decoder, Pieces};

@@ -7,9 +7,10 @@
 use bytes::Bytes;
 
 use super::error::PeerLog;
+use super::job::Job;
+use super::peer::{Got, Group};
 use super::relay::Relay;
-use super::tries::{Got, Group};
-use super::{upgrade, Job};
+use super::upgrade;
 use crate::ir::proxy::{IgnoreHeaders, Proxy, RedirectFrom};
 use crate::ir::Level;
 use crate::runtime::base::http1::request::{normalize_uri, Method};

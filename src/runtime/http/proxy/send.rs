@@ -8,7 +8,7 @@ use std::io::Seek;
 use tokio::io::AsyncWriteExt;
 
 use super::error::{Kind, Phase, ProxyError};
-use super::Job;
+use super::job::Job;
 use crate::runtime::base::http1::encode;
 use crate::runtime::base::io::{self, IoError, Stream};
 use crate::runtime::http::body::{self, Body};

@@ -11,62 +11,21 @@ use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::BytesMut;
-
 use super::error::{Kind, PeerLog, Phase, ProxyError, Side};
+use super::job::Job;
 use super::pass::{one_peer_group, Target};
-use super::{connect, read, response, send, Job};
+use super::peer::{Got, Group};
+use super::{connect, read, response, send};
 use crate::ir::proxy::{NextUpstream, Scheme};
 use crate::ir::upstream::{PeerAddr, Upstream};
 use crate::ir::Level;
 use crate::runtime::base::http1::request::Method;
-use crate::runtime::base::http1::response::ResponseHead;
-use crate::runtime::base::io::Stream;
 use crate::runtime::http::body::Body;
 use crate::runtime::http::upstream::{self, Balancer, Idle, Tries};
 use crate::runtime::state::conn::Client;
 use crate::runtime::state::outcome::Next;
 use crate::runtime::state::request::Request;
 use crate::runtime::state::upstream::UpstreamTry;
-
-/// The group a request tries, with this worker's state for it.
-pub struct Group<'a> {
-    pub ups: &'a Upstream,
-    pub balancer: &'a RefCell<Balancer>,
-}
-
-impl Group<'_> {
-    /// Gives a connection whose response was read exactly to its end back to the
-    /// keep-alive cache (S5.8), when the group has one.
-    pub fn keep(&self, got: Got) {
-        if self.ups.keepalive.is_none() {
-            return;
-        }
-        self.balancer.borrow_mut().put_idle(
-            self.ups,
-            Idle {
-                stream: got.stream,
-                peer: got.peer,
-                since: Instant::now(),
-                requests: got.requests,
-                created: got.created,
-            },
-        );
-    }
-}
-
-/// What a successful try produced: the connection and the response head, and where the
-/// connection came from.
-pub struct Got {
-    pub stream: Stream,
-    pub head: ResponseHead,
-    /// The buffer the head was read into; body bytes may follow the head.
-    pub buf: BytesMut,
-    pub peer: usize,
-    pub created: Instant,
-    /// Requests the connection served before this one.
-    pub requests: u32,
-}
 
 /// The tries of one request: the group and the balancer's view of what was tried.
 struct Attempts<'a> {

@@ -5,7 +5,7 @@
 use bytes::Bytes;
 
 use super::error::PeerLog;
-use super::tries::Got;
+use super::peer::Got;
 use crate::ir::proxy::Proxy;
 use crate::runtime::base::io;
 use crate::runtime::filters::head as respond;
