@@ -41,6 +41,36 @@ fn with<R>(f: impl FnOnce(&Cache) -> R) -> R {
     })
 }
 
+/// A monotonic clock read cheaply: the kernel's tick (`CLOCK_MONOTONIC_COARSE`, a few
+/// milliseconds coarse, read from the vDSO without the time counter), as a tokio `Instant`
+/// from a base taken once. For timers re-armed by every event, which nginx itself moves
+/// lazily (a timer moves only when it moves by more than 300 ms, `NGX_TIMER_LAZY_DELAY`):
+/// an idle tunnel's timer, read at every message.
+#[derive(Clone, Copy, Debug)]
+pub struct Coarse {
+    base: tokio::time::Instant,
+    base_coarse: std::time::Duration,
+}
+
+impl Coarse {
+    pub fn start() -> Coarse {
+        Coarse {
+            base: tokio::time::Instant::now(),
+            base_coarse: coarse(),
+        }
+    }
+
+    /// Now, to within a tick of the precise clock.
+    pub fn now(&self) -> tokio::time::Instant {
+        self.base + coarse().saturating_sub(self.base_coarse)
+    }
+}
+
+fn coarse() -> std::time::Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::MonotonicCoarse);
+    std::time::Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
 /// `Sat, 21 Nov 2026 14:37:01 GMT`.
 pub fn http_date() -> [u8; 29] {
     with(|c| c.http)

@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
 
 /// A connected stream.
@@ -69,6 +69,116 @@ impl Stream {
 
     pub fn is_tls(&self) -> bool {
         matches!(self, Stream::Tls(_) | Stream::TlsUpstream(_))
+    }
+}
+
+impl Stream {
+    /// Reads into `buf`, memory already initialised (the tunnel's scratch buffer). A socket
+    /// is read with a direct `recv` system call (rustix), not through libc's wrapper and its
+    /// cancellation points, with tokio's readiness kept as tokio keeps it itself: a read
+    /// shorter than `buf` drained the socket, so its readiness is cleared. Other streams
+    /// read as `AsyncRead`.
+    pub fn poll_read_into(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        match self {
+            Stream::Tcp(s) => poll_recv(s, cx, buf),
+            Stream::Unix(s) => poll_recv(s, cx, buf),
+            other => {
+                let mut rb = ReadBuf::new(buf);
+                match Pin::new(other).poll_read(cx, &mut rb) {
+                    Poll::Ready(Ok(())) => Poll::Ready(Ok(rb.filled().len())),
+                    Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+
+    /// Writes from `buf`: a socket with a direct `send` system call (no `SIGPIPE`), its
+    /// readiness cleared after a short write as tokio does; other streams as `AsyncWrite`.
+    pub fn poll_write_from(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self {
+            Stream::Tcp(s) => poll_send(s, cx, buf),
+            Stream::Unix(s) => poll_send(s, cx, buf),
+            other => Pin::new(other).poll_write(cx, buf),
+        }
+    }
+}
+
+/// A tokio socket read and written with direct system calls.
+trait RawSocket: std::os::fd::AsFd {
+    fn poll_ready(&self, cx: &mut Context<'_>, interest: Interest) -> Poll<io::Result<()>>;
+    fn try_io<R>(&self, interest: Interest, f: impl FnOnce() -> io::Result<R>) -> io::Result<R>;
+}
+
+macro_rules! raw_socket {
+    ($t:ty) => {
+        impl RawSocket for $t {
+            fn poll_ready(&self, cx: &mut Context<'_>, interest: Interest) -> Poll<io::Result<()>> {
+                if interest == Interest::READABLE {
+                    self.poll_read_ready(cx)
+                } else {
+                    self.poll_write_ready(cx)
+                }
+            }
+            fn try_io<R>(&self, interest: Interest, f: impl FnOnce() -> io::Result<R>) -> io::Result<R> {
+                <$t>::try_io(self, interest, f)
+            }
+        }
+    };
+}
+raw_socket!(TcpStream);
+raw_socket!(UnixStream);
+
+fn poll_recv<S: RawSocket>(s: &S, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+    let len = buf.len();
+    poll_raw(s, cx, Interest::READABLE, len, || {
+        rustix::net::recv(s, &mut *buf, rustix::net::RecvFlags::empty())
+            .map(|(_, n)| n)
+            .map_err(io::Error::from)
+    })
+}
+
+fn poll_send<S: RawSocket>(s: &S, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    poll_raw(s, cx, Interest::WRITABLE, buf.len(), || {
+        rustix::net::send(s, buf, rustix::net::SendFlags::NOSIGNAL).map_err(io::Error::from)
+    })
+}
+
+/// One system call when the socket is ready for `interest`. A transfer shorter than `len`
+/// (but not empty) is reported to tokio as "would block" after it was taken, so that tokio
+/// clears the readiness it saw (`try_io` clears it only then, and only if no event came
+/// since), as its own `poll_read`/`poll_write` do after a short transfer: the next call then
+/// waits for an event instead of making a system call that would find nothing.
+fn poll_raw<S: RawSocket>(
+    s: &S,
+    cx: &mut Context<'_>,
+    interest: Interest,
+    len: usize,
+    mut call: impl FnMut() -> io::Result<usize>,
+) -> Poll<io::Result<usize>> {
+    loop {
+        match s.poll_ready(cx, interest) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Pending,
+        }
+        let mut short = None;
+        match s.try_io(interest, || match call() {
+            Ok(n) if n > 0 && n < len => {
+                short = Some(n);
+                Err(io::ErrorKind::WouldBlock.into())
+            }
+            other => other,
+        }) {
+            Ok(n) => return Poll::Ready(Ok(n)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if let Some(n) = short {
+                    return Poll::Ready(Ok(n));
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Poll::Ready(Err(e)),
+        }
     }
 }
 

@@ -21,13 +21,14 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use tokio::time::Instant;
 
 use bytes::Bytes;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::AsyncWrite;
 
 use super::log::access;
 use crate::ir::Level;
+use crate::runtime::base::clock::Coarse;
 use crate::runtime::base::io::{close, errno_text, Stream};
 use crate::runtime::state::log::{self, Upstream as LogUpstream};
 use crate::runtime::state::request::Request;
@@ -80,8 +81,10 @@ struct Tunnel<'a> {
     upstream_eof: bool,
     /// A read that failed ended its side as an EOF does; logged when the tunnel ends.
     read_err: Option<io::Error>,
-    /// When the tunnel last did anything: the base of all three timers.
+    /// When the tunnel last did anything: the base of all three timers, read from the
+    /// coarse clock (a tunnel moves a message with no precise clock read).
     last: Instant,
+    clock: Coarse,
     up_blocked: bool,
     down_blocked: bool,
     /// Bytes read from the upstream (the early ones included).
@@ -91,11 +94,11 @@ struct Tunnel<'a> {
 /// Writes `owed` to `dst` as far as `dst` takes it. `Ok(true)`: all written (and flushed).
 fn drain(cx: &mut Context<'_>, dst: &mut Stream, owed: &mut Owed) -> Result<bool, io::Error> {
     while owed.pos < owed.buf.len() {
-        match Pin::new(&mut *dst).poll_write(cx, &owed.buf[owed.pos..]) {
+        match dst.poll_write_from(cx, &owed.buf[owed.pos..]) {
             Poll::Ready(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
             Poll::Ready(Ok(n)) => {
                 owed.pos += n;
-                owed.unflushed = true;
+                owed.unflushed |= dst.is_tls();
             }
             Poll::Ready(Err(e)) => return Err(e),
             Poll::Pending => return Ok(false),
@@ -126,6 +129,8 @@ fn pump(
     moved: &mut u64,
 ) -> Result<bool, End> {
     let mut progress = false;
+    // Only a TLS stream holds written bytes until flushed.
+    let tls = dst.is_tls();
     loop {
         if !owed.is_clear() {
             let before = owed.pos;
@@ -140,23 +145,21 @@ fn pump(
         }
         let read = SCRATCH_BUF.with(|s| {
             let mut s = s.borrow_mut();
-            let mut rb = ReadBuf::new(&mut s[..]);
-            match Pin::new(&mut *src).poll_read(cx, &mut rb) {
-                Poll::Ready(Ok(())) if rb.filled().is_empty() => Poll::Ready(Ok(None)),
-                Poll::Ready(Ok(())) => {
-                    let n = rb.filled().len();
+            match src.poll_read_into(cx, &mut s[..]) {
+                Poll::Ready(Ok(0)) => Poll::Ready(Ok(None)),
+                Poll::Ready(Ok(n)) => {
                     // Straight on to the other side; only the rest is copied.
                     let mut w = 0;
                     let mut err = None;
                     while w < n {
-                        match Pin::new(&mut *dst).poll_write(cx, &s[w..n]) {
+                        match dst.poll_write_from(cx, &s[w..n]) {
                             Poll::Ready(Ok(0)) => {
                                 err = Some(io::Error::from(io::ErrorKind::WriteZero));
                                 break;
                             }
                             Poll::Ready(Ok(k)) => {
                                 w += k;
-                                owed.unflushed = true;
+                                owed.unflushed |= tls;
                             }
                             Poll::Ready(Err(e)) => {
                                 err = Some(e);
@@ -228,7 +231,7 @@ impl Tunnel<'_> {
                 Err(e) => return Some(e),
             };
             if down || up {
-                self.last = Instant::now();
+                self.last = self.clock.now();
             }
             // ngx_http_upstream_process_upgraded's end: a side ended and what it sent went on.
             if (self.upstream_eof && self.down.is_clear())
@@ -270,7 +273,8 @@ pub async fn run(
         log_unix,
         log_uri,
     } = *up;
-    let started = Instant::now();
+    let started = std::time::Instant::now();
+    let clock = Coarse::start();
     upstream.set_nodelay();
     let early_len = early.len() as u64;
     let mut t = Tunnel {
@@ -290,7 +294,8 @@ pub async fn run(
         client_eof: false,
         upstream_eof: false,
         read_err: None,
-        last: started,
+        last: clock.now(),
+        clock,
         up_blocked: false,
         down_blocked: false,
         from_upstream: early_len,
@@ -320,7 +325,6 @@ pub async fn run(
             deadline = t.last + client_send_timeout;
             fired = End::ClientTimedOut;
         }
-        let deadline = tokio::time::Instant::from_std(deadline);
         if sleep.deadline() > deadline {
             sleep.as_mut().reset(deadline);
         }
