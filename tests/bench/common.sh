@@ -83,4 +83,23 @@ forget_pid() {
 # field NAME "k=v k=v ..." -> v (0 when absent)
 field() { local kv; for kv in $2; do [ "${kv%%=*}" = "$1" ] && { echo "${kv#*=}"; return; }; done; echo 0; }
 
-proxy_bin() { if [ "$1" = nginx ]; then echo "$NGINX"; else echo "$RGINX"; fi; }
+proxy_bin() {
+    case $1 in
+        nginx) echo "$NGINX";;
+        old) echo "$BASELINE";;
+        *) echo "$RGINX";;
+    esac
+}
+
+# proxy_order ROUND: the proxies of a round, in the order ORDER gives (ab: nginx first; ba:
+# rginx first; abba: alternating by round). With BASELINE (an older rginx binary), it runs
+# between the two: nginx, old, rginx (or the reverse), so the three share every round.
+proxy_order() {
+    local names="nginx rginx"
+    [ -n "${BASELINE:-}" ] && names="nginx old rginx"
+    if [ "$ORDER" = ba ] || { [ "$ORDER" = abba ] && [ $(($1 % 2)) = 0 ]; }; then
+        echo "$names" | awk '{ for (i = NF; i > 0; i--) printf "%s%s", $i, (i > 1 ? " " : "\n") }'
+    else
+        echo "$names"
+    fi
+}

@@ -118,6 +118,29 @@ def cmd_ready(pid, port, path, length, timeout):
     print(f"GET {path} on port {port}: not ready after {timeout} s ({last})", file=sys.stderr)
     return 1
 
+def baseline_block(rs, keys, labels, fmt):
+    """The old rginx (BASELINE) beside nginx and the new rginx in a report: medians of each
+    metric and the ratios new/old, old/nginx, new/nginx; printed, and returned for the JSON
+    summary. None when the runs have no "old" proxy. labels: (key, label, format) triples."""
+    import statistics
+    if not any(r["proxy"] == "old" for r in rs):
+        return None
+    med = {p: {k: statistics.median(r[k] for r in rs if r["proxy"] == p) for k in keys}
+           for p in ("nginx", "old", "rginx")}
+    print(f"\n  {'old rginx, side by side':<24} {'nginx':>10} {'old':>10} {'new':>10}"
+          f" {'new/old':>8} {'old/nginx':>9} {'new/nginx':>9}")
+    out = []
+    for k, lab, spec in labels:
+        if k not in keys:
+            continue
+        a, o, b = med["nginx"][k], med["old"][k], med["rginx"][k]
+        ratios = [b / o if o else None, o / a if a else None, b / a if a else None]
+        print(f"  {lab:<24} {fmt(spec, a):>10} {fmt(spec, o):>10} {fmt(spec, b):>10}"
+              f" {fmt('{:.3f}', ratios[0]):>8} {fmt('{:.3f}', ratios[1]):>9} {fmt('{:.3f}', ratios[2]):>9}")
+        out.append({"metric": k, "nginx": a, "old": o, "rginx": b, "new_over_old": ratios[0],
+                    "old_over_nginx": ratios[1], "new_over_nginx": ratios[2]})
+    return out
+
 if __name__ == "__main__":
     cmd, *args = sys.argv[1:]
     sys.exit(globals()["cmd_" + cmd](*args) or 0)

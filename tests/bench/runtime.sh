@@ -27,6 +27,9 @@
 # medians and prints every run.
 #
 # Environment:
+#   BASELINE     an older rginx binary (say, built from the commit before a change): it runs in
+#                every round between nginx and rginx, and the report adds its medians and the
+#                ratios new/old, old/nginx and new/nginx
 #   RGINX        rginx binary (default $CARGO_TARGET_DIR/release/rginx, or
 #                target/release/rginx in the repository; the argument wins)
 #   NGINX        nginx binary, also used for the upstream (default /usr/sbin/nginx)
@@ -113,6 +116,10 @@ echo_module=/usr/lib/nginx/modules/ngx_http_echo_module.so
 [ -e "$echo_module" ] || die "$echo_module is missing after installing libnginx-mod-http-echo"
 
 RGINX=$(cd "$(dirname "$RGINX")" && pwd)/$(basename "$RGINX")
+if [ -n "${BASELINE:-}" ]; then
+    [ -x "$BASELINE" ] || die "BASELINE binary not found or not executable: $BASELINE"
+    BASELINE=$(cd "$(dirname "$BASELINE")" && pwd)/$(basename "$BASELINE")
+fi
 case $BENCH_JSON in /*) ;; *) BENCH_JSON=$PWD/$BENCH_JSON;; esac
 
 bench_workdir runtime    # $work; $pids: every long-running process started here (upstream, proxies)
@@ -145,7 +152,7 @@ LUA
 # ------------------------------------------------------------ the configs ---
 read -r UP_PORT PX_PORT < <(helper ports 2)
 up=$work/upstream
-mkdir -p "$up/logs" "$up/html" "$work/nginx/logs" "$work/rginx/logs"
+mkdir -p "$up/logs" "$up/html" "$work/nginx/logs" "$work/rginx/logs" "$work/old/logs"
 ln -s "$(dirname "$echo_module")" "$up/modules"
 head -c "$BIG_BYTES" /dev/zero | tr '\0' 'x' > "$up/html/big.bin"
 
@@ -324,6 +331,7 @@ PY
 echo "rginx vs nginx as a reverse proxy (wrk, same nginx.conf)"
 echo "nginx: $NGINX ($("$NGINX" -v 2>&1 | sed 's/.*version: //'))"
 echo "rginx: $RGINX"
+[ -n "${BASELINE:-}" ] && echo "old:   $BASELINE (BASELINE)"
 echo "proxy on CPU $PROXY_CPU; wrk ($THREADS thread(s)) and the upstream nginx on CPU $LOAD_CPU; nice $NICE (autogroup $(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null || echo n/a)); slow under SCHED_RR: $SLOW_RT"
 echo "$ROUNDS rounds x ${DURATION}s (slow: ${SLOW_DURATION}s) (+${WARMUP}s warm-up) per proxy and scenario, order $ORDER; scenarios: $SCENARIOS"
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -334,13 +342,9 @@ started=$(date +%s)
 for sc in $SCENARIOS; do
     if [ "$sc" = slow ] && [ "$SLOW_RT" = 1 ]; then helper rt "$up_pid" 1; fi
     for ((round = 1; round <= ROUNDS; round++)); do
-        if [ "$ORDER" = ba ] || { [ "$ORDER" = abba ] && [ $((round % 2)) = 0 ]; }; then
-            run_one "$sc" "$round" rginx
-            run_one "$sc" "$round" nginx
-        else
-            run_one "$sc" "$round" nginx
-            run_one "$sc" "$round" rginx
-        fi
+        for name in $(proxy_order "$round"); do
+            run_one "$sc" "$round" "$name"
+        done
     done
     if [ "$sc" = slow ] && [ "$SLOW_RT" = 1 ]; then helper rt "$up_pid" 0; fi
 done
@@ -351,8 +355,10 @@ echo "load average at end: $load_end; took $(( $(date +%s) - started )) s"
 mkdir -p "$(dirname "$BENCH_JSON")"
 NGINX="$NGINX" RGINX="$RGINX" ROUNDS="$ROUNDS" DURATION="$DURATION" SLOW_DURATION="$SLOW_DURATION" WARMUP="$WARMUP" THREADS="$THREADS" \
 PROXY_CPU="$PROXY_CPU" LOAD_CPU="$LOAD_CPU" NICE="$NICE" SLOW_RT="$SLOW_RT" ORDER="$ORDER" LOAD_START="$load_start" LOAD_END="$load_end" \
-python3 - "$results" "$BENCH_JSON" "${STRICT:-0}" "$(getconf CLK_TCK)" "$P99_TOLERANCE" <<'PY'
+BENCH_DIR="$here" python3 - "$results" "$BENCH_JSON" "${STRICT:-0}" "$(getconf CLK_TCK)" "$P99_TOLERANCE" <<'PY'
 import json, os, statistics, sys
+sys.path.insert(0, os.environ["BENCH_DIR"])
+from helper import baseline_block
 
 path, out, strict, clk, p99_tol = sys.argv[1], sys.argv[2], sys.argv[3] == "1", int(sys.argv[4]), float(sys.argv[5])
 env = os.environ
@@ -457,9 +463,11 @@ for sc in dict.fromkeys(r["scenario"] for r in runs):
                         "counts": bool(goal and goal[2])})
         print(f"  {lab:<20} {fmt(spec, a):>10} {fmt(spec, b):>10} {fmt('{:.3f}', ratio):>7}  {gtxt:<16} {res}")
     print(f"  => {sc}: {'PASS' if verdict else 'MISS'}")
+    base = baseline_block(rs, keys, [(k, lab, spec) for k, lab, _, spec in LABELS], fmt)
     summary["all_pass"] &= verdict
     summary["scenarios"].append({"name": sc, "title": TITLES[sc], "connections": rs[0]["connections"],
-                                 "pass": verdict, "median": med, "metrics": metrics, "runs": rs})
+                                 "pass": verdict, "median": med, "metrics": metrics,
+                                 "baseline": base, "runs": rs})
 print()
 print("(info) rows are not part of the verdict: with wrk and the upstream sharing one core, that core")
 print("saturates first, so throughput is judged by the proxy's CPU time per request instead.")

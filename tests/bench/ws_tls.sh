@@ -33,6 +33,9 @@
 # still run, and the script exits 1 at the end.
 #
 # Environment:
+#   BASELINE      an older rginx binary (say, built from the commit before a change): it runs in
+#                 every round between nginx and rginx, and the report adds its medians and the
+#                 ratios new/old, old/nginx and new/nginx
 #   RGINX         rginx binary (default $CARGO_TARGET_DIR/release/rginx, or target/release/rginx
 #                 in the repository; the argument wins)
 #   NGINX         nginx binary (default /usr/sbin/nginx)
@@ -141,6 +144,10 @@ fi
 [ -x "$LOAD" ] || die "bench-load not found: $LOAD"
 
 RGINX=$(cd "$(dirname "$RGINX")" && pwd)/$(basename "$RGINX")
+if [ -n "${BASELINE:-}" ]; then
+    [ -x "$BASELINE" ] || die "BASELINE binary not found or not executable: $BASELINE"
+    BASELINE=$(cd "$(dirname "$BASELINE")" && pwd)/$(basename "$BASELINE")
+fi
 case $BENCH_JSON in /*) ;; *) BENCH_JSON=$PWD/$BENCH_JSON;; esac
 
 bench_workdir ws-tls    # $work; $pids: every long-running process started here (upstream, proxies)
@@ -159,7 +166,7 @@ LUA
 
 # ------------------------------------------------------------ the configs ---
 read -r UP_PORT WS_PORT TLS_PORT < <(helper ports 3)
-mkdir -p "$work/upstream" "$work/nginx/logs" "$work/rginx/logs"
+mkdir -p "$work/upstream" "$work/nginx/logs" "$work/rginx/logs" "$work/old/logs"
 
 # ECDSA P-256 key and self-signed certificate for localhost, made for this run.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
@@ -339,6 +346,7 @@ PY
 echo "rginx vs nginx: WebSocket tunnels and TLS (same nginx.conf)"
 echo "nginx: $NGINX ($("$NGINX" -v 2>&1 | sed 's/.*version: //'))"
 echo "rginx: $RGINX"
+[ -n "${BASELINE:-}" ] && echo "old:   $BASELINE (BASELINE)"
 echo "load:  $LOAD"
 echo "proxy on CPU $PROXY_CPU; load and upstream on CPU $LOAD_CPU; nice $NICE (autogroup $(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null || echo n/a)); open files $NOFILE"
 echo "$ROUNDS rounds x ${DURATION}s (+${WARMUP}s warm-up), order $ORDER; scenarios: $SCENARIOS"
@@ -352,7 +360,7 @@ failed=$work/failed
 : > "$failed"
 for sc in $SCENARIOS; do
     for ((round = 1; round <= ROUNDS; round++)); do
-        if [ "$ORDER" = ba ] || { [ "$ORDER" = abba ] && [ $((round % 2)) = 0 ]; }; then order="rginx nginx"; else order="nginx rginx"; fi
+        order=$(proxy_order "$round")
         broken=""
         for name in $order; do
             run_one "$sc" "$round" "$name" || { broken=$name; break; }
@@ -372,8 +380,10 @@ mkdir -p "$(dirname "$BENCH_JSON")"
 NGINX="$NGINX" RGINX="$RGINX" ROUNDS="$ROUNDS" DURATION="$DURATION" WARMUP="$WARMUP" WS_CONNS="$WS_CONNS" WS_SIZE="$WS_SIZE" \
 IDLE_TUNNELS="$IDLE_TUNNELS" HS_CONNS="$HS_CONNS" TLS_VERSION="$TLS_VERSION" CONNS="$CONNS" THREADS="$THREADS" \
 PROXY_CPU="$PROXY_CPU" LOAD_CPU="$LOAD_CPU" NICE="$NICE" ORDER="$ORDER" LOAD_START="$load_start" LOAD_END="$load_end" SCENARIOS="$SCENARIOS" \
-python3 - "$results" "$failed" "$BENCH_JSON" "${STRICT:-0}" "$(getconf CLK_TCK)" <<'PY'
+BENCH_DIR="$here" python3 - "$results" "$failed" "$BENCH_JSON" "${STRICT:-0}" "$(getconf CLK_TCK)" <<'PY'
 import json, os, statistics, sys
+sys.path.insert(0, os.environ["BENCH_DIR"])
+from helper import baseline_block
 
 path, failed_path, out, strict, clk = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1", int(sys.argv[5])
 env = os.environ
@@ -474,9 +484,10 @@ for sc in env["SCENARIOS"].split():
                         "pass": (res.startswith("PASS") if res else None), "counts": bool(goal and goal[2])})
         print(f"  {lab.format(unit=unit):<22} {fmt(spec, a):>10} {fmt(spec, b):>10} {fmt('{:.3f}', ratio):>7}  {gtxt:<14} {res}")
     print(f"  => {sc}: {'PASS' if verdict else 'MISS'}")
+    base = baseline_block(rs, keys, [(k, lab.format(unit=unit), spec) for k, lab, _, spec in LABELS], fmt)
     summary["all_pass"] &= verdict
     summary["scenarios"].append({"name": sc, "title": TITLES[sc], "pass": verdict, "median": med,
-                                 "metrics": metrics, "runs": rs})
+                                 "metrics": metrics, "baseline": base, "runs": rs})
 print()
 print("(info) rows are not part of the verdict: the load core saturates first, so throughput is judged")
 print("by the proxy's CPU time per message/handshake/request instead.")

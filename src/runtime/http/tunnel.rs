@@ -201,51 +201,49 @@ fn pump(
 }
 
 impl Tunnel<'_> {
-    /// Moves bytes until neither side can go on; `Some` when the tunnel is over.
+    /// Moves bytes until neither side can go on; `Some` when the tunnel is over. One pass
+    /// does it: each direction is pumped until its read (or its blocked write) is pending,
+    /// which registers the task's waker for it, and a direction never waits on the other.
     fn poll_step(&mut self, cx: &mut Context<'_>) -> Option<End> {
         let mut ignored = 0u64;
-        loop {
-            let down = pump(
-                cx,
-                self.upstream,
-                self.client,
-                &mut self.down,
-                &mut self.upstream_eof,
-                &mut self.read_err,
-                &mut self.from_upstream,
-            );
-            let down = match down {
-                Ok(p) => p,
-                Err(e) => return Some(e),
-            };
-            let up = match pump(
-                cx,
-                self.client,
-                self.upstream,
-                &mut self.up,
-                &mut self.client_eof,
-                &mut self.read_err,
-                &mut ignored,
-            ) {
-                Ok(p) => p,
-                Err(e) => return Some(e),
-            };
-            if down || up {
-                self.last = self.clock.now();
-            }
-            // ngx_http_upstream_process_upgraded's end: a side ended and what it sent went on.
-            if (self.upstream_eof && self.down.is_clear())
-                || (self.client_eof && self.up.is_clear())
-                || (self.upstream_eof && self.client_eof)
-            {
-                return Some(End::Closed);
-            }
-            if !(down || up) {
-                self.up_blocked = !self.up.is_clear();
-                self.down_blocked = !self.down.is_clear();
-                return None;
-            }
+        let down = pump(
+            cx,
+            self.upstream,
+            self.client,
+            &mut self.down,
+            &mut self.upstream_eof,
+            &mut self.read_err,
+            &mut self.from_upstream,
+        );
+        let down = match down {
+            Ok(p) => p,
+            Err(e) => return Some(e),
+        };
+        let up = match pump(
+            cx,
+            self.client,
+            self.upstream,
+            &mut self.up,
+            &mut self.client_eof,
+            &mut self.read_err,
+            &mut ignored,
+        ) {
+            Ok(p) => p,
+            Err(e) => return Some(e),
+        };
+        if down || up {
+            self.last = self.clock.now();
         }
+        // ngx_http_upstream_process_upgraded's end: a side ended and what it sent went on.
+        if (self.upstream_eof && self.down.is_clear())
+            || (self.client_eof && self.up.is_clear())
+            || (self.upstream_eof && self.client_eof)
+        {
+            return Some(End::Closed);
+        }
+        self.up_blocked = !self.up.is_clear();
+        self.down_blocked = !self.down.is_clear();
+        None
     }
 
     fn down_owed(&self) -> u64 {
