@@ -2,69 +2,58 @@
 //! table that change how a request is read (Host, Connection, User-Agent's browser flags, the
 //! unique lines whose repetition is a 400, Upgrade), run as each line is read, and the
 //! end-of-head checks of `ngx_http_process_request_header` (a missing Host, Content-Length,
-//! Transfer-Encoding, CONNECT and TRACE, Expect). It reads lines the parsers found; it does not
-//! find them, and it knows nothing of header buffers.
+//! Transfer-Encoding, CONNECT and TRACE, Expect). It reads lines the parsers found and the
+//! driver classified (`ir::header`), and keeps the first line of each known header in the
+//! head's `headers_in` slots; it does not find lines, and it knows nothing of header buffers.
 
 use std::borrow::Cow;
 
 use super::host::validate_host;
-use super::{text, Browser, Header, Method, Reject, RequestHead};
+use super::{text, Browser, Header, Known, Method, Reject, RequestHead};
 
-/// What the handlers remember from one line to the next.
-#[derive(Default)]
-pub(super) struct Handled {
-    /// The first line of each of `UNIQUE`, by index into `RequestHead::headers`.
-    unique: [Option<usize>; UNIQUE.len()],
-    user_agent_seen: bool,
-}
-
-/// Runs the handler of header line `index`, just added to `head.headers`
-/// (`ngx_http_process_request_headers` calls it as soon as the line is parsed, so a bad Host
-/// or a duplicate refuses the request before the lines after it are read).
+/// Runs the handler of header line `index`, just added to `head.headers` and classified as
+/// `k` (`ngx_http_process_request_headers` calls it as soon as the line is parsed, so a bad
+/// Host or a duplicate refuses the request before the lines after it are read). The line
+/// takes `k`'s slot in `head.headers_in` if it is the first.
 pub(super) fn handle(
     head: &mut RequestHead,
     buf: &[u8],
     index: usize,
-    handled: &mut Handled,
+    k: Known,
 ) -> Result<(), Reject> {
-    let h = &head.headers[index];
-    let value = &buf[h.value.clone()];
-    match known(&buf[h.name.clone()]) {
+    let prev = head.headers_in.first(k);
+    head.headers_in.note(k, index);
+    let value = value_of(buf, &head.headers, index);
+    match k {
         Known::Host => process_host(head, buf, index)?,
         Known::Connection => process_connection(head, value),
-        Known::UserAgent => {
-            if !handled.user_agent_seen {
-                handled.user_agent_seen = true;
-                head.browser = browser(value);
+        // the first line's browser flags, the first Upgrade line
+        Known::UserAgent if prev.is_none() => head.browser = browser(value),
+        Known::Upgrade if prev.is_none() => head.upgrade = Some(index),
+        _ if is_unique(k) => {
+            if let Some(prev) = prev {
+                return Err(duplicate("header line", head, buf, index, prev));
             }
         }
-        Known::Upgrade => {
-            if head.upgrade.is_none() {
-                head.upgrade = Some(index);
-            }
-        }
-        Known::Unique(slot) => match handled.unique[slot] {
-            Some(prev) => return Err(duplicate("header line", head, buf, index, prev)),
-            None => handled.unique[slot] = Some(index),
-        },
-        Known::Other => {}
+        _ => {}
     }
     Ok(())
 }
 
 /// `ngx_http_process_request_header`: the checks once the whole head is read.
-pub(super) fn process_request_header(
-    head: &mut RequestHead,
-    buf: &[u8],
-    handled: &Handled,
-) -> Result<(), Reject> {
+pub(super) fn process_request_header(head: &mut RequestHead, buf: &[u8]) -> Result<(), Reject> {
+    let first = |head: &RequestHead, k: Known| {
+        head.headers_in
+            .first(k)
+            .map(|i| value_of(buf, &head.headers, i))
+    };
     if head.host_header.is_none() && head.http_version() > 1000 {
         return Err(Reject::BadRequest(Cow::Borrowed(
             "client sent HTTP/1.1 request without \"Host\" header",
         )));
     }
-    if let Some(i) = handled.unique[CONTENT_LENGTH] {
-        match parse_content_length(value_of(buf, &head.headers, i)) {
+    if let Some(value) = first(head, Known::ContentLength) {
+        match parse_content_length(value) {
             Some(n) => head.content_length = Some(n),
             None => {
                 return Err(Reject::BadRequest(Cow::Borrowed(
@@ -73,75 +62,37 @@ pub(super) fn process_request_header(
             }
         }
     }
-    if let Some(i) = handled.unique[TRANSFER_ENCODING] {
-        process_transfer_encoding(head, value_of(buf, &head.headers, i))?;
+    if let Some(te) = first(head, Known::TransferEncoding) {
+        process_transfer_encoding(head, te)?;
     }
     match head.method {
         Method::Connect => return Err(Reject::NotAllowed("client sent CONNECT method")),
         Method::Trace => return Err(Reject::NotAllowed("client sent TRACE method")),
         _ => {}
     }
-    if let Some(i) = handled.unique[EXPECT] {
-        head.expect_continue = head.http_version() >= 1001
-            && value_of(buf, &head.headers, i).eq_ignore_ascii_case(b"100-continue");
+    if let Some(expect) = first(head, Known::Expect) {
+        head.expect_continue =
+            head.http_version() >= 1001 && expect.eq_ignore_ascii_case(b"100-continue");
     }
     Ok(())
 }
 
-/// Headers with a handler in nginx's `ngx_http_headers_in` table that matter here.
-#[derive(Clone, Copy)]
-enum Known {
-    Host,
-    Connection,
-    UserAgent,
-    Upgrade,
-    /// `ngx_http_process_unique_header_line`: a second line is a 400. Index into `UNIQUE`.
-    Unique(usize),
-    Other,
-}
-
-const UNIQUE: [&[u8]; 10] = [
-    b"if-modified-since",
-    b"if-unmodified-since",
-    b"if-match",
-    b"if-none-match",
-    b"content-length",
-    b"content-range",
-    b"if-range",
-    b"transfer-encoding",
-    b"expect",
-    b"authorization",
-];
-const CONTENT_LENGTH: usize = 4;
-const TRANSFER_ENCODING: usize = 7;
-const EXPECT: usize = 8;
-
-fn known(name: &[u8]) -> Known {
-    let is = |s: &[u8]| name.eq_ignore_ascii_case(s);
-    let unique = |i: usize| {
-        if is(UNIQUE[i]) {
-            Known::Unique(i)
-        } else {
-            Known::Other
-        }
-    };
-    match name.len() {
-        4 if is(b"host") => Known::Host,
-        6 => unique(EXPECT),
-        7 if is(b"upgrade") => Known::Upgrade,
-        8 if is(b"if-match") => Known::Unique(2),
-        8 => unique(6),
-        10 if is(b"connection") => Known::Connection,
-        10 if is(b"user-agent") => Known::UserAgent,
-        13 if is(b"if-none-match") => Known::Unique(3),
-        13 if is(b"content-range") => Known::Unique(5),
-        13 => unique(9),
-        14 => unique(CONTENT_LENGTH),
-        17 if is(b"if-modified-since") => Known::Unique(0),
-        17 => unique(TRANSFER_ENCODING),
-        19 => unique(1),
-        _ => Known::Other,
-    }
+/// The headers nginx 1.22 reads with `ngx_http_process_unique_header_line`: a second line
+/// is a 400.
+fn is_unique(k: Known) -> bool {
+    matches!(
+        k,
+        Known::IfModifiedSince
+            | Known::IfUnmodifiedSince
+            | Known::IfMatch
+            | Known::IfNoneMatch
+            | Known::ContentLength
+            | Known::ContentRange
+            | Known::IfRange
+            | Known::TransferEncoding
+            | Known::Expect
+            | Known::Authorization
+    )
 }
 
 /// `ngx_http_process_host`: one Host line, and a valid one; the host of an absolute-form

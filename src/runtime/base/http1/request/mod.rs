@@ -41,6 +41,8 @@ use std::ops::Range;
 
 use bytes::{Bytes, BytesMut};
 
+pub use super::known::{HeadersIn, Known};
+
 pub use host::validate_host;
 pub use uri::{arg, escape_uri, normalize_uri};
 
@@ -185,6 +187,8 @@ pub struct Header {
     /// the value, as in nginx). Empty for a line without a colon, which nginx keeps as a header
     /// with an empty value.
     pub value: Range<usize>,
+    /// The header of nginx's tables this line is, classified once as it was read.
+    pub known: Option<Known>,
 }
 
 /// The browser flags `ngx_http_process_user_agent` derives from the first `User-Agent` line
@@ -301,6 +305,9 @@ pub struct RequestHead {
     pub connection_upgrade: bool,
     /// Index into `headers` of the first Upgrade line.
     pub upgrade: Option<usize>,
+    /// The first line of each known header (nginx's `r->headers_in`): read with
+    /// [`RequestHead::known`] and [`RequestHead::known_all`].
+    pub headers_in: HeadersIn,
     /// `Expect: 100-continue` (exactly, case-insensitive) on an HTTP/1.1+ request, as
     /// `ngx_http_test_expect`.
     pub expect_continue: bool,
@@ -353,6 +360,7 @@ impl RequestHead {
             connection_keep_alive: false,
             connection_upgrade: false,
             upgrade: None,
+            headers_in: HeadersIn::new(),
             expect_continue: false,
             browser: Browser::default(),
             head_len: 0,
@@ -385,6 +393,23 @@ impl RequestHead {
         self.headers
             .iter()
             .filter(move |h| self.buf[h.name.clone()].eq_ignore_ascii_case(name))
+            .map(move |h| &self.buf[h.value.clone()])
+    }
+
+    /// The value of the first line of known header `k`, as nginx's `r->headers_in.<k>`.
+    pub fn known(&self, k: Known) -> Option<&[u8]> {
+        self.headers_in
+            .first(k)
+            .map(|i| &self.buf[self.headers[i].value.clone()])
+    }
+
+    /// The values of every line of known header `k`, in order (found by their
+    /// classification, not by name).
+    pub fn known_all(&self, k: Known) -> impl Iterator<Item = &[u8]> + '_ {
+        let from = self.headers_in.first(k).unwrap_or(self.headers.len());
+        self.headers[from..]
+            .iter()
+            .filter(move |h| h.known == Some(k))
             .map(move |h| &self.buf[h.value.clone()])
     }
 

@@ -11,13 +11,14 @@ use std::ops::Range;
 
 use bytes::Bytes;
 
+use super::super::known::classify;
 use super::buffers::{too_long_header_line, Buffers};
 use super::header_line::{header_line, invalid_header_line, HeaderStep};
-use super::headers_in::{self, Handled};
+use super::headers_in;
 use super::host::validate_host;
 use super::line::{invalid_request, request_line, Line, LineError, LineStep};
 use super::uri::complex_uri;
-use super::{Browser, BufferState, Header, Limits, Method, Reject, RequestHead, CR, LF};
+use super::{Browser, BufferState, Header, HeadersIn, Limits, Method, Reject, RequestHead, CR, LF};
 
 /// One parse of a request head over a plain slice.
 pub(super) struct Scan<'b> {
@@ -26,7 +27,6 @@ pub(super) struct Scan<'b> {
     bufs: Buffers,
     /// The head being built; `RequestHead::buf` is left empty for the caller to set.
     head: RequestHead,
-    handled: Handled,
     /// The request as nginx knew it when it refused it (see [`super::rejected_head`]), or of
     /// an incomplete head once its request line is complete.
     stash: Option<RequestHead>,
@@ -39,7 +39,6 @@ impl<'b> Scan<'b> {
             limits,
             bufs: Buffers::new(limits, state),
             head: RequestHead::stand_in(Bytes::new(), 0..0, false),
-            handled: Handled::default(),
             stash: None,
         }
     }
@@ -198,11 +197,15 @@ impl<'b> Scan<'b> {
         }
     }
 
-    /// A header line nginx keeps: added to the head, then its handler runs.
+    /// A header line nginx keeps: classified, added to the head, then its handler runs.
     fn header(&mut self, name: Range<usize>, value: Range<usize>) -> Result<(), Reject> {
         let index = self.head.headers.len();
-        self.head.headers.push(Header { name, value });
-        match headers_in::handle(&mut self.head, self.buf, index, &mut self.handled) {
+        let known = classify(&self.buf[name.clone()]);
+        self.head.headers.push(Header { name, value, known });
+        let Some(k) = known else {
+            return Ok(());
+        };
+        match headers_in::handle(&mut self.head, self.buf, index, k) {
             Ok(()) => Ok(()),
             Err(r) => Err(self.reject(r)),
         }
@@ -232,7 +235,7 @@ impl<'b> Scan<'b> {
 
     /// `ngx_http_process_request_header`: the checks on the whole head.
     fn process_request_header(&mut self) -> Result<(), Reject> {
-        match headers_in::process_request_header(&mut self.head, self.buf, &self.handled) {
+        match headers_in::process_request_header(&mut self.head, self.buf) {
             Ok(()) => Ok(()),
             Err(r) => Err(self.reject(r)),
         }
@@ -296,6 +299,7 @@ fn new_head(line: &Line, method: Method, bufs: &Buffers) -> RequestHead {
         connection_keep_alive: false,
         connection_upgrade: false,
         upgrade: None,
+        headers_in: HeadersIn::new(),
         expect_continue: false,
         browser: Browser::default(),
         head_len: line.end,

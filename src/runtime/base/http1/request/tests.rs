@@ -1009,6 +1009,112 @@ fn every_prefix_is_partial() {
     assert!(partial(&b"\r\n".repeat(5000)));
 }
 
+// ----- headers_in -----
+
+#[test]
+fn headers_in_slots_are_the_first_lines() {
+    let keep = Limits {
+        ignore_invalid_headers: false,
+        ..Limits::default()
+    };
+    let h = ok_with(
+        b"GET / HTTP/1.1\r\nhost: a\r\nCookie: a=1\r\nX-Y: 1\r\nCOOKIE: b=2\r\n\
+          User_Agent: x\r\nuser-agent: Gecko/1\r\nX-Pad: p\r\nCookie: c=3\r\n\r\n",
+        &keep,
+    );
+    let known: Vec<_> = h.headers.iter().map(|x| x.known).collect();
+    assert_eq!(
+        known,
+        [
+            Some(Known::Host),
+            Some(Known::Cookie),
+            None,
+            Some(Known::Cookie),
+            None, // kept as invalid, and not User-Agent: nginx compares names, not spellings
+            Some(Known::UserAgent),
+            Some(Known::XPad),
+            Some(Known::Cookie),
+        ]
+    );
+    assert_eq!(h.headers_in.first(Known::Host), Some(0));
+    assert_eq!(h.headers_in.first(Known::Cookie), Some(1));
+    assert_eq!(h.headers_in.first(Known::UserAgent), Some(5));
+    assert_eq!(h.headers_in.first(Known::Referer), None);
+    assert_eq!(h.known(Known::Host), Some(&b"a"[..]));
+    assert_eq!(h.known(Known::UserAgent), Some(&b"Gecko/1"[..]));
+    assert!(h.browser.gecko);
+    assert_eq!(h.known(Known::Referer), None);
+    let cookies: Vec<&[u8]> = h.known_all(Known::Cookie).collect();
+    assert_eq!(cookies, [&b"a=1"[..], b"b=2", b"c=3"]);
+    assert_eq!(h.known_all(Known::Accept).count(), 0);
+    // the stand-ins of refused requests have no slots
+    assert_eq!(
+        format!("{:?}", RequestHead::bad_request(Bytes::new()).headers_in),
+        "{}"
+    );
+}
+
+#[test]
+fn known_agrees_with_find() {
+    let mut rng = XorShift(0x2545_F491_4F6C_DD1D);
+    let names: Vec<&str> = Known::ALL.iter().map(|k| k.name()).collect();
+    let junk = ["X-Y", "Hosts", "Content_Length", "X-Accel", "A"];
+    for _ in 0..2_000 {
+        let mut req = b"GET / HTTP/1.0\r\n".to_vec();
+        for _ in 0..rng.below(12) {
+            let name = if rng.below(4) == 0 {
+                junk[rng.below(junk.len())]
+            } else {
+                names[rng.below(names.len())]
+            };
+            // a value `vN` would be refused in these; a unique header is refused twice
+            let once = [
+                "Host",
+                "If-Modified-Since",
+                "If-Unmodified-Since",
+                "If-Match",
+                "If-None-Match",
+                "Content-Range",
+                "If-Range",
+                "Expect",
+                "Authorization",
+            ];
+            let present = req
+                .windows(name.len())
+                .any(|w| w.eq_ignore_ascii_case(name.as_bytes()));
+            if matches!(name, "Content-Length" | "Transfer-Encoding")
+                || (once.contains(&name) && present)
+            {
+                continue;
+            }
+            let cased: Vec<u8> = name
+                .bytes()
+                .map(|c| {
+                    if rng.below(2) == 0 {
+                        c.to_ascii_uppercase()
+                    } else {
+                        c.to_ascii_lowercase()
+                    }
+                })
+                .collect();
+            req.extend_from_slice(&cased);
+            req.extend_from_slice(format!(": v{}\r\n", rng.below(100)).as_bytes());
+        }
+        req.extend_from_slice(b"\r\n");
+        let keep = Limits {
+            ignore_invalid_headers: false,
+            ..Limits::default()
+        };
+        let h = ok_with(&req, &keep);
+        for k in Known::ALL {
+            assert_eq!(h.known(k), h.find(k.name().as_bytes()), "{k:?} in {req:?}");
+            let by_slot: Vec<&[u8]> = h.known_all(k).collect();
+            let by_name: Vec<&[u8]> = h.find_all(k.name().as_bytes()).collect();
+            assert_eq!(by_slot, by_name, "{k:?}");
+        }
+    }
+}
+
 // ----- robustness -----
 
 struct XorShift(u64);
