@@ -4,6 +4,7 @@
 //! certificates already read. Nothing here is a string to interpret while serving, and
 //! nothing refers back to the AST. `config::load` builds it; the runtime only reads it.
 
+pub mod header;
 pub mod location;
 pub mod log;
 pub mod map;

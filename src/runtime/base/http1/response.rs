@@ -25,6 +25,9 @@
 use std::ops::Range;
 
 pub use super::decode::Framing;
+pub use super::known::{HeadersIn, Known};
+
+use super::known::classify;
 
 /// One upstream header line: positions of its name and of its value in the parsed buffer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,6 +37,8 @@ pub struct Header {
     /// The value without its leading and trailing spaces (0x20 only: tabs are kept, as in
     /// nginx). Empty for a line with nothing after the colon, or with no colon at all.
     pub value: Range<usize>,
+    /// The header of nginx's tables this line is, classified once as it was read.
+    pub known: Option<Known>,
 }
 
 /// The head of an upstream response.
@@ -71,6 +76,9 @@ pub struct ResponseHead {
     /// HTTP/0.9, where every byte received is body (observed also when the first bytes came
     /// in an earlier read).
     pub head_len: usize,
+    /// The first line of each known header (nginx's `u->headers_in`): read with
+    /// [`ResponseHead::known`] and [`ResponseHead::known_all`].
+    pub headers_in: HeadersIn,
 }
 
 /// Result of an attempt to parse something that may not have arrived entirely.
@@ -198,6 +206,23 @@ impl ResponseHead {
             .map(|h| h.value_in(buf))
     }
 
+    /// The value of the first line of known header `k` in `buf`, the parsed buffer.
+    pub fn known<'a>(&self, buf: &'a [u8], k: Known) -> Option<&'a [u8]> {
+        self.headers_in
+            .first(k)
+            .map(|i| self.headers[i].value_in(buf))
+    }
+
+    /// The values of every line of known header `k` in `buf`, in order (found by their
+    /// classification, not by name).
+    pub fn known_all<'a>(&'a self, buf: &'a [u8], k: Known) -> impl Iterator<Item = &'a [u8]> {
+        let from = self.headers_in.first(k).unwrap_or(self.headers.len());
+        self.headers[from..]
+            .iter()
+            .filter(move |h| h.known == Some(k))
+            .map(move |h| h.value_in(buf))
+    }
+
     fn http09() -> Self {
         ResponseHead {
             http_major: 0,
@@ -209,6 +234,7 @@ impl ResponseHead {
             chunked: false,
             connection_close: true,
             head_len: 0,
+            headers_in: HeadersIn::new(),
         }
     }
 }
@@ -307,6 +333,7 @@ fn parse_head_window(b: &[u8]) -> Result<Option<ResponseHead>, HeadError> {
         chunked: false,
         connection_close: major * 1000 + minor < 1001,
         head_len: 0,
+        headers_in: HeadersIn::new(),
     };
 
     'lines: loop {
@@ -393,25 +420,31 @@ fn parse_head_window(b: &[u8]) -> Result<Option<ResponseHead>, HeadError> {
         }
         i += 1;
 
-        let header = Header {
+        let known = classify(&b[start..name_end]);
+        if let Some(k) = known {
+            note_header(&mut head, k, &b[value_start..value_end]);
+        }
+        head.headers.push(Header {
             name: start..name_end,
             value: value_start..value_end,
-        };
-        note_header(&mut head, &b[header.name.clone()], &b[header.value.clone()]);
-        head.headers.push(header);
+            known,
+        });
     }
 }
 
-/// What nginx's upstream header handlers record for framing and keep-alive.
-fn note_header(head: &mut ResponseHead, name: &[u8], value: &[u8]) {
-    match name.len() {
-        10 if name.eq_ignore_ascii_case(b"connection") => {
+/// What nginx's upstream header handlers record for framing and keep-alive, for the line
+/// about to become `head.headers[head.headers.len()]`, classified as `k`; the line takes `k`'s
+/// slot if it is the first.
+fn note_header(head: &mut ResponseHead, k: Known, value: &[u8]) {
+    head.headers_in.note(k, head.headers.len());
+    match k {
+        Known::Connection => {
             head.connection_close |= contains_ignore_case(value, b"close");
         }
-        14 if name.eq_ignore_ascii_case(b"content-length") => {
+        Known::ContentLength => {
             head.content_length = content_length(value);
         }
-        17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+        Known::TransferEncoding => {
             head.chunked |= contains_ignore_case(value, b"chunked");
         }
         _ => {}
@@ -1073,6 +1106,43 @@ mod tests {
         };
         assert!(h09.is_http09());
         assert_eq!(h09.http_version(), 9);
+    }
+
+    #[test]
+    fn headers_in_slots() {
+        let buf = b"HTTP/1.1 200 OK\r\nset-cookie: a=1\r\nX-A: 1\r\nHTTP/1.1 200 OK\r\n\
+            SET-COOKIE: b=2\r\nLocation: /x\r\nSet_Cookie: c\r\nContent-Length: 5\r\n\
+            content-length: 7\r\nETAG: \"e\"\r\n\r\n";
+        let Ok(Parse::Complete(h)) = parse_head(buf, L) else {
+            panic!()
+        };
+        let known: Vec<_> = h.headers.iter().map(|hd| hd.known).collect();
+        assert_eq!(
+            known,
+            [
+                Some(Known::SetCookie),
+                None,
+                Some(Known::SetCookie),
+                Some(Known::Location),
+                None,
+                Some(Known::ContentLength),
+                Some(Known::ContentLength),
+                Some(Known::Etag),
+            ]
+        );
+        assert_eq!(h.headers_in.first(Known::SetCookie), Some(0));
+        assert_eq!(h.headers_in.first(Known::ContentLength), Some(5));
+        assert_eq!(h.known(buf, Known::Location), Some(&b"/x"[..]));
+        assert_eq!(h.known(buf, Known::Etag), Some(&b"\"e\""[..]));
+        assert_eq!(h.known(buf, Known::Server), None);
+        // the slot is the first line; the framing is still the last valid length
+        assert_eq!(h.known(buf, Known::ContentLength), Some(&b"5"[..]));
+        assert_eq!(h.content_length, Some(7));
+        let cookies: Vec<&[u8]> = h.known_all(buf, Known::SetCookie).collect();
+        assert_eq!(cookies, [&b"a=1"[..], b"b=2"]);
+        for k in Known::ALL {
+            assert_eq!(h.known(buf, k), h.find(buf, k.name().as_bytes()), "{k:?}");
+        }
     }
 
     /// A small deterministic generator for the robustness tests.
