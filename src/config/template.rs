@@ -12,6 +12,7 @@ use bytes::Bytes;
 
 use super::diagnostic::{code, Diagnostic, Place};
 use super::load::Loader;
+use crate::ir::var::HeaderVar;
 use crate::ir::{MapId, Part, Template, Var};
 use crate::source::Span;
 use crate::syntax::Word;
@@ -504,7 +505,7 @@ pub fn builtin(name: &[u8]) -> Option<Result<Var, Unresolved>> {
     let unsupported = |why: &'static str| Some(Err(Unresolved::Unsupported(why)));
     let v = match name {
         b"host" => Host,
-        b"http_host" => Http((*b"host").into()),
+        b"http_host" => Http(HeaderVar::new((*b"host").into())),
         b"content_length" => ContentLength,
         b"content_type" => ContentType,
         b"binary_remote_addr" => BinaryRemoteAddr,
@@ -622,7 +623,7 @@ fn prefix_var(name: &[u8]) -> Option<Var> {
     let strip = |p: &[u8]| name.strip_prefix(p).map(Box::<[u8]>::from);
     // Longest prefixes first: `upstream_http_` before `http_`.
     if let Some(s) = strip(b"upstream_http_") {
-        return Some(Var::UpstreamHttp(s));
+        return Some(Var::UpstreamHttp(HeaderVar::new(s)));
     }
     if let Some(s) = strip(b"upstream_cookie_") {
         return Some(Var::UpstreamCookie(s));
@@ -637,7 +638,7 @@ fn prefix_var(name: &[u8]) -> Option<Var> {
         return Some(Var::SentTrailerEmpty);
     }
     if let Some(s) = strip(b"http_") {
-        return Some(Var::Http(s));
+        return Some(Var::Http(HeaderVar::new(s)));
     }
     if let Some(s) = strip(b"cookie_") {
         return Some(Var::Cookie(s));
@@ -661,11 +662,11 @@ mod tests {
     fn prefixes_resolve_longest_first() {
         assert_eq!(
             prefix_var(b"upstream_http_x"),
-            Some(Var::UpstreamHttp((*b"x").into()))
+            Some(Var::UpstreamHttp(HeaderVar::new((*b"x").into())))
         );
         assert_eq!(
             prefix_var(b"http_user_agent"),
-            Some(Var::Http((*b"user_agent").into()))
+            Some(Var::Http(HeaderVar::new((*b"user_agent").into())))
         );
         assert_eq!(prefix_var(b"arg_A"), Some(Var::Arg((*b"A").into())));
         assert_eq!(prefix_var(b"nosuch"), None);

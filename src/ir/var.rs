@@ -8,6 +8,25 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::header::Known;
+
+/// The header a `$http_NAME` or `$upstream_http_NAME` reads: NAME as written (lowercase, `_`
+/// for `-`), and the header it is in nginx's tables when it is one, found once when the
+/// configuration is loaded (the runtime then reads that header's slot rather than comparing
+/// names).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct HeaderVar {
+    pub name: Box<[u8]>,
+    pub known: Option<Known>,
+}
+
+impl HeaderVar {
+    pub fn new(name: Box<[u8]>) -> HeaderVar {
+        let known = Known::from_var_suffix(&name);
+        HeaderVar { name, known }
+    }
+}
+
 /// Index of a `map` in [`super::Http::maps`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct MapId(pub u32);
@@ -30,7 +49,7 @@ pub enum Var {
     // Request headers.
     Host,
     /// `$http_NAME`: NAME lowercased with `_` for `-`.
-    Http(Box<[u8]>),
+    Http(HeaderVar),
     /// `$cookie_NAME`.
     Cookie(Box<[u8]>),
     ContentLength,
@@ -85,7 +104,7 @@ pub enum Var {
     /// `$upstream_cache_*`: rginx has no cache, so always empty.
     UpstreamCacheEmpty,
     /// `$upstream_http_NAME`.
-    UpstreamHttp(Box<[u8]>),
+    UpstreamHttp(HeaderVar),
     /// `$upstream_cookie_NAME`.
     UpstreamCookie(Box<[u8]>),
     /// `$upstream_trailer_NAME`.

@@ -78,7 +78,11 @@ impl Stream {
     /// cancellation points, with tokio's readiness kept as tokio keeps it itself: a read
     /// shorter than `buf` drained the socket, so its readiness is cleared. Other streams
     /// read as `AsyncRead`.
-    pub fn poll_read_into(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+    pub fn poll_read_into(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
         match self {
             Stream::Tcp(s) => poll_recv(s, cx, buf),
             Stream::Unix(s) => poll_recv(s, cx, buf),
@@ -120,7 +124,11 @@ macro_rules! raw_socket {
                     self.poll_write_ready(cx)
                 }
             }
-            fn try_io<R>(&self, interest: Interest, f: impl FnOnce() -> io::Result<R>) -> io::Result<R> {
+            fn try_io<R>(
+                &self,
+                interest: Interest,
+                f: impl FnOnce() -> io::Result<R>,
+            ) -> io::Result<R> {
                 <$t>::try_io(self, interest, f)
             }
         }

@@ -8,6 +8,7 @@
 
 use bytes::Bytes;
 
+use crate::ir::header::Known;
 use crate::ir::location::{Gzip as Conf, GzipProxied};
 use crate::runtime::base::clock;
 use crate::runtime::base::deflate::Encoder;
@@ -73,7 +74,7 @@ fn type_matches(conf: &Conf, content_type: Option<&[u8]>) -> bool {
 /// `ngx_http_gzip_ok`.
 fn gzip_ok(r: &Request, conf: &Conf, h: &HeadersOut) -> bool {
     let head = &r.head;
-    let Some(ae) = head.find(b"accept-encoding") else {
+    let Some(ae) = head.known(Known::AcceptEncoding) else {
         return false;
     };
     if ae.len() < 4 || (!ae.starts_with(b"gzip,") && !accept_encoding(ae)) {
@@ -86,11 +87,11 @@ fn gzip_ok(r: &Request, conf: &Conf, h: &HeadersOut) -> bool {
     if head.http_version() < min {
         return false;
     }
-    if head.find(b"via").is_some() && !proxied_ok(r, conf, h) {
+    if head.known(Known::Via).is_some() && !proxied_ok(r, conf, h) {
         return false;
     }
     if !conf.disable.is_empty() {
-        if let Some(ua) = head.find(b"user-agent") {
+        if let Some(ua) = head.known(Known::UserAgent) {
             if conf.disable.iter().any(|re| re.re.is_match(ua)) {
                 return false;
             }
@@ -108,7 +109,7 @@ fn proxied_ok(r: &Request, conf: &Conf, h: &HeadersOut) -> bool {
     if p.contains(GzipProxied::ANY) {
         return true;
     }
-    if p.contains(GzipProxied::AUTH) && r.head.find(b"authorization").is_some() {
+    if p.contains(GzipProxied::AUTH) && r.head.known(Known::Authorization).is_some() {
         return true;
     }
     if let Some(i) = h.expires {

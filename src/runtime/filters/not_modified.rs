@@ -6,6 +6,7 @@
 //! Proxied responses are left alone: nginx 1.22.1 sets `disable_not_modified` on every
 //! response it cannot cache, which without `proxy_cache` is all of them.
 
+use crate::ir::header::Known;
 use crate::ir::location::{IfModifiedSince, LocConf};
 use crate::runtime::base::clock;
 use crate::runtime::state::request::Request;
@@ -35,20 +36,20 @@ pub fn header_filter(r: &Request, conf: &LocConf, h: &mut HeadersOut) -> Verdict
         .filter(|e| e.live)
         .map(|e| &e.value[..]);
     let lm = h.last_modified_time;
-    if let Some(v) = r.head.find(b"if-unmodified-since") {
+    if let Some(v) = r.head.known(Known::IfUnmodifiedSince) {
         // ngx_http_test_if_unmodified: an unparsable date (-1) fails too.
         let unmodified = lm.is_some_and(|lm| clock::parse_http_time(v) >= lm);
         if !unmodified {
             return Verdict::PreconditionFailed;
         }
     }
-    if let Some(v) = r.head.find(b"if-match") {
+    if let Some(v) = r.head.known(Known::IfMatch) {
         if !etag_matches(v, etag, false) {
             return Verdict::PreconditionFailed;
         }
     }
-    let ims = r.head.find(b"if-modified-since");
-    let inm = r.head.find(b"if-none-match");
+    let ims = r.head.known(Known::IfModifiedSince);
+    let inm = r.head.known(Known::IfNoneMatch);
     if ims.is_none() && inm.is_none() {
         return Verdict::Send;
     }

@@ -13,6 +13,7 @@ use std::ops::Range;
 
 use bytes::Bytes;
 
+use crate::ir::header::Known;
 use crate::ir::location::LocConf;
 use crate::runtime::base::{clock, temp};
 use crate::runtime::state::request::Request;
@@ -98,11 +99,11 @@ pub fn header_filter(r: &Request, conf: &LocConf, h: &mut HeadersOut) -> Outcome
 /// counts), and `If-Range` matching the response's `ETag` exactly (a value ending in `"`) or
 /// its modification time.
 fn satisfy(r: &Request, conf: &LocConf, h: &HeadersOut, len: u64) -> Option<Parsed> {
-    let range = r.head.find(b"range")?;
+    let range = r.head.known(Known::Range)?;
     if range.len() < 7 || !range[..6].eq_ignore_ascii_case(b"bytes=") {
         return None;
     }
-    if let Some(ir) = r.head.find(b"if-range") {
+    if let Some(ir) = r.head.known(Known::IfRange) {
         if ir.len() >= 2 && ir.last() == Some(&b'"') {
             let etag = h.etag.map(|i| &h.headers[i]).filter(|e| e.live)?;
             if etag.value[..] != ir[..] {

@@ -29,6 +29,7 @@ use super::open::Open;
 use super::request::{
     first_server, first_srv, limits_of, log_invalid_headers, new_request, refuse,
 };
+use crate::ir::header::Known;
 use crate::runtime::base::http1::decode::{Decoder, Framing, Pieces};
 use crate::runtime::base::http1::encode;
 use crate::runtime::base::http1::request::{self as http1, BufferState, Limits, Parse};
@@ -232,19 +233,20 @@ async fn stream_request(
     };
     let mut resp = hyper::Response::builder().status(head.status);
     for h in &head.headers {
-        let name = h.name_in(&buf);
-        if [
-            &b"connection"[..],
-            b"keep-alive",
-            b"transfer-encoding",
-            b"proxy-connection",
-            b"upgrade",
-        ]
-        .iter()
-        .any(|n| name.eq_ignore_ascii_case(n))
-        {
+        // The connection-level headers HTTP/2 forbids (RFC 9113 8.2.2).
+        if matches!(
+            h.known,
+            Some(
+                Known::Connection
+                    | Known::KeepAlive
+                    | Known::TransferEncoding
+                    | Known::ProxyConnection
+                    | Known::Upgrade
+            )
+        ) {
             continue;
         }
+        let name = h.name_in(&buf);
         let (Ok(name), Ok(value)) = (
             hyper::header::HeaderName::from_bytes(name),
             hyper::header::HeaderValue::from_bytes(h.value_in(&buf)),

@@ -10,6 +10,7 @@ use std::io::Write;
 use super::conn::ConnInfo;
 use super::request::Request;
 use super::snapshot::Snapshot;
+use crate::ir::header::Known;
 use crate::ir::{ErrorLog, Level};
 use crate::runtime::base::io;
 use crate::runtime::base::log::{finish, prefix, MAX_ERROR_STR};
@@ -91,7 +92,7 @@ fn request_error(
         line.extend_from_slice(r.head.header(i).1);
         line.push(b'"');
     }
-    if let Some(referer) = r.head.find(b"referer") {
+    if let Some(referer) = r.head.known(Known::Referer) {
         line.extend_from_slice(b", referrer: \"");
         line.extend_from_slice(referer);
         line.push(b'"');

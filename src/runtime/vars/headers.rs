@@ -4,6 +4,8 @@
 
 use base64::Engine;
 
+use crate::ir::header::Known;
+use crate::ir::var::HeaderVar;
 use crate::runtime::base::http1::request::RequestHead;
 
 /// Whether a header name matches a variable suffix (`user_agent` for `User-Agent`).
@@ -20,74 +22,94 @@ pub fn header_name_is(header: &[u8], var: &[u8]) -> bool {
 }
 
 /// `$http_NAME`: the first line; `Cookie` lines joined with `; ` and `X-Forwarded-For` lines
-/// with `, ` (nginx 1.22.1).
-pub fn http_header(h: &RequestHead, name: &[u8], out: &mut Vec<u8>) -> bool {
-    let sep: Option<&[u8]> = match name {
-        b"cookie" => Some(b"; "),
-        b"x_forwarded_for" => Some(b", "),
-        _ => None,
-    };
-    let mut found = false;
-    for i in 0..h.headers.len() {
-        let (n, v) = h.header(i);
-        if header_name_is(n, name) {
-            if found {
-                match sep {
-                    Some(s) => out.extend_from_slice(s),
-                    None => return true,
-                }
-            }
-            out.extend_from_slice(v);
-            found = true;
+/// with `, ` (nginx 1.22.1). A header of nginx's tables is read from its slot; another is
+/// found by comparing names, as nginx's `ngx_http_variable_unknown_header` does.
+pub fn http_header(h: &RequestHead, var: &HeaderVar, out: &mut Vec<u8>) -> bool {
+    match var.known {
+        Some(k) => {
+            let sep: Option<&[u8]> = match k {
+                Known::Cookie => Some(b"; "),
+                Known::XForwardedFor => Some(b", "),
+                _ => None,
+            };
+            join(h.known_all(k), sep, out)
         }
+        None => {
+            let lines = (0..h.headers.len())
+                .map(|i| h.header(i))
+                .filter(|(n, _)| header_name_is(n, &var.name))
+                .map(|(_, v)| v);
+            join(lines, None, out)
+        }
+    }
+}
+
+/// The first value, or all of them with `sep` between them.
+fn join<'a>(values: impl Iterator<Item = &'a [u8]>, sep: Option<&[u8]>, out: &mut Vec<u8>) -> bool {
+    let mut found = false;
+    for v in values {
+        if found {
+            match sep {
+                Some(s) => out.extend_from_slice(s),
+                None => return true,
+            }
+        }
+        out.extend_from_slice(v);
+        found = true;
     }
     found
 }
 
 /// `$cookie_NAME` (ngx_http_parse_multi_header_lines).
 pub fn cookie(h: &RequestHead, name: &[u8], out: &mut Vec<u8>) -> bool {
-    for i in 0..h.headers.len() {
-        let (n, v) = h.header(i);
-        if !n.eq_ignore_ascii_case(b"cookie") || name.len() > v.len() {
+    for v in h.known_all(Known::Cookie) {
+        if name.len() > v.len() {
             continue;
         }
-        let mut s = 0;
-        while s < v.len() {
-            let matches =
-                v.len() - s >= name.len() && v[s..s + name.len()].eq_ignore_ascii_case(name);
-            if matches {
-                let mut p = s + name.len();
-                while p < v.len() && v[p] == b' ' {
-                    p += 1;
-                }
-                if p < v.len() && v[p] == b'=' {
-                    p += 1;
-                    while p < v.len() && v[p] == b' ' {
-                        p += 1;
-                    }
-                    let end = v[p..]
-                        .iter()
-                        .position(|&b| b == b';')
-                        .map_or(v.len(), |e| p + e);
-                    out.extend_from_slice(&v[p..end]);
-                    return true;
-                }
-                s = p;
-            }
-            // Skip to the next `;` or `,`, then spaces.
-            while s < v.len() {
-                let c = v[s];
-                s += 1;
-                if c == b';' || c == b',' {
-                    break;
-                }
-            }
-            while s < v.len() && v[s] == b' ' {
-                s += 1;
-            }
+        if let Some(value) = cookie_in(v, name) {
+            out.extend_from_slice(value);
+            return true;
         }
     }
     false
+}
+
+/// The value of cookie `name` in one `Cookie` line.
+fn cookie_in<'a>(v: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    let mut s = 0;
+    while s < v.len() {
+        let matches = v.len() - s >= name.len() && v[s..s + name.len()].eq_ignore_ascii_case(name);
+        if matches {
+            let mut p = s + name.len();
+            while p < v.len() && v[p] == b' ' {
+                p += 1;
+            }
+            if p < v.len() && v[p] == b'=' {
+                p += 1;
+                while p < v.len() && v[p] == b' ' {
+                    p += 1;
+                }
+                let end = v[p..]
+                    .iter()
+                    .position(|&b| b == b';')
+                    .map_or(v.len(), |e| p + e);
+                return Some(&v[p..end]);
+            }
+            s = p;
+        }
+        // Skip to the next `;` or `,`, then spaces.
+        while s < v.len() {
+            let c = v[s];
+            s += 1;
+            if c == b';' || c == b',' {
+                break;
+            }
+        }
+        while s < v.len() && v[s] == b' ' {
+            s += 1;
+        }
+    }
+    None
 }
 
 /// `$upstream_cookie_NAME`: the value of a `Set-Cookie` whose cookie name matches.
@@ -103,7 +125,7 @@ pub fn set_cookie_value<'a>(v: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
 
 /// `$remote_user` from `Authorization: Basic ...`.
 pub fn remote_user(h: &RequestHead, out: &mut Vec<u8>) -> bool {
-    let Some(v) = h.find(b"authorization") else {
+    let Some(v) = h.known(Known::Authorization) else {
         return false;
     };
     if v.len() < 6 || !v[..6].eq_ignore_ascii_case(b"basic ") {

@@ -12,6 +12,7 @@ pub mod path;
 use std::io::Write;
 
 use self::headers::{cookie, header_name_is, http_header, remote_user, set_cookie_value};
+use crate::ir::header::Known;
 use crate::ir::{Level, Part, Template, Var};
 use crate::runtime::base::clock;
 use crate::runtime::base::http1::request as http1;
@@ -71,11 +72,11 @@ impl Request {
             Var::Host => out.extend_from_slice(&self.host),
             Var::Http(name) => return http_header(h, name, out),
             Var::Cookie(name) => return cookie(h, name, out),
-            Var::ContentLength => match h.find(b"content-length") {
+            Var::ContentLength => match h.known(Known::ContentLength) {
                 Some(v) => out.extend_from_slice(v),
                 None => return false,
             },
-            Var::ContentType => match h.find(b"content-type") {
+            Var::ContentType => match h.known(Known::ContentType) {
                 Some(v) => out.extend_from_slice(v),
                 None => return false,
             },
@@ -149,7 +150,12 @@ impl Request {
             Var::ProxyPort => out.extend_from_slice(&self.upstream.proxy_port),
             Var::ProxyAddXForwardedFor => {
                 let start = out.len();
-                http_header(&self.head, b"x_forwarded_for", out);
+                for (i, v) in self.head.known_all(Known::XForwardedFor).enumerate() {
+                    if i > 0 {
+                        out.extend_from_slice(b", ");
+                    }
+                    out.extend_from_slice(v);
+                }
                 if out.len() > start {
                     out.extend_from_slice(b", ");
                 }
@@ -195,8 +201,15 @@ impl Request {
                 let Some(u) = &self.upstream.head else {
                     return false;
                 };
-                return match u.lines().find(|(n, _)| header_name_is(n, name)) {
-                    Some((_, v)) => {
+                let value = match name.known {
+                    Some(k) => u.head.known(&u.buf, k),
+                    None => u
+                        .lines()
+                        .find(|(n, _)| header_name_is(n, &name.name))
+                        .map(|(_, v)| v),
+                };
+                return match value {
+                    Some(v) => {
                         out.extend_from_slice(v);
                         true
                     }
@@ -208,9 +221,9 @@ impl Request {
                     return false;
                 };
                 let found = u
-                    .lines()
-                    .filter(|(n, _)| n.eq_ignore_ascii_case(b"set-cookie"))
-                    .find_map(|(_, v)| set_cookie_value(v, name));
+                    .head
+                    .known_all(&u.buf, Known::SetCookie)
+                    .find_map(|v| set_cookie_value(v, name));
                 return match found {
                     Some(v) => {
                         out.extend_from_slice(v);
@@ -420,6 +433,7 @@ fn ssl_var(tls: Option<&TlsInfo>, v: &Var, out: &mut Vec<u8>) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use crate::ir::var::HeaderVar;
     use crate::ir::{MapId, Var};
     use crate::runtime::testing::env;
 
@@ -434,16 +448,28 @@ mod tests {
         let mut r = e.request(REQUEST);
         let table: &[(Var, &str, bool)] = &[
             (Var::Host, "example.org", true),
-            (Var::Http((*b"host").into()), "Example.org:99", true),
-            (Var::Http((*b"user_agent").into()), "probe", true),
-            (Var::Http((*b"x_dup").into()), "1", true),
-            (Var::Http((*b"cookie").into()), "a=1; A=2; b=3", true),
             (
-                Var::Http((*b"x_forwarded_for").into()),
+                Var::Http(HeaderVar::new((*b"host").into())),
+                "Example.org:99",
+                true,
+            ),
+            (
+                Var::Http(HeaderVar::new((*b"user_agent").into())),
+                "probe",
+                true,
+            ),
+            (Var::Http(HeaderVar::new((*b"x_dup").into())), "1", true),
+            (
+                Var::Http(HeaderVar::new((*b"cookie").into())),
+                "a=1; A=2; b=3",
+                true,
+            ),
+            (
+                Var::Http(HeaderVar::new((*b"x_forwarded_for").into())),
                 "1.2.3.4, 5.6.7.8",
                 true,
             ),
-            (Var::Http((*b"x_absent").into()), "", false),
+            (Var::Http(HeaderVar::new((*b"x_absent").into())), "", false),
             (Var::Cookie((*b"a").into()), "1", true),
             (Var::Cookie((*b"b").into()), "3", true),
             (Var::Cookie((*b"c").into()), "", false),

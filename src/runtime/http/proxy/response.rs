@@ -11,6 +11,7 @@ use super::job::Job;
 use super::peer::{Got, Group};
 use super::relay::Relay;
 use super::upgrade;
+use crate::ir::header::Known;
 use crate::ir::proxy::{IgnoreHeaders, Proxy, RedirectFrom};
 use crate::ir::Level;
 use crate::runtime::base::http1::request::{normalize_uri, Method};
@@ -78,7 +79,7 @@ fn intercept(r: &mut Request, proxy: &Proxy, u: &UpstreamHead) -> Option<Next> {
         return None;
     }
     if status == 401 {
-        if let Some(v) = find(u, b"www-authenticate") {
+        if let Some(v) = find(u, Known::WwwAuthenticate) {
             r.out.push(Bytes::from_static(b"WWW-Authenticate"), v);
         }
     }
@@ -94,25 +95,26 @@ fn accel_redirect(r: &mut Request, proxy: &Proxy, u: &UpstreamHead) -> Option<Ne
     {
         return None;
     }
-    let target = find(u, b"x-accel-redirect")?;
-    const KEPT: [&[u8]; 7] = [
-        b"content-type",
-        b"set-cookie",
-        b"content-disposition",
-        b"cache-control",
-        b"expires",
-        b"accept-ranges",
-        b"content-encoding",
+    let target = find(u, Known::XAccelRedirect)?;
+    // The headers nginx keeps for the redirect (`ngx_http_upstream_process_headers`).
+    const KEPT: [Known; 7] = [
+        Known::ContentType,
+        Known::SetCookie,
+        Known::ContentDisposition,
+        Known::CacheControl,
+        Known::Expires,
+        Known::AcceptRanges,
+        Known::ContentEncoding,
     ];
     for h in &u.head.headers {
-        let name = h.name_in(&u.buf);
-        if !KEPT.iter().any(|k| name.eq_ignore_ascii_case(k))
-            || proxy.hide_headers.contains(&name.to_ascii_lowercase()[..])
-        {
+        let Some(known) = h.known.filter(|k| KEPT.contains(k)) else {
+            continue;
+        };
+        if hidden(proxy, h.name_in(&u.buf)) {
             continue;
         }
         let value = u.buf.slice(h.value.clone());
-        if name.eq_ignore_ascii_case(b"content-type") {
+        if known == Known::ContentType {
             r.out.content_type = Some(value);
         } else {
             r.out.push(u.buf.slice(h.name.clone()), value);
@@ -142,33 +144,28 @@ fn client_head(r: &mut Request, proxy: &Proxy, u: &UpstreamHead) -> (HeadersOut,
     h.status = u.head.status;
     h.status_line = Some(u.buf.slice(u.head.status_text.clone()));
     let mut buffering = proxy.buffering;
+    let ignored = |flag| proxy.ignore_headers.contains(flag);
     for line in &u.head.headers {
-        let name = line.name_in(&u.buf);
-        let lower = name.to_ascii_lowercase();
         let value = u.buf.slice(line.value.clone());
-        if lower == b"x-accel-charset"
-            && !proxy
-                .ignore_headers
-                .contains(IgnoreHeaders::X_ACCEL_CHARSET)
-        {
-            h.override_charset = Some(value.clone());
-        }
-        if lower == b"x-accel-buffering"
-            && !proxy
-                .ignore_headers
-                .contains(IgnoreHeaders::X_ACCEL_BUFFERING)
-        {
-            if value.eq_ignore_ascii_case(b"yes") {
-                buffering = true;
-            } else if value.eq_ignore_ascii_case(b"no") {
-                buffering = false;
+        match line.known {
+            Some(Known::XAccelCharset) if !ignored(IgnoreHeaders::X_ACCEL_CHARSET) => {
+                h.override_charset = Some(value.clone());
             }
+            Some(Known::XAccelBuffering) if !ignored(IgnoreHeaders::X_ACCEL_BUFFERING) => {
+                if value.eq_ignore_ascii_case(b"yes") {
+                    buffering = true;
+                } else if value.eq_ignore_ascii_case(b"no") {
+                    buffering = false;
+                }
+            }
+            _ => {}
         }
-        if proxy.hide_headers.contains(&lower[..]) || resp::header_hash(name) == 0 {
+        let name = line.name_in(&u.buf);
+        if hidden(proxy, name) || resp::header_hash(name) == 0 {
             continue;
         }
         let name = u.buf.slice(line.name.clone());
-        pass_header(r, proxy, &mut h, &lower, name, value);
+        pass_header(r, proxy, &mut h, line.known, name, value);
     }
     (h, buffering)
 }
@@ -178,15 +175,20 @@ fn pass_header(
     r: &mut Request,
     proxy: &Proxy,
     h: &mut HeadersOut,
-    lower: &[u8],
+    known: Option<Known>,
     name: Bytes,
     value: Bytes,
 ) {
-    match lower {
-        b"content-type" => h.content_type = Some(value),
+    use Known::*;
+    let Some(known) = known else {
+        h.push(name, value);
+        return;
+    };
+    match known {
+        ContentType => h.content_type = Some(value),
         // The client's framing and connection are nginx's own.
-        b"content-length" | b"transfer-encoding" | b"connection" | b"keep-alive" => {}
-        b"location" => {
+        ContentLength | TransferEncoding | Connection | KeepAlive => {}
+        Location => {
             let (value, rewritten) = rewrite_redirect(r, proxy, value, 0);
             let i = h.push(name, value.clone());
             // A rewritten Location is made absolute later; an untouched relative one
@@ -195,22 +197,22 @@ fn pass_header(
                 h.location = Some(i);
             }
         }
-        b"refresh" => {
+        Refresh => {
             let value = match find_ci(&value, b"url=") {
                 Some(p) => rewrite_redirect(r, proxy, value.clone(), p + 4).0,
                 None => value,
             };
             h.push(name, value);
         }
-        b"last-modified" => h.last_modified = Some(h.push(name, value)),
-        b"etag" => h.etag = Some(h.push(name, value)),
-        b"expires" => h.expires = Some(h.push(name, value)),
-        b"cache-control" => {
+        LastModified => h.last_modified = Some(h.push(name, value)),
+        Etag => h.etag = Some(h.push(name, value)),
+        Expires => h.expires = Some(h.push(name, value)),
+        CacheControl => {
             let i = h.push(name, value);
             h.cache_control.push(i);
         }
-        b"server" => h.server = Some(h.push(name, value)),
-        b"date" => h.date = Some(h.push(name, value)),
+        Server => h.server = Some(h.push(name, value)),
+        Date => h.date = Some(h.push(name, value)),
         _ => {
             h.push(name, value);
         }
@@ -275,11 +277,13 @@ fn find_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
         .position(|w| w.eq_ignore_ascii_case(needle))
 }
 
-/// The value of the first upstream header called `name`, as a slice of the head.
-fn find(u: &UpstreamHead, name: &[u8]) -> Option<Bytes> {
-    u.head
-        .headers
-        .iter()
-        .find(|h| h.name_in(&u.buf).eq_ignore_ascii_case(name))
-        .map(|h| u.buf.slice(h.value.clone()))
+/// The value of the first upstream header line of a kind, as a slice of the head.
+fn find(u: &UpstreamHead, k: Known) -> Option<Bytes> {
+    let i = u.head.headers_in.first(k)?;
+    Some(u.buf.slice(u.head.headers[i].value.clone()))
+}
+
+/// `proxy_hide_header` (and nginx's defaults), `proxy_pass_header` taken out.
+fn hidden(proxy: &Proxy, name: &[u8]) -> bool {
+    proxy.hide_headers.contains(&name.to_ascii_lowercase()[..])
 }
