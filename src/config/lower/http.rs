@@ -6,12 +6,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::loc::{Finish, LocBuilder, Shared};
+use super::loc::{Finish, LocBuilder};
 use super::location;
 use super::log::{parse_log_format, LogCx};
 use super::map::{self, MapRaw};
-use super::proxy::LocKind;
 use super::server::{Listen, Name, ServerBuilder, SrvBuilder};
+use super::shared::{LocKind, Shared};
 use super::ssl::SslSlot;
 use super::upstream::Upstreams;
 use super::{or, Slot};

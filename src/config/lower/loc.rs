@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::log::{AccessLogRaw, LogCx};
-use super::proxy::{LocKind, ProxyBuilder};
+use super::proxy::ProxyBuilder;
+use super::shared::{LocKind, Shared, TypeList};
 use super::{inherit, or, Set, Slot};
 use crate::config::diagnostic::{code, Diagnostic, Place};
 use crate::config::load::{directive_error, full_name, Loader};
@@ -20,14 +21,11 @@ use crate::config::template::{self, Raw, Scope};
 use crate::config::value;
 use crate::ir::location::{
     AccessRule, AddHeader, Charset, ErrorPage, ErrorPages, Expires, Gzip, GzipProxied,
-    IfModifiedSince, LocConf, Net, Root, ServerTokens, TryFiles, TryFilesFallback, Types,
+    IfModifiedSince, LocConf, Net, Root, ServerTokens, TryFiles, TryFilesFallback,
 };
 use crate::ir::ErrorLog;
 use crate::source::Span;
 use crate::syntax::Directive;
-
-/// `types` entries: extension (lowercased) and MIME type.
-pub type TypeList = Vec<(Box<[u8]>, Box<[u8]>)>;
 
 #[derive(Clone, Debug)]
 pub struct RawErrorPage {
@@ -1218,74 +1216,6 @@ pub struct Finish {
     pub scope: Scope,
     pub logs: LogCx,
     pub shared: Shared,
-}
-
-/// Values shared between many locations (one `Arc` per distinct `types` block, one for each
-/// default), so that thousands of locations do not each carry copies.
-#[derive(Default)]
-pub struct Shared {
-    types: HashMap<Span, Arc<Types>>,
-    default_types: Option<Arc<Types>>,
-    default_index: Option<Arc<[crate::ir::Template]>>,
-    default_root: Option<crate::ir::Template>,
-    no_error_pages: Option<Arc<ErrorPages>>,
-    no_add_headers: Option<Arc<[AddHeader]>>,
-    no_access: Option<Arc<[AccessRule]>>,
-    no_error_log: Option<Arc<[ErrorLog]>>,
-    default_hide: Option<Arc<HashSet<Box<[u8]>>>>,
-    pub upstreams: super::upstream::Upstreams,
-}
-
-impl Shared {
-    pub fn default_hide_headers(&mut self) -> Arc<HashSet<Box<[u8]>>> {
-        self.default_hide
-            .get_or_insert_with(|| {
-                Arc::new(
-                    super::proxy::DEFAULT_HIDE
-                        .iter()
-                        .map(|h| Box::<[u8]>::from(h.as_bytes()))
-                        .collect(),
-                )
-            })
-            .clone()
-    }
-
-    pub fn with_upstreams(upstreams: super::upstream::Upstreams) -> Shared {
-        Shared {
-            upstreams,
-            ..Shared::default()
-        }
-    }
-
-    fn types(&mut self, list: &TypeList, span: Span) -> Arc<Types> {
-        self.types
-            .entry(span)
-            .or_insert_with(|| {
-                Arc::new(Types {
-                    by_extension: list.iter().cloned().collect(),
-                })
-            })
-            .clone()
-    }
-
-    /// nginx's built-in types when no `types` block is given (ngx_http_core_default_types).
-    fn default_types(&mut self) -> Arc<Types> {
-        self.default_types
-            .get_or_insert_with(|| {
-                let list: &[(&str, &str)] = &[
-                    ("html", "text/html"),
-                    ("gif", "image/gif"),
-                    ("jpg", "image/jpeg"),
-                ];
-                Arc::new(Types {
-                    by_extension: list
-                        .iter()
-                        .map(|(e, t)| (Box::from(e.as_bytes()), Box::from(t.as_bytes())))
-                        .collect(),
-                })
-            })
-            .clone()
-    }
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {

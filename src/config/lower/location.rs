@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::loc::{Finish, LocBuilder};
-use super::proxy::LocKind;
+use super::shared::LocKind;
 use crate::config::diagnostic::{code, Diagnostic, Place};
 use crate::config::load::Loader;
 use crate::config::registry::{Spec, LOC};

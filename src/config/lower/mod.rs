@@ -17,6 +17,7 @@ pub mod map;
 pub mod proxy;
 pub mod rewrite;
 pub mod server;
+pub mod shared;
 pub mod ssl;
 pub mod ssl_context;
 pub mod upstream;

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::loc::Shared;
+use super::shared::{LocKind, Shared};
 use super::upstream::parse_url;
 use super::{inherit, or, Slot};
 use crate::config::diagnostic::{code, Diagnostic, Place};
@@ -21,17 +21,6 @@ use crate::ir::proxy::{
 use crate::ir::Template;
 use crate::source::Span;
 use crate::syntax::Directive;
-
-/// What the enclosing location is, for the rules that depend on it.
-#[derive(Clone, Debug, Default)]
-pub struct LocKind {
-    pub name: Box<[u8]>,
-    pub named: bool,
-    pub regex: bool,
-    pub is_location: bool,
-    /// Inside an `if` block.
-    pub in_if: bool,
-}
 
 /// `proxy_set_header NAME VALUE`: the name as written, the value, where.
 pub type SetHeader = (Box<[u8]>, Raw, Span);
@@ -785,6 +774,21 @@ impl ProxyBuilder {
             }
         }
         ProxyHeaders { set, replaced }
+    }
+}
+
+impl Shared {
+    pub fn default_hide_headers(&mut self) -> Arc<HashSet<Box<[u8]>>> {
+        self.default_hide
+            .get_or_insert_with(|| {
+                Arc::new(
+                    DEFAULT_HIDE
+                        .iter()
+                        .map(|h| Box::<[u8]>::from(h.as_bytes()))
+                        .collect(),
+                )
+            })
+            .clone()
     }
 }
 

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use super::loc::LocBuilder;
-use super::proxy::LocKind;
+use super::shared::LocKind;
 use crate::config::diagnostic::{code, Diagnostic, Place};
 use crate::config::load::Loader;
 use crate::config::registry::{Spec, LIF, SIF};

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::loc::LocBuilder;
 use super::location::{self, LocationBuilder};
-use super::proxy::LocKind;
+use super::shared::LocKind;
 use super::ssl::SslSlot;
 use super::upstream::{parse_url, resolve};
 use super::{inherit, Slot};
