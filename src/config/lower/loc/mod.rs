@@ -67,6 +67,7 @@ pub use error_pages::RawErrorPage;
 pub use files::{RawFallback, RawTryFiles};
 pub use gzip::RawGzip;
 pub use headers::{RawAddHeader, RawExpires};
+pub use script::ScriptOp;
 
 /// The http/server/location-level settings of one block.
 #[derive(Clone, Debug, Default)]
@@ -82,7 +83,7 @@ pub struct LocBuilder {
     pub index: Option<Vec<Raw>>,
     pub add_headers: Option<Vec<RawAddHeader>>,
     /// The rewrite directives of this very block (rewrite-phase code is not inherited).
-    pub script: Option<Box<Vec<super::rewrite::RawOp>>>,
+    pub script: Option<Box<Vec<ScriptOp>>>,
     /// Everything set less often, allocated when the first one is set: most locations set
     /// two or three directives, and thousands of them must stay small.
     pub rest: Option<Arc<Rest>>,
