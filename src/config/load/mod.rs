@@ -77,6 +77,16 @@ pub struct Loader {
     suggestions: rustc_hash::FxHashMap<(Box<[u8]>, u32), Option<String>>,
 }
 
+impl super::template::Load for Loader {
+    fn sources(&self) -> &SourceMap {
+        &self.sources
+    }
+
+    fn error(&mut self, d: Diagnostic) {
+        Loader::error(self, d);
+    }
+}
+
 /// nginx's `ngx_get_full_name`: absolute paths stay, relative ones get the prefix
 /// (no normalisation: nginx prints and opens `prefix/./x` as is).
 pub fn full_name(prefix: &Path, name: &[u8]) -> PathBuf {
