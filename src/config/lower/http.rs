@@ -121,7 +121,7 @@ impl HttpBuilder {
                     return;
                 }
                 if spec.support == Support::Implemented {
-                    super::main::unreachable_directive(l, d, spec);
+                    super::unreachable_directive(l, d, spec);
                 }
             }
         }

@@ -164,7 +164,7 @@ pub fn parse(l: &mut Loader, d: &Directive, parent: Option<Parent<'_>>) -> Optio
         if !loc.directive(l, d, spec, &at)
             && spec.support == crate::config::registry::Support::Implemented
         {
-            super::main::unreachable_directive(l, d, spec);
+            super::unreachable_directive(l, d, spec);
         }
     });
     me.loc = loc;

@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use super::diagnostic::{code, Diagnostic, Place};
 use super::load::{directive_error, duplicate, Loader};
+use super::registry::Spec;
 use super::value;
 use crate::source::Span;
 use crate::syntax::{Directive, Word};
@@ -155,6 +156,23 @@ impl Loader {
     pub fn arg_error(&mut self, d: &Directive, w: &Word, message: impl Into<String>) -> Diagnostic {
         Diagnostic::error(code::INVALID_VALUE, message, w.span).place(Place::At(d.end))
     }
+}
+
+/// A directive the table marks implemented in a context whose builder does not handle it:
+/// a bug in rginx, reported rather than ignored.
+pub fn unreachable_directive(l: &mut Loader, d: &Directive, spec: &Spec) {
+    l.error(
+        Diagnostic::error(
+            code::NOT_SUPPORTED,
+            format!(
+                "\"{}\" directive is not supported by rginx in this context",
+                spec.name
+            ),
+            d.head_span(),
+        )
+        .place(Place::At(d.end))
+        .help("this is a gap in rginx's directive table; please report it"),
+    );
 }
 
 fn time_error(d: &Directive, i: usize) -> Diagnostic {

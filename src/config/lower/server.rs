@@ -184,7 +184,7 @@ impl ServerBuilder {
                     return;
                 }
                 if spec.support == Support::Implemented {
-                    super::main::unreachable_directive(l, d, spec);
+                    super::unreachable_directive(l, d, spec);
                 }
             }
         });

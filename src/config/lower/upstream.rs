@@ -494,7 +494,7 @@ impl Entry {
             }
             _ => {
                 if spec.support == crate::config::registry::Support::Implemented {
-                    super::main::unreachable_directive(l, d, spec)
+                    super::unreachable_directive(l, d, spec)
                 }
             }
         }

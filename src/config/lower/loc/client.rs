@@ -93,9 +93,7 @@ pub(super) fn finish(r: &Rest) -> Conf {
             &r.client_body_temp_path,
             TempPath {
                 // Debian's --http-client-body-temp-path.
-                path: std::path::PathBuf::from(
-                    crate::config::lower::main::defaults::CLIENT_BODY_TEMP_PATH,
-                ),
+                path: std::path::PathBuf::from(crate::config::defaults::CLIENT_BODY_TEMP_PATH),
                 levels: Vec::new(),
             },
         )),

@@ -13,7 +13,7 @@ use crate::config::load::Loader;
 use crate::config::lower::log::LogCx;
 use crate::config::lower::rewrite::{self, RawCond, RawOp};
 use crate::config::lower::shared::{LocKind, Shared};
-use crate::config::lower::{main, or};
+use crate::config::lower::{or, unreachable_directive};
 use crate::config::registry::{Spec, Support, LIF, SIF};
 use crate::config::template::Scope;
 use crate::ir::rewrite::{If, Op, Script};
@@ -83,7 +83,7 @@ fn if_block(l: &mut Loader, d: &Directive, at: &LocKind) -> Option<ScriptOp> {
     let mut block = LocBuilder::default();
     l.walk(d, context, &mut |l, d, spec: &'static Spec| {
         if !block.directive(l, d, spec, &inner) && spec.support == Support::Implemented {
-            main::unreachable_directive(l, d, spec);
+            unreachable_directive(l, d, spec);
         }
     });
     Some(ScriptOp::If(cond, Box::new(block)))
