@@ -7,6 +7,10 @@
 //! itself, and list settings (`proxy_set_header`, `add_header`, `error_page`) are inherited
 //! all or nothing. Every builder reads arguments through the typed helpers below, which
 //! report nginx's messages.
+//!
+//! Imports point one way: [`loc`] uses [`proxy`] and [`rewrite`], never the reverse, and
+//! the types they share ([`shared::LocKind`], [`shared::Shared`]) live in [`shared`], which
+//! knows none of them.
 
 pub mod http;
 pub mod loc;

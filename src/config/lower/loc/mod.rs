@@ -7,10 +7,10 @@
 //!
 //! This file keeps the builder, its merge and the order of finishing; each family of
 //! directives reads its directives and finishes its part of the [`LocConf`] in a file of
-//! its own, as nginx splits them into modules: [`files`] (root, alias, index, try_files,
-//! types), [`error_pages`], [`headers`] (add_header, expires, charset), [`response`]
-//! (server_tokens, the redirect switches), [`gzip`], [`access`] (allow, deny, internal),
-//! [`logs`], [`client`] (body limits, timeouts, keep-alive) and [`script`] (the rewrite
+//! its own, as nginx splits them into modules: `files` (root, alias, index, try_files,
+//! types), `error_pages`, `headers` (add_header, expires, charset), `response`
+//! (server_tokens, the redirect switches), `gzip`, `access` (allow, deny, internal),
+//! `logs`, `client` (body limits, timeouts, keep-alive) and `script` (the rewrite
 //! module). The `proxy_*` directives are [`super::proxy`]'s.
 //!
 //! [`ir::LocConf`]: crate::ir::location::LocConf

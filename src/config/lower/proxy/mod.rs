@@ -3,9 +3,9 @@
 //!
 //! This file keeps the [`ProxyBuilder`], the dispatch of the directives, the ones that are a
 //! single value or a bitmask (timeouts, buffers, `proxy_next_upstream`,
-//! `proxy_ignore_headers`) and the merge. The rest is split as nginx's module is: [`pass`]
-//! (`proxy_pass`), [`redirect`] (`proxy_redirect`), [`headers`] (`proxy_set_header` and the
-//! request headers) and [`finish`] (the buffer checks, the defaults, the hidden headers).
+//! `proxy_ignore_headers`) and the merge. The rest is split as nginx's module is: `pass`
+//! (`proxy_pass`), `redirect` (`proxy_redirect`), `headers` (`proxy_set_header` and the
+//! request headers) and `finish` (the buffer checks, the defaults, the hidden headers).
 
 use std::time::Duration;
 
