@@ -5,6 +5,7 @@
 //! directives through the table ([`registry`]), lowers them ([`lower`]), runs the lints, and
 //! returns the IR only if nothing is an error.
 
+pub mod defaults;
 pub mod diagnostic;
 pub mod directives;
 pub mod lint;
@@ -21,7 +22,7 @@ use std::path::PathBuf;
 
 use diagnostic::{code, Diagnostic, Diagnostics};
 use load::{full_name, Loader};
-use lower::main::{defaults, MainBuilder};
+use lower::main::MainBuilder;
 
 use crate::ir;
 use crate::source::{FileId, SourceMap};

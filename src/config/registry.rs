@@ -318,7 +318,7 @@ pub fn suggest(name: &[u8], context: u32) -> Option<&'static str> {
 /// nginx builds by default of which rginx implements nothing. Tools read this line
 /// (certbot looks for ` --with-http_ssl_module`; scripts look for `--conf-path=`).
 pub fn configure_arguments() -> String {
-    use crate::config::lower::main::defaults;
+    use crate::config::defaults;
     let implemented = |m: &str| {
         DIRECTIVES
             .iter()

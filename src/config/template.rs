@@ -11,10 +11,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::diagnostic::{code, Diagnostic, Place};
-use super::load::Loader;
 use crate::ir::var::HeaderVar;
 use crate::ir::{MapId, Part, Template, Var};
-use crate::source::Span;
+use crate::source::{SourceMap, Span};
 use crate::syntax::Word;
 
 /// A value split into literals and variable references, not yet resolved.
@@ -82,25 +81,33 @@ fn is_name_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
 
+/// What parsing and resolving templates needs of the load: the bytes spans point into, and
+/// where problems go. The [`Loader`](super::load::Loader) is the one implementation; taking
+/// it through this trait keeps `template` from importing `load`, which holds a [`Scope`].
+pub trait Load {
+    fn sources(&self) -> &SourceMap;
+    fn error(&mut self, d: Diagnostic);
+}
+
 /// Splits a word into literals and variables; reports nginx's errors for a malformed `$`.
-pub fn parse(l: &mut Loader, word: &Word, end: Span) -> Option<Raw> {
+pub fn parse(l: &mut dyn Load, word: &Word, end: Span) -> Option<Raw> {
     parse_shared(l, &word.value, word.span, end)
 }
 
 /// Like [`parse`], for bytes that come from a word at `span` but were changed (a prefix added).
-pub fn parse_bytes(l: &mut Loader, v: &[u8], span: Span, end: Span) -> Option<Raw> {
+pub fn parse_bytes(l: &mut dyn Load, v: &[u8], span: Span, end: Span) -> Option<Raw> {
     parse_shared(l, &Bytes::copy_from_slice(v), span, end)
 }
 
 /// The splitting itself (`ngx_http_script_compile`); literals are slices of `v`.
-fn parse_shared(l: &mut Loader, v: &Bytes, span: Span, end: Span) -> Option<Raw> {
+fn parse_shared(l: &mut dyn Load, v: &Bytes, span: Span, end: Span) -> Option<Raw> {
     let mut parts: Vec<RawPart> = Vec::new();
     let mut lit_start = 0;
     let mut i = 0;
     // Spans of variables point into the word (past an opening quote): exact unless the word
     // had escapes before them.
     let offset = if l
-        .sources
+        .sources()
         .slice(span)
         .first()
         .is_some_and(|b| *b == b'"' || *b == b'\'')
@@ -216,7 +223,7 @@ pub struct Scope {
 impl Scope {
     /// Resolves a raw template; unknown names are reported (with no place in nginx's
     /// one-line message, as nginx prints none).
-    pub fn resolve(&mut self, l: &mut Loader, raw: &Raw) -> Template {
+    pub fn resolve(&mut self, l: &mut dyn Load, raw: &Raw) -> Template {
         let mut parts = Vec::with_capacity(raw.parts.len());
         for p in &raw.parts {
             match p {

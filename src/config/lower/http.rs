@@ -6,12 +6,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::loc::{Finish, LocBuilder, Shared};
+use super::loc::{Finish, LocBuilder};
 use super::location;
 use super::log::{parse_log_format, LogCx};
 use super::map::{self, MapRaw};
-use super::proxy::LocKind;
 use super::server::{Listen, Name, ServerBuilder, SrvBuilder};
+use super::shared::{LocKind, Shared};
 use super::ssl::SslSlot;
 use super::upstream::Upstreams;
 use super::{or, Slot};
@@ -121,7 +121,7 @@ impl HttpBuilder {
                     return;
                 }
                 if spec.support == Support::Implemented {
-                    super::main::unreachable_directive(l, d, spec);
+                    super::unreachable_directive(l, d, spec);
                 }
             }
         }
@@ -219,64 +219,7 @@ impl HttpBuilder {
 
     /// Groups every `listen` by address (S2.2, S2.3) and builds each address's name table.
     fn sockets(&self, l: &mut Loader, servers: &[ServerListens]) -> Vec<Socket> {
-        struct Entry {
-            addr: ListenAddr,
-            text: String,
-            servers: Vec<usize>,
-            default: Option<(usize, Span)>,
-            ssl: bool,
-            http2: bool,
-            proxy_protocol: bool,
-            opts: Option<(SocketOpts, Span)>,
-        }
-        let mut entries: Vec<Entry> = Vec::new();
-        for (si, s) in servers.iter().enumerate() {
-            for x in &s.listens {
-                let i = match entries.iter().position(|e| e.addr == x.addr) {
-                    Some(i) => i,
-                    None => {
-                        entries.push(Entry {
-                            addr: x.addr.clone(),
-                            text: x.text.clone(),
-                            servers: Vec::new(),
-                            default: None,
-                            ssl: false,
-                            http2: false,
-                            proxy_protocol: false,
-                            opts: None,
-                        });
-                        entries.len() - 1
-                    }
-                };
-                let e = &mut entries[i];
-                if x.set {
-                    if let Some((_, first)) = &e.opts {
-                        let first = *first;
-                        l.error(listen_error(x, format!("duplicate listen options for {}", e.text)).also(first, "options first given here")
-                            .help("socket options (backlog, reuseport, ...) may be given on one listen line per address"));
-                    } else {
-                        e.opts = Some((x.opts.clone(), x.span));
-                    }
-                }
-                if x.default_server {
-                    if let Some((_, first)) = e.default {
-                        l.error(
-                            listen_error(x, format!("a duplicate default server for {}", e.text))
-                                .also(first, "the default server is already here")
-                                .help("only one server per address may be default_server"),
-                        );
-                    } else {
-                        e.default = Some((si, x.span));
-                    }
-                }
-                e.ssl |= x.ssl;
-                e.http2 |= x.http2;
-                e.proxy_protocol |= x.proxy_protocol;
-                if !e.servers.contains(&si) {
-                    e.servers.push(si);
-                }
-            }
-        }
+        let entries = group_listens(l, servers);
         let bucket = or(&self.server_names_hash_bucket_size, 64);
         let mut confs: Vec<(AddrConf, SocketOpts)> = Vec::new();
         for e in &entries {
@@ -305,51 +248,7 @@ impl HttpBuilder {
             });
             confs.push((conf, opts));
         }
-        // S2.3: a wildcard address of a port serves the specific addresses of the same family
-        // and port, unless they asked for their own socket with `bind` (or other options).
-        let mut sockets: Vec<Socket> = Vec::new();
-        let is_wild =
-            |a: &ListenAddr| matches!(a, ListenAddr::Inet(sa) if sa.ip().is_unspecified());
-        for (conf, opts) in &confs {
-            if let ListenAddr::Inet(sa) = &conf.addr {
-                if !sa.ip().is_unspecified() && !opts.bind {
-                    let wild = confs.iter().any(|(c, _)| match &c.addr {
-                        ListenAddr::Inet(w) => {
-                            w.ip().is_unspecified()
-                                && w.port() == sa.port()
-                                && w.is_ipv4() == sa.is_ipv4()
-                        }
-                        _ => false,
-                    });
-                    if wild {
-                        continue;
-                    }
-                }
-            }
-            let mut addrs = Vec::new();
-            if is_wild(&conf.addr) {
-                if let ListenAddr::Inet(w) = &conf.addr {
-                    for (c, o) in &confs {
-                        if let ListenAddr::Inet(sa) = &c.addr {
-                            if !sa.ip().is_unspecified()
-                                && !o.bind
-                                && sa.port() == w.port()
-                                && sa.is_ipv4() == w.is_ipv4()
-                            {
-                                addrs.push(c.clone());
-                            }
-                        }
-                    }
-                }
-            }
-            addrs.push(conf.clone());
-            sockets.push(Socket {
-                addr: conf.addr.clone(),
-                opts: opts.clone(),
-                addrs,
-            });
-        }
-        sockets
+        bind_sockets(&confs)
     }
 
     /// The server name tables of one address (`ngx_http_server_names`).
@@ -475,4 +374,118 @@ fn hash_error(l: &mut Loader, span: Span, len: usize, bucket: u64) {
         .label(format!("this name is {len} bytes long"))
         .help(format!("add \"server_names_hash_bucket_size {};\" to the http block", (len + 18).div_ceil(64) * 64)),
     );
+}
+
+/// The listens of one address, gathered from every server (nginx's `ngx_http_conf_addr_t`).
+struct Entry {
+    addr: ListenAddr,
+    text: String,
+    servers: Vec<usize>,
+    default: Option<(usize, Span)>,
+    ssl: bool,
+    http2: bool,
+    proxy_protocol: bool,
+    opts: Option<(SocketOpts, Span)>,
+}
+
+/// Gathers the listens of every server by address, reporting a second default server or a
+/// second set of socket options for one address.
+fn group_listens(l: &mut Loader, servers: &[ServerListens]) -> Vec<Entry> {
+    let mut entries: Vec<Entry> = Vec::new();
+    for (si, s) in servers.iter().enumerate() {
+        for x in &s.listens {
+            let i = match entries.iter().position(|e| e.addr == x.addr) {
+                Some(i) => i,
+                None => {
+                    entries.push(Entry {
+                        addr: x.addr.clone(),
+                        text: x.text.clone(),
+                        servers: Vec::new(),
+                        default: None,
+                        ssl: false,
+                        http2: false,
+                        proxy_protocol: false,
+                        opts: None,
+                    });
+                    entries.len() - 1
+                }
+            };
+            let e = &mut entries[i];
+            if x.set {
+                if let Some((_, first)) = &e.opts {
+                    let first = *first;
+                    l.error(listen_error(x, format!("duplicate listen options for {}", e.text)).also(first, "options first given here")
+                        .help("socket options (backlog, reuseport, ...) may be given on one listen line per address"));
+                } else {
+                    e.opts = Some((x.opts.clone(), x.span));
+                }
+            }
+            if x.default_server {
+                if let Some((_, first)) = e.default {
+                    l.error(
+                        listen_error(x, format!("a duplicate default server for {}", e.text))
+                            .also(first, "the default server is already here")
+                            .help("only one server per address may be default_server"),
+                    );
+                } else {
+                    e.default = Some((si, x.span));
+                }
+            }
+            e.ssl |= x.ssl;
+            e.http2 |= x.http2;
+            e.proxy_protocol |= x.proxy_protocol;
+            if !e.servers.contains(&si) {
+                e.servers.push(si);
+            }
+        }
+    }
+    entries
+}
+
+/// The sockets to open, each with the addresses it serves.
+fn bind_sockets(confs: &[(AddrConf, SocketOpts)]) -> Vec<Socket> {
+    // S2.3: a wildcard address of a port serves the specific addresses of the same family
+    // and port, unless they asked for their own socket with `bind` (or other options).
+    let mut sockets: Vec<Socket> = Vec::new();
+    let is_wild = |a: &ListenAddr| matches!(a, ListenAddr::Inet(sa) if sa.ip().is_unspecified());
+    for (conf, opts) in confs {
+        if let ListenAddr::Inet(sa) = &conf.addr {
+            if !sa.ip().is_unspecified() && !opts.bind {
+                let wild = confs.iter().any(|(c, _)| match &c.addr {
+                    ListenAddr::Inet(w) => {
+                        w.ip().is_unspecified()
+                            && w.port() == sa.port()
+                            && w.is_ipv4() == sa.is_ipv4()
+                    }
+                    _ => false,
+                });
+                if wild {
+                    continue;
+                }
+            }
+        }
+        let mut addrs = Vec::new();
+        if is_wild(&conf.addr) {
+            if let ListenAddr::Inet(w) = &conf.addr {
+                for (c, o) in confs {
+                    if let ListenAddr::Inet(sa) = &c.addr {
+                        if !sa.ip().is_unspecified()
+                            && !o.bind
+                            && sa.port() == w.port()
+                            && sa.is_ipv4() == w.is_ipv4()
+                        {
+                            addrs.push(c.clone());
+                        }
+                    }
+                }
+            }
+        }
+        addrs.push(conf.clone());
+        sockets.push(Socket {
+            addr: conf.addr.clone(),
+            opts: opts.clone(),
+            addrs,
+        });
+    }
+    sockets
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::loc::{Finish, LocBuilder};
-use super::proxy::LocKind;
+use super::shared::LocKind;
 use crate::config::diagnostic::{code, Diagnostic, Place};
 use crate::config::load::Loader;
 use crate::config::registry::{Spec, LOC};
@@ -164,7 +164,7 @@ pub fn parse(l: &mut Loader, d: &Directive, parent: Option<Parent<'_>>) -> Optio
         if !loc.directive(l, d, spec, &at)
             && spec.support == crate::config::registry::Support::Implemented
         {
-            super::main::unreachable_directive(l, d, spec);
+            super::unreachable_directive(l, d, spec);
         }
     });
     me.loc = loc;

@@ -10,7 +10,7 @@ use crate::ir::log::{AccessLog, ErrorLog, Escape, Level, LogFiles, LogFormat, Lo
 use crate::source::Span;
 use crate::syntax::Directive;
 
-use super::main::defaults;
+use crate::config::defaults;
 
 /// nginx's predefined format.
 pub const COMBINED: &[u8] = b"$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent \"$http_referer\" \"$http_user_agent\"";

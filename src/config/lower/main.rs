@@ -6,52 +6,15 @@ use std::time::Duration;
 
 use super::http::HttpBuilder;
 use super::log::parse_error_log;
-use super::{or, Set, Slot};
+use super::{or, unreachable_directive, Set, Slot};
 use crate::config::diagnostic::{code, Diagnostic, Place};
 use crate::config::load::{full_name, Loader};
 use crate::config::registry::{self, Build, Spec, EVENTS, HTTP};
 use crate::ir::{ErrorLog, Main, User};
 use crate::syntax::Directive;
 
-/// Defaults of Debian's nginx build, overridable when rginx is built.
-pub mod defaults {
-    pub const PREFIX: &str = match option_env!("RGINX_PREFIX") {
-        Some(p) => p,
-        None => "/usr/share/nginx/",
-    };
-    pub const CONF_PATH: &str = match option_env!("RGINX_CONF_PATH") {
-        Some(p) => p,
-        None => "/etc/nginx/nginx.conf",
-    };
-    pub const PID_PATH: &str = match option_env!("RGINX_PID_PATH") {
-        Some(p) => p,
-        None => "/run/nginx.pid",
-    };
-    /// Where errors go before (and unless) `error_log` says otherwise.
-    pub const ERROR_LOG_PATH: &str = match option_env!("RGINX_ERROR_LOG_PATH") {
-        Some(p) => p,
-        None => "stderr",
-    };
-    /// Who the workers run as when started as root with no `user` directive.
-    pub const USER: &str = match option_env!("RGINX_USER") {
-        Some(u) => u,
-        None => "nobody",
-    };
-    pub const GROUP: &str = match option_env!("RGINX_GROUP") {
-        Some(g) => g,
-        None => "nogroup",
-    };
-    /// Where request bodies go when `client_body_temp_path` is not set.
-    pub const CLIENT_BODY_TEMP_PATH: &str = match option_env!("RGINX_CLIENT_BODY_TEMP_PATH") {
-        Some(p) => p,
-        None => "/var/lib/nginx/body",
-    };
-    /// The access log of a server that names none.
-    pub const HTTP_LOG_PATH: &str = match option_env!("RGINX_HTTP_LOG_PATH") {
-        Some(p) => p,
-        None => "/var/log/nginx/access.log",
-    };
-}
+/// The build's defaults, also reachable here (`app` names them by this path).
+pub use crate::config::defaults;
 
 #[derive(Default)]
 pub struct MainBuilder {
@@ -418,23 +381,6 @@ fn load_module(l: &mut Loader, d: &Directive) {
             .help("remove this line if none of the module's directives are used"),
         ),
     }
-}
-
-/// A directive the table marks implemented in a context whose builder does not handle it:
-/// a bug in rginx, reported rather than ignored.
-pub fn unreachable_directive(l: &mut Loader, d: &Directive, spec: &Spec) {
-    l.error(
-        Diagnostic::error(
-            code::NOT_SUPPORTED,
-            format!(
-                "\"{}\" directive is not supported by rginx in this context",
-                spec.name
-            ),
-            d.head_span(),
-        )
-        .place(Place::At(d.end))
-        .help("this is a gap in rginx's directive table; please report it"),
-    );
 }
 
 /// Makes `Set` usable by sibling modules without re-exporting it everywhere.

@@ -7,6 +7,10 @@
 //! itself, and list settings (`proxy_set_header`, `add_header`, `error_page`) are inherited
 //! all or nothing. Every builder reads arguments through the typed helpers below, which
 //! report nginx's messages.
+//!
+//! Imports point one way: [`loc`] uses [`proxy`] and [`rewrite`], never the reverse, and
+//! the types they share ([`shared::LocKind`], [`shared::Shared`]) live in [`shared`], which
+//! knows none of them.
 
 pub mod http;
 pub mod loc;
@@ -17,6 +21,7 @@ pub mod map;
 pub mod proxy;
 pub mod rewrite;
 pub mod server;
+pub mod shared;
 pub mod ssl;
 pub mod ssl_context;
 pub mod upstream;
@@ -25,6 +30,7 @@ use std::time::Duration;
 
 use super::diagnostic::{code, Diagnostic, Place};
 use super::load::{directive_error, duplicate, Loader};
+use super::registry::Spec;
 use super::value;
 use crate::source::Span;
 use crate::syntax::{Directive, Word};
@@ -154,6 +160,23 @@ impl Loader {
     pub fn arg_error(&mut self, d: &Directive, w: &Word, message: impl Into<String>) -> Diagnostic {
         Diagnostic::error(code::INVALID_VALUE, message, w.span).place(Place::At(d.end))
     }
+}
+
+/// A directive the table marks implemented in a context whose builder does not handle it:
+/// a bug in rginx, reported rather than ignored.
+pub fn unreachable_directive(l: &mut Loader, d: &Directive, spec: &Spec) {
+    l.error(
+        Diagnostic::error(
+            code::NOT_SUPPORTED,
+            format!(
+                "\"{}\" directive is not supported by rginx in this context",
+                spec.name
+            ),
+            d.head_span(),
+        )
+        .place(Place::At(d.end))
+        .help("this is a gap in rginx's directive table; please report it"),
+    );
 }
 
 fn time_error(d: &Directive, i: usize) -> Diagnostic {

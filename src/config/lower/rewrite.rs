@@ -1,26 +1,22 @@
-//! The rewrite module's directives (`return`, `rewrite`, `set`, `if`, `break`): read into a
-//! script of one block, resolved at the end of the http block like every template.
+//! The rewrite module's directives (`return`, `rewrite`, `set`, `break` and the condition of
+//! `if`): read into ops, resolved at the end of the http block like every template.
 //!
 //! Scripts are not inherited: a location runs only its own (nginx's rewrite module keeps its
-//! codes per level). An `if` block holds its own settings (inheriting from the enclosing
-//! level, like a location) and its own rewrite directives.
+//! codes per level). The script of a block and its `if` blocks, which hold settings of their
+//! own (inheriting from the enclosing level, like a location), are `loc::script`'s: this
+//! module reads and resolves single ops and knows nothing of the levels they sit in.
 
-use std::sync::Arc;
-
-use super::loc::LocBuilder;
-use super::proxy::LocKind;
 use crate::config::diagnostic::{code, Diagnostic, Place};
 use crate::config::load::Loader;
-use crate::config::registry::{Spec, LIF, SIF};
 use crate::config::template::{self, Raw, RawPart, Scope};
 use crate::config::value;
 use crate::ir::location::Return;
 use crate::ir::regex::Regex;
-use crate::ir::rewrite::{Cond, FileTest, Flag, If, Op, Rewrite, Script, SetVar};
+use crate::ir::rewrite::{Cond, FileTest, Flag, Op, Rewrite, SetVar};
 use crate::source::Span;
 use crate::syntax::{Directive, Word};
 
-/// One rewrite directive, read but not resolved.
+/// One rewrite directive other than `if`, read but not resolved.
 #[derive(Clone, Debug)]
 pub enum RawOp {
     Return(u16, Option<Raw>),
@@ -33,7 +29,6 @@ pub enum RawOp {
         flag: Flag,
     },
     Set(RawSetVar, Raw),
-    If(RawCond, Box<LocBuilder>),
     Break,
 }
 
@@ -52,35 +47,13 @@ pub enum RawCond {
     File(Raw, FileTest, bool),
 }
 
-/// Handles a rewrite-module directive into `b`'s script; false if `d` is not one.
-pub fn directive(
-    b: &mut LocBuilder,
-    l: &mut Loader,
-    d: &Directive,
-    spec: &'static Spec,
-    at: &LocKind,
-) -> bool {
-    let op = match spec.name {
-        "return" => ret(l, d),
-        "rewrite" => rewrite(l, d),
-        "set" => set(l, d),
-        "break" => Some(RawOp::Break),
-        "if" => if_block(l, d, at),
-        _ => return false,
-    };
-    if let Some(op) = op {
-        b.script.get_or_insert_with(Default::default).push(op);
-    }
-    true
-}
-
 fn invalid(l: &mut Loader, d: &Directive, w: &Word, msg: String, help: &str) {
     let e = l.arg_error(d, w, msg);
     l.error(e.help(help.to_string()));
 }
 
 /// `return code [text]`, `return code URL`, `return URL`.
-fn ret(l: &mut Loader, d: &Directive) -> Option<RawOp> {
+pub fn ret(l: &mut Loader, d: &Directive) -> Option<RawOp> {
     let a = &d.args[0];
     let v = a.as_bytes();
     match value::number(v) {
@@ -110,7 +83,7 @@ fn ret(l: &mut Loader, d: &Directive) -> Option<RawOp> {
 }
 
 /// `rewrite regex replacement [flag]` (`ngx_http_rewrite`).
-fn rewrite(l: &mut Loader, d: &Directive) -> Option<RawOp> {
+pub fn rewrite(l: &mut Loader, d: &Directive) -> Option<RawOp> {
     let mut replacement = d.args[1].value.clone();
     if replacement.is_empty() {
         l.error(
@@ -210,7 +183,7 @@ fn split_args(raw: Raw) -> (Raw, Option<Raw>) {
 }
 
 /// `set $variable value` (`ngx_http_rewrite_set`).
-fn set(l: &mut Loader, d: &Directive) -> Option<RawOp> {
+pub fn set(l: &mut Loader, d: &Directive) -> Option<RawOp> {
     let a = &d.args[0];
     let v = a.as_bytes();
     if v.first() != Some(&b'$') {
@@ -247,30 +220,8 @@ fn set(l: &mut Loader, d: &Directive) -> Option<RawOp> {
     Some(RawOp::Set(var, value))
 }
 
-/// `if (condition) { ... }` (`ngx_http_rewrite_if`).
-fn if_block(l: &mut Loader, d: &Directive, at: &LocKind) -> Option<RawOp> {
-    let cond = condition(l, d)?;
-    let inner = LocKind {
-        name: at.name.clone(),
-        named: at.named,
-        regex: at.regex,
-        is_location: at.is_location,
-        in_if: true,
-    };
-    let context = if at.is_location { LIF } else { SIF };
-    let mut block = LocBuilder::default();
-    l.walk(d, context, &mut |l, d, spec: &'static Spec| {
-        if !block.directive(l, d, spec, &inner)
-            && spec.support == crate::config::registry::Support::Implemented
-        {
-            super::main::unreachable_directive(l, d, spec);
-        }
-    });
-    Some(RawOp::If(cond, Box::new(block)))
-}
-
 /// The condition of an `if` (`ngx_http_rewrite_if_condition`), with nginx's messages.
-fn condition(l: &mut Loader, d: &Directive) -> Option<RawCond> {
+pub fn condition(l: &mut Loader, d: &Directive) -> Option<RawCond> {
     let args = &d.args;
     let bad = |l: &mut Loader, w: &Word, shown: &[u8]| {
         let e = l.arg_error(
@@ -383,83 +334,59 @@ fn condition(l: &mut Loader, d: &Directive) -> Option<RawCond> {
     }
 }
 
-/// Resolves a block's script; an `if` block's settings inherit from `parent` (the block the
-/// `if` is in, already merged) and are finished like a location's.
-pub fn finish(
-    l: &mut Loader,
-    fin_scope: &mut Scope,
-    ops: &[RawOp],
-    parent: &LocBuilder,
-    fin: &mut dyn FnMut(&mut Loader, &mut Scope, &LocBuilder) -> crate::ir::location::LocConf,
-) -> Script {
-    let mut out = Vec::with_capacity(ops.len());
-    for op in ops {
-        out.push(match op {
-            RawOp::Return(code, text) => Op::Return(Return {
-                code: *code,
-                value: text.as_ref().map(|t| fin_scope.resolve(l, t)),
-            }),
-            RawOp::Rewrite {
-                regex,
-                uri,
-                args,
-                add_args,
-                redirect,
-                flag,
-            } => Op::Rewrite(Box::new(Rewrite {
-                regex: regex.clone(),
-                uri: fin_scope.resolve(l, uri),
-                args: args.as_ref().map(|a| fin_scope.resolve(l, a)),
-                add_args: *add_args,
-                redirect: *redirect,
-                flag: *flag,
-            })),
-            RawOp::Set(var, value) => {
-                let var = match var {
-                    RawSetVar::Args => SetVar::Args,
-                    RawSetVar::LimitRate => SetVar::LimitRate,
-                    RawSetVar::Named(n, _) => match fin_scope.set_var(n) {
-                        Some(v) => v,
-                        None => continue,
-                    },
-                };
-                Op::Set(var, fin_scope.resolve(l, value))
-            }
-            RawOp::Break => Op::Break,
-            RawOp::If(cond, block) => {
-                let cond = match cond {
-                    RawCond::Value(v) => Cond::Value(fin_scope.resolve(l, v)),
-                    RawCond::Compare(v, w, eq) => Cond::Compare {
-                        value: fin_scope.resolve(l, v),
-                        with: fin_scope.resolve(l, w),
-                        equal: *eq,
-                    },
-                    RawCond::Regex(v, re, m) => Cond::Regex {
-                        value: fin_scope.resolve(l, v),
-                        regex: re.clone(),
-                        matches: *m,
-                    },
-                    RawCond::File(p, t, n) => Cond::File {
-                        path: fin_scope.resolve(l, p),
-                        test: *t,
-                        negate: *n,
-                    },
-                };
-                let mut merged = (**block).clone();
-                merged.inherit_for_if(parent);
-                let conf = Arc::new(fin(l, fin_scope, &merged));
-                let inner = block
-                    .script
-                    .as_deref()
-                    .map(|s| finish(l, fin_scope, s, &merged, fin))
-                    .unwrap_or_default();
-                Op::If(Box::new(If {
-                    cond,
-                    conf,
-                    script: inner,
-                }))
-            }
-        });
+/// Resolves one op; `None` for a `set` of a variable the scope does not know (reported when
+/// it was read).
+pub fn finish_op(l: &mut Loader, scope: &mut Scope, op: &RawOp) -> Option<Op> {
+    Some(match op {
+        RawOp::Return(code, text) => Op::Return(Return {
+            code: *code,
+            value: text.as_ref().map(|t| scope.resolve(l, t)),
+        }),
+        RawOp::Rewrite {
+            regex,
+            uri,
+            args,
+            add_args,
+            redirect,
+            flag,
+        } => Op::Rewrite(Box::new(Rewrite {
+            regex: regex.clone(),
+            uri: scope.resolve(l, uri),
+            args: args.as_ref().map(|a| scope.resolve(l, a)),
+            add_args: *add_args,
+            redirect: *redirect,
+            flag: *flag,
+        })),
+        RawOp::Set(var, value) => {
+            let var = match var {
+                RawSetVar::Args => SetVar::Args,
+                RawSetVar::LimitRate => SetVar::LimitRate,
+                RawSetVar::Named(n, _) => scope.set_var(n)?,
+            };
+            Op::Set(var, scope.resolve(l, value))
+        }
+        RawOp::Break => Op::Break,
+    })
+}
+
+/// Resolves the condition of an `if`.
+pub fn finish_cond(l: &mut Loader, scope: &mut Scope, cond: &RawCond) -> Cond {
+    match cond {
+        RawCond::Value(v) => Cond::Value(scope.resolve(l, v)),
+        RawCond::Compare(v, w, eq) => Cond::Compare {
+            value: scope.resolve(l, v),
+            with: scope.resolve(l, w),
+            equal: *eq,
+        },
+        RawCond::Regex(v, re, m) => Cond::Regex {
+            value: scope.resolve(l, v),
+            regex: re.clone(),
+            matches: *m,
+        },
+        RawCond::File(p, t, n) => Cond::File {
+            path: scope.resolve(l, p),
+            test: *t,
+            negate: *n,
+        },
     }
-    Script { ops: out.into() }
 }

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use super::loc::LocBuilder;
 use super::location::{self, LocationBuilder};
-use super::proxy::LocKind;
+use super::shared::LocKind;
 use super::ssl::SslSlot;
-use super::upstream::{parse_url, resolve};
+use super::upstream::{parse_url, resolve, Url};
 use super::{inherit, Slot};
 use crate::config::diagnostic::{code, Diagnostic, Place};
 use crate::config::load::Loader;
@@ -184,7 +184,7 @@ impl ServerBuilder {
                     return;
                 }
                 if spec.support == Support::Implemented {
-                    super::main::unreachable_directive(l, d, spec);
+                    super::unreachable_directive(l, d, spec);
                 }
             }
         });
@@ -229,134 +229,17 @@ impl ServerBuilder {
                 return;
             }
         };
-        let mut opts = SocketOpts {
-            ipv6only: true,
-            ..SocketOpts::default()
+        let Some(params) = listen_params(l, d) else {
+            return;
         };
-        let (mut default_server, mut ssl, mut http2, mut proxy_protocol, mut set) =
-            (false, false, false, false, false);
-        for p in &d.args[1..] {
-            let v = p.as_bytes();
-            let bad = |l: &mut Loader, what: &str| {
-                let e = l.arg_error(d, p, format!("invalid {what} \"{}\"", p.show()));
-                l.error(e);
-            };
-            if v == b"default_server" || v == b"default" {
-                default_server = true;
-            } else if v == b"bind" {
-                set = true;
-                opts.bind = true;
-            } else if let Some(n) = v.strip_prefix(b"fastopen=") {
-                set = true;
-                opts.bind = true;
-                match value::number(n) {
-                    Some(n) => opts.fastopen = Some(n as i32),
-                    None => return bad(l, "fastopen"),
-                }
-            } else if let Some(n) = v.strip_prefix(b"backlog=") {
-                set = true;
-                opts.bind = true;
-                match value::number(n) {
-                    Some(n) if n != 0 => opts.backlog = Some(n as i32),
-                    _ => return bad(l, "backlog"),
-                }
-            } else if let Some(n) = v.strip_prefix(b"rcvbuf=") {
-                set = true;
-                opts.bind = true;
-                match value::size(n) {
-                    Some(n) => opts.rcvbuf = Some(n as i32),
-                    None => return bad(l, "rcvbuf"),
-                }
-            } else if let Some(n) = v.strip_prefix(b"sndbuf=") {
-                set = true;
-                opts.bind = true;
-                match value::size(n) {
-                    Some(n) => opts.sndbuf = Some(n as i32),
-                    None => return bad(l, "sndbuf"),
-                }
-            } else if v.starts_with(b"accept_filter=") {
-                set = true;
-                opts.bind = true;
-                l.error(
-                    Diagnostic::warning(
-                        code::LISTEN,
-                        format!(
-                            "accept filters \"{}\" are not supported on this platform, ignored",
-                            p.show()
-                        ),
-                        p.span,
-                    )
-                    .place(Place::At(d.end)),
-                );
-            } else if v == b"deferred" {
-                set = true;
-                opts.bind = true;
-                opts.deferred = true;
-            } else if let Some(x) = v.strip_prefix(b"ipv6only=o") {
-                match x {
-                    b"n" => opts.ipv6only = true,
-                    b"ff" => opts.ipv6only = false,
-                    _ => {
-                        let e = l.arg_error(
-                            d,
-                            p,
-                            format!(
-                                "invalid ipv6only flags \"{}\"",
-                                crate::source::show_bytes(&v[9..])
-                            ),
-                        );
-                        l.error(e);
-                        return;
-                    }
-                }
-                set = true;
-                opts.bind = true;
-            } else if v == b"reuseport" {
-                set = true;
-                opts.bind = true;
-                opts.reuseport = true;
-            } else if v == b"ssl" {
-                ssl = true;
-            } else if v == b"http2" {
-                http2 = true;
-            } else if let Some(k) = v.strip_prefix(b"so_keepalive=") {
-                let ka = match k {
-                    b"on" => Some(SoKeepalive::On),
-                    b"off" => Some(SoKeepalive::Off),
-                    _ => parse_so_keepalive(k),
-                };
-                match ka {
-                    Some(ka) => opts.so_keepalive = Some(ka),
-                    None => {
-                        let e = l.arg_error(
-                            d,
-                            p,
-                            format!(
-                                "invalid so_keepalive value: \"{}\"",
-                                crate::source::show_bytes(k)
-                            ),
-                        );
-                        l.error(e);
-                        return;
-                    }
-                }
-                set = true;
-                opts.bind = true;
-            } else if v == b"proxy_protocol" {
-                proxy_protocol = true;
-            } else {
-                let e = l.arg_error(d, p, format!("invalid parameter \"{}\"", p.show()));
-                let e = match crate::config::registry::suggest_word(v, LISTEN_PARAMS) {
-                    Some(s) => e.help(format!("did you mean \"{s}\"?")),
-                    None => e.help(format!(
-                        "listen parameters are: {}",
-                        LISTEN_PARAMS.join(", ")
-                    )),
-                };
-                l.error(e);
-                return;
-            }
-        }
+        let ListenParams {
+            opts,
+            default_server,
+            ssl,
+            http2,
+            proxy_protocol,
+            set,
+        } = params;
         if proxy_protocol {
             l.error(
                 Diagnostic::error(code::NOT_SUPPORTED, "the \"proxy_protocol\" parameter of \"listen\" is not supported by rginx", d.head_span())
@@ -365,29 +248,8 @@ impl ServerBuilder {
             );
             return;
         }
-        let addrs: Vec<ListenAddr> = if let Some(path) = &url.unix {
-            vec![ListenAddr::Unix(path.clone())]
-        } else if let Some(ip) = url.ip {
-            let last = url.last_port.unwrap_or(url.port);
-            (url.port..=last)
-                .map(|p| ListenAddr::Inet(SocketAddr::new(ip, p)))
-                .collect()
-        } else {
-            match resolve(&url.host, url.port) {
-                Some(v) => v.into_iter().map(ListenAddr::Inet).collect(),
-                None => {
-                    let e = l.arg_error(
-                        d,
-                        a,
-                        format!(
-                            "host not found in \"{}\" of the \"listen\" directive",
-                            a.show()
-                        ),
-                    );
-                    l.error(e);
-                    return;
-                }
-            }
+        let Some(addrs) = listen_addrs(l, d, &url) else {
+            return;
         };
         for addr in addrs {
             let text = match &addr {
@@ -542,4 +404,187 @@ fn parse_so_keepalive(k: &[u8]) -> Option<SoKeepalive> {
         interval,
         count,
     })
+}
+
+/// What the parameters of one `listen` ask for.
+struct ListenParams {
+    opts: SocketOpts,
+    default_server: bool,
+    ssl: bool,
+    http2: bool,
+    proxy_protocol: bool,
+    /// Whether socket options were given (they may be given once per address).
+    set: bool,
+}
+
+/// The parameters of a `listen` after its address, or `None` once one was reported wrong.
+fn listen_params(l: &mut Loader, d: &Directive) -> Option<ListenParams> {
+    let mut opts = SocketOpts {
+        ipv6only: true,
+        ..SocketOpts::default()
+    };
+    let (mut default_server, mut ssl, mut http2, mut proxy_protocol, mut set) =
+        (false, false, false, false, false);
+    for p in &d.args[1..] {
+        let v = p.as_bytes();
+        let bad = |l: &mut Loader, what: &str| {
+            let e = l.arg_error(d, p, format!("invalid {what} \"{}\"", p.show()));
+            l.error(e);
+            None
+        };
+        if v == b"default_server" || v == b"default" {
+            default_server = true;
+        } else if v == b"bind" {
+            set = true;
+            opts.bind = true;
+        } else if let Some(n) = v.strip_prefix(b"fastopen=") {
+            set = true;
+            opts.bind = true;
+            match value::number(n) {
+                Some(n) => opts.fastopen = Some(n as i32),
+                None => return bad(l, "fastopen"),
+            }
+        } else if let Some(n) = v.strip_prefix(b"backlog=") {
+            set = true;
+            opts.bind = true;
+            match value::number(n) {
+                Some(n) if n != 0 => opts.backlog = Some(n as i32),
+                _ => return bad(l, "backlog"),
+            }
+        } else if let Some(n) = v.strip_prefix(b"rcvbuf=") {
+            set = true;
+            opts.bind = true;
+            match value::size(n) {
+                Some(n) => opts.rcvbuf = Some(n as i32),
+                None => return bad(l, "rcvbuf"),
+            }
+        } else if let Some(n) = v.strip_prefix(b"sndbuf=") {
+            set = true;
+            opts.bind = true;
+            match value::size(n) {
+                Some(n) => opts.sndbuf = Some(n as i32),
+                None => return bad(l, "sndbuf"),
+            }
+        } else if v.starts_with(b"accept_filter=") {
+            set = true;
+            opts.bind = true;
+            l.error(
+                Diagnostic::warning(
+                    code::LISTEN,
+                    format!(
+                        "accept filters \"{}\" are not supported on this platform, ignored",
+                        p.show()
+                    ),
+                    p.span,
+                )
+                .place(Place::At(d.end)),
+            );
+        } else if v == b"deferred" {
+            set = true;
+            opts.bind = true;
+            opts.deferred = true;
+        } else if let Some(x) = v.strip_prefix(b"ipv6only=o") {
+            match x {
+                b"n" => opts.ipv6only = true,
+                b"ff" => opts.ipv6only = false,
+                _ => {
+                    let e = l.arg_error(
+                        d,
+                        p,
+                        format!(
+                            "invalid ipv6only flags \"{}\"",
+                            crate::source::show_bytes(&v[9..])
+                        ),
+                    );
+                    l.error(e);
+                    return None;
+                }
+            }
+            set = true;
+            opts.bind = true;
+        } else if v == b"reuseport" {
+            set = true;
+            opts.bind = true;
+            opts.reuseport = true;
+        } else if v == b"ssl" {
+            ssl = true;
+        } else if v == b"http2" {
+            http2 = true;
+        } else if let Some(k) = v.strip_prefix(b"so_keepalive=") {
+            let ka = match k {
+                b"on" => Some(SoKeepalive::On),
+                b"off" => Some(SoKeepalive::Off),
+                _ => parse_so_keepalive(k),
+            };
+            match ka {
+                Some(ka) => opts.so_keepalive = Some(ka),
+                None => {
+                    let e = l.arg_error(
+                        d,
+                        p,
+                        format!(
+                            "invalid so_keepalive value: \"{}\"",
+                            crate::source::show_bytes(k)
+                        ),
+                    );
+                    l.error(e);
+                    return None;
+                }
+            }
+            set = true;
+            opts.bind = true;
+        } else if v == b"proxy_protocol" {
+            proxy_protocol = true;
+        } else {
+            let e = l.arg_error(d, p, format!("invalid parameter \"{}\"", p.show()));
+            let e = match crate::config::registry::suggest_word(v, LISTEN_PARAMS) {
+                Some(s) => e.help(format!("did you mean \"{s}\"?")),
+                None => e.help(format!(
+                    "listen parameters are: {}",
+                    LISTEN_PARAMS.join(", ")
+                )),
+            };
+            l.error(e);
+            return None;
+        }
+    }
+    Some(ListenParams {
+        opts,
+        default_server,
+        ssl,
+        http2,
+        proxy_protocol,
+        set,
+    })
+}
+
+/// The addresses a `listen` names: a unix socket, an IP with a port range, or a host's
+/// addresses; `None` once a host was not found.
+fn listen_addrs(l: &mut Loader, d: &Directive, url: &Url) -> Option<Vec<ListenAddr>> {
+    let a = &d.args[0];
+    let addrs: Vec<ListenAddr> = if let Some(path) = &url.unix {
+        vec![ListenAddr::Unix(path.clone())]
+    } else if let Some(ip) = url.ip {
+        let last = url.last_port.unwrap_or(url.port);
+        (url.port..=last)
+            .map(|p| ListenAddr::Inet(SocketAddr::new(ip, p)))
+            .collect()
+    } else {
+        match resolve(&url.host, url.port) {
+            Some(v) => v.into_iter().map(ListenAddr::Inet).collect(),
+            None => {
+                let e = l.arg_error(
+                    d,
+                    a,
+                    format!(
+                        "host not found in \"{}\" of the \"listen\" directive",
+                        a.show()
+                    ),
+                );
+                l.error(e);
+                return None;
+            }
+        }
+    };
+    Some(addrs)
 }

@@ -50,67 +50,10 @@ pub fn parse_url(
         last_port: None,
     };
     if raw.len() >= 5 && raw[..5].eq_ignore_ascii_case(b"unix:") {
-        use std::os::unix::ffi::OsStrExt;
-        let mut path = &raw[5..];
-        if uri_part {
-            if let Some(i) = path.iter().position(|b| *b == b':') {
-                u.uri = Some(path[i + 1..].to_vec());
-                path = &path[..i];
-            }
-        }
-        if path.is_empty() {
-            return Err("no path in the unix domain socket");
-        }
-        if path.len() + 1 > 108 {
-            return Err("too long path in the unix domain socket");
-        }
-        u.host = path.to_vec();
-        u.unix = Some(PathBuf::from(std::ffi::OsStr::from_bytes(path)));
-        return Ok(u);
+        return unix_url(u, raw, uri_part);
     }
-    let port_num = |p: &[u8]| {
-        value::number(p)
-            .filter(|n| (1..=65535).contains(n))
-            .map(|n| n as u16)
-    };
     if raw.first() == Some(&b'[') {
-        let close = raw.iter().position(|b| *b == b']').ok_or("invalid host")?;
-        let host = &raw[1..close];
-        let mut rest = &raw[close + 1..];
-        if let Some(i) = rest.iter().position(|b| *b == b'/') {
-            if listen || !uri_part {
-                return Err("invalid host");
-            }
-            u.uri = Some(rest[i..].to_vec());
-            rest = &rest[..i];
-        }
-        if !rest.is_empty() {
-            if rest[0] != b':' {
-                return Err("invalid host");
-            }
-            let p = &rest[1..];
-            let (first, last) = split_range(p, listen);
-            if let Some(last) = last {
-                u.last_port = Some(port_num(last).ok_or("invalid port")?);
-            }
-            u.port = port_num(first).ok_or("invalid port")?;
-            if u.last_port.is_some_and(|l| u.port > l) {
-                return Err("invalid port range");
-            }
-            u.port_text = p.to_vec();
-        } else {
-            u.no_port = true;
-        }
-        if host.is_empty() {
-            return Err("no host");
-        }
-        let ip: std::net::Ipv6Addr = std::str::from_utf8(host)
-            .ok()
-            .and_then(|h| h.parse().ok())
-            .ok_or("invalid IPv6 address")?;
-        u.host = raw[..close + 1].to_vec();
-        u.ip = Some(IpAddr::V6(ip));
-        return Ok(u);
+        return ipv6_url(u, raw, listen, uri_part);
     }
     let mut last = raw.len();
     let port = raw.iter().position(|b| *b == b':');
@@ -190,6 +133,75 @@ pub fn parse_url(
         }
     }
     Ok(u)
+}
+
+/// `unix:path` (with `:uri` after the path when a URI part is allowed).
+fn unix_url(mut u: Url, raw: &[u8], uri_part: bool) -> Result<Url, &'static str> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut path = &raw[5..];
+    if uri_part {
+        if let Some(i) = path.iter().position(|b| *b == b':') {
+            u.uri = Some(path[i + 1..].to_vec());
+            path = &path[..i];
+        }
+    }
+    if path.is_empty() {
+        return Err("no path in the unix domain socket");
+    }
+    if path.len() + 1 > 108 {
+        return Err("too long path in the unix domain socket");
+    }
+    u.host = path.to_vec();
+    u.unix = Some(PathBuf::from(std::ffi::OsStr::from_bytes(path)));
+    Ok(u)
+}
+
+/// `[v6]`, `[v6]:port` (a range in `listen`), with a URI when one is allowed.
+fn ipv6_url(mut u: Url, raw: &[u8], listen: bool, uri_part: bool) -> Result<Url, &'static str> {
+    let close = raw.iter().position(|b| *b == b']').ok_or("invalid host")?;
+    let host = &raw[1..close];
+    let mut rest = &raw[close + 1..];
+    if let Some(i) = rest.iter().position(|b| *b == b'/') {
+        if listen || !uri_part {
+            return Err("invalid host");
+        }
+        u.uri = Some(rest[i..].to_vec());
+        rest = &rest[..i];
+    }
+    if !rest.is_empty() {
+        if rest[0] != b':' {
+            return Err("invalid host");
+        }
+        let p = &rest[1..];
+        let (first, last) = split_range(p, listen);
+        if let Some(last) = last {
+            u.last_port = Some(port_num(last).ok_or("invalid port")?);
+        }
+        u.port = port_num(first).ok_or("invalid port")?;
+        if u.last_port.is_some_and(|l| u.port > l) {
+            return Err("invalid port range");
+        }
+        u.port_text = p.to_vec();
+    } else {
+        u.no_port = true;
+    }
+    if host.is_empty() {
+        return Err("no host");
+    }
+    let ip: std::net::Ipv6Addr = std::str::from_utf8(host)
+        .ok()
+        .and_then(|h| h.parse().ok())
+        .ok_or("invalid IPv6 address")?;
+    u.host = raw[..close + 1].to_vec();
+    u.ip = Some(IpAddr::V6(ip));
+    Ok(u)
+}
+
+/// A port number, 1 to 65535.
+fn port_num(p: &[u8]) -> Option<u16> {
+    value::number(p)
+        .filter(|n| (1..=65535).contains(n))
+        .map(|n| n as u16)
 }
 
 fn split_range(p: &[u8], listen: bool) -> (&[u8], Option<&[u8]>) {
@@ -494,7 +506,7 @@ impl Entry {
             }
             _ => {
                 if spec.support == crate::config::registry::Support::Implemented {
-                    super::main::unreachable_directive(l, d, spec)
+                    super::unreachable_directive(l, d, spec)
                 }
             }
         }
