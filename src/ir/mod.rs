@@ -14,6 +14,7 @@ pub mod rewrite;
 pub mod server;
 pub mod tls;
 pub mod upstream;
+pub mod url;
 pub mod value;
 pub mod var;
 
@@ -78,6 +79,9 @@ pub struct Http {
     pub servers: Vec<Server>,
     pub sockets: Vec<Socket>,
     pub upstreams: Vec<Upstream>,
+    /// The upstreams by lower-cased name, in creation order: where a `proxy_pass` URL
+    /// evaluated per request finds its group (nginx compares names case-insensitively).
+    pub upstream_names: std::collections::HashMap<Box<[u8]>, Vec<UpstreamId>>,
     pub maps: Vec<Map>,
     /// Names of the variables `set` declares, by index ([`Var::Set`]).
     pub set_vars: Vec<Box<str>>,

@@ -2,10 +2,10 @@
 //! S10).
 
 use std::borrow::Cow;
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::header::NameSet;
 use super::regex::Regex;
 use super::upstream::UpstreamId;
 use super::var::Template;
@@ -46,7 +46,36 @@ pub enum ProxyTarget {
         proxy_port: Box<[u8]>,
     },
     /// A URL with variables, evaluated per request (S4.3).
-    Dynamic { url: Template },
+    Dynamic {
+        url: Template,
+        /// When the scheme and host are written without variables (they are only in the URI
+        /// part), what `ngx_http_upstream_init_request` would find for them is found at load
+        /// time, and only the URI part is evaluated per request.
+        host: Option<Box<FixedHost>>,
+    },
+}
+
+/// The load-time half of a `proxy_pass` whose variables are all in its URI part.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FixedHost {
+    pub scheme: Scheme,
+    pub dest: Dest,
+    /// `$proxy_host` and `$proxy_port` (S4.4).
+    pub proxy_host: Box<[u8]>,
+    pub proxy_port: Box<[u8]>,
+    /// The URL from where its URI part starts (for `unix:`, after the path's `:`).
+    pub uri: Template,
+}
+
+/// Where an evaluated `proxy_pass` URL's host leads (`ngx_http_upstream_init_request`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Dest {
+    /// A configured group of that name and port.
+    Group(UpstreamId),
+    /// An address literal (or `unix:` path): a group of that one peer, made per request.
+    Addr(super::upstream::PeerAddr),
+    /// A name that is neither: nginx has no resolver to ask (502, "no resolver defined").
+    Unresolved(Box<[u8]>),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -96,10 +125,9 @@ pub struct ProxyHeaders {
     /// Effective `proxy_set_header`s (config order), then the built-ins not overridden. Entries
     /// whose value is a literal empty string are left out (they only remove).
     pub set: Vec<ProxyHeader>,
-    /// Lowercased names whose client lines are not forwarded (every name above, the empty
-    /// ones, and `te`, `keep-alive`, `expect`, `upgrade`, `connection`, `host`). A dozen at
-    /// most: a short list beats a hash set.
-    pub replaced: Vec<Cow<'static, [u8]>>,
+    /// Names whose client lines are not forwarded (every name above, the empty ones, and
+    /// `TE`, `Keep-Alive`, `Expect`, `Upgrade`, `Connection`, `Host`).
+    pub replaced: NameSet,
 }
 
 /// `proxy_redirect`.
@@ -171,8 +199,8 @@ pub struct Proxy {
     pub next_upstream: NextUpstream,
     pub next_upstream_tries: u32,
     pub next_upstream_timeout: Duration,
-    /// Lowercased upstream response header names not passed to the client (S13.3).
-    pub hide_headers: Arc<HashSet<Box<[u8]>>>,
+    /// Upstream response header names not passed to the client (S13.3).
+    pub hide_headers: Arc<NameSet>,
     pub ignore_headers: IgnoreHeaders,
     pub intercept_errors: bool,
 }

@@ -137,6 +137,7 @@ impl HttpBuilder {
             shared: Shared::with_upstreams(l.upstreams.take().unwrap_or_default()),
         };
         let upstreams = fin.shared.upstreams.finish(l);
+        let upstream_names = fin.shared.upstreams.names();
         self.loc.proxy().check_buffers(l, close);
 
         let listens: Vec<ServerListens> =
@@ -212,6 +213,7 @@ impl HttpBuilder {
             servers,
             sockets,
             upstreams,
+            upstream_names,
             maps,
             set_vars,
         }

@@ -8,7 +8,7 @@ use super::loc::LocBuilder;
 use super::location::{self, LocationBuilder};
 use super::shared::LocKind;
 use super::ssl::SslSlot;
-use super::upstream::{parse_url, resolve, Url};
+use super::upstream::resolve;
 use super::{inherit, Slot};
 use crate::config::diagnostic::{code, Diagnostic, Place};
 use crate::config::load::Loader;
@@ -16,6 +16,7 @@ use crate::config::registry::{Spec, Support, SRV};
 use crate::config::value;
 use crate::ir::regex::Regex;
 use crate::ir::server::{ListenAddr, SoKeepalive, SocketOpts};
+use crate::ir::url::{parse_url, Url};
 use crate::source::Span;
 use crate::syntax::Directive;
 

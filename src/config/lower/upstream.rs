@@ -1,8 +1,7 @@
 //! `upstream {}` blocks and the implicit upstreams of `proxy_pass http://host:port`, matched
 //! and merged as nginx's `ngx_http_upstream_add` does, and resolved at load (S5.1, S5.9).
 
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
-use std::path::PathBuf;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use super::Slot;
@@ -11,207 +10,9 @@ use crate::config::load::Loader;
 use crate::config::registry::Spec;
 use crate::config::value;
 use crate::ir::upstream::{Keepalive, Peer, PeerAddr, Upstream, UpstreamId};
+use crate::ir::url::{parse_url, Url};
 use crate::source::Span;
 use crate::syntax::Directive;
-
-/// A parsed `host[:port]`, `[v6][:port]` or `unix:path` (nginx's `ngx_url_t`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Url {
-    pub host: Vec<u8>,
-    pub port: u16,
-    /// The port was not written (the default applies).
-    pub no_port: bool,
-    /// The port as written.
-    pub port_text: Vec<u8>,
-    /// From the first `/` (or, for `unix:`, after the path's `:`).
-    pub uri: Option<Vec<u8>>,
-    pub unix: Option<PathBuf>,
-    /// An IP literal, if the host is one.
-    pub ip: Option<IpAddr>,
-    /// The last port of a `listen` port range.
-    pub last_port: Option<u16>,
-}
-
-/// `ngx_parse_url`: `listen` mode accepts a bare port and `*`; `uri_part` allows a URI.
-pub fn parse_url(
-    raw: &[u8],
-    default_port: u16,
-    listen: bool,
-    uri_part: bool,
-) -> Result<Url, &'static str> {
-    let mut u = Url {
-        host: Vec::new(),
-        port: default_port,
-        no_port: false,
-        port_text: Vec::new(),
-        uri: None,
-        unix: None,
-        ip: None,
-        last_port: None,
-    };
-    if raw.len() >= 5 && raw[..5].eq_ignore_ascii_case(b"unix:") {
-        return unix_url(u, raw, uri_part);
-    }
-    if raw.first() == Some(&b'[') {
-        return ipv6_url(u, raw, listen, uri_part);
-    }
-    let mut last = raw.len();
-    let port = raw.iter().position(|b| *b == b':');
-    let mut uri = raw.iter().position(|b| *b == b'/');
-    if let Some(a) = raw.iter().position(|b| *b == b'?') {
-        if uri.is_none_or(|x| a < x) {
-            uri = Some(a);
-        }
-    }
-    let mut port = port;
-    if let Some(x) = uri {
-        if listen || !uri_part {
-            return Err("invalid host");
-        }
-        u.uri = Some(raw[x..].to_vec());
-        last = x;
-        if port.is_some_and(|p| x < p) {
-            port = None;
-        }
-    }
-    if let Some(p) = port {
-        let text = &raw[p + 1..last];
-        let (first, l) = split_range(text, listen);
-        if let Some(l) = l {
-            u.last_port = Some(port_num(l).ok_or("invalid port")?);
-        }
-        u.port = port_num(first).ok_or("invalid port")?;
-        if u.last_port.is_some_and(|l| u.port > l) {
-            return Err("invalid port range");
-        }
-        u.port_text = text.to_vec();
-        last = p;
-    } else {
-        if uri.is_none() && listen {
-            // A bare port (or port range).
-            let text = &raw[..last];
-            let (first, l) = split_range(text, true);
-            if let Some(n) = value::number(first) {
-                if let Some(l) = l {
-                    match port_num(l) {
-                        Some(l) => u.last_port = Some(l),
-                        None => return Err("invalid port"),
-                    }
-                }
-                if !(1..=65535).contains(&n) {
-                    return Err("invalid port");
-                }
-                u.port = n as u16;
-                if u.last_port.is_some_and(|l| u.port > l) {
-                    return Err("invalid port range");
-                }
-                u.port_text = text.to_vec();
-                u.ip = Some(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
-                u.host = Vec::new();
-                return Ok(u);
-            }
-        }
-        u.no_port = true;
-        u.port = default_port;
-    }
-    let host = &raw[..last];
-    if host.is_empty() {
-        return Err("no host");
-    }
-    u.host = host.to_vec();
-    if listen && host == b"*" {
-        u.ip = Some(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
-        return Ok(u);
-    }
-    // ngx_inet_addr: dotted quad only.
-    if let Some(ip) = std::str::from_utf8(host)
-        .ok()
-        .and_then(|h| h.parse::<std::net::Ipv4Addr>().ok())
-    {
-        if host.iter().all(|b| b.is_ascii_digit() || *b == b'.') {
-            u.ip = Some(IpAddr::V4(ip));
-        }
-    }
-    Ok(u)
-}
-
-/// `unix:path` (with `:uri` after the path when a URI part is allowed).
-fn unix_url(mut u: Url, raw: &[u8], uri_part: bool) -> Result<Url, &'static str> {
-    use std::os::unix::ffi::OsStrExt;
-    let mut path = &raw[5..];
-    if uri_part {
-        if let Some(i) = path.iter().position(|b| *b == b':') {
-            u.uri = Some(path[i + 1..].to_vec());
-            path = &path[..i];
-        }
-    }
-    if path.is_empty() {
-        return Err("no path in the unix domain socket");
-    }
-    if path.len() + 1 > 108 {
-        return Err("too long path in the unix domain socket");
-    }
-    u.host = path.to_vec();
-    u.unix = Some(PathBuf::from(std::ffi::OsStr::from_bytes(path)));
-    Ok(u)
-}
-
-/// `[v6]`, `[v6]:port` (a range in `listen`), with a URI when one is allowed.
-fn ipv6_url(mut u: Url, raw: &[u8], listen: bool, uri_part: bool) -> Result<Url, &'static str> {
-    let close = raw.iter().position(|b| *b == b']').ok_or("invalid host")?;
-    let host = &raw[1..close];
-    let mut rest = &raw[close + 1..];
-    if let Some(i) = rest.iter().position(|b| *b == b'/') {
-        if listen || !uri_part {
-            return Err("invalid host");
-        }
-        u.uri = Some(rest[i..].to_vec());
-        rest = &rest[..i];
-    }
-    if !rest.is_empty() {
-        if rest[0] != b':' {
-            return Err("invalid host");
-        }
-        let p = &rest[1..];
-        let (first, last) = split_range(p, listen);
-        if let Some(last) = last {
-            u.last_port = Some(port_num(last).ok_or("invalid port")?);
-        }
-        u.port = port_num(first).ok_or("invalid port")?;
-        if u.last_port.is_some_and(|l| u.port > l) {
-            return Err("invalid port range");
-        }
-        u.port_text = p.to_vec();
-    } else {
-        u.no_port = true;
-    }
-    if host.is_empty() {
-        return Err("no host");
-    }
-    let ip: std::net::Ipv6Addr = std::str::from_utf8(host)
-        .ok()
-        .and_then(|h| h.parse().ok())
-        .ok_or("invalid IPv6 address")?;
-    u.host = raw[..close + 1].to_vec();
-    u.ip = Some(IpAddr::V6(ip));
-    Ok(u)
-}
-
-/// A port number, 1 to 65535.
-fn port_num(p: &[u8]) -> Option<u16> {
-    value::number(p)
-        .filter(|n| (1..=65535).contains(n))
-        .map(|n| n as u16)
-}
-
-fn split_range(p: &[u8], listen: bool) -> (&[u8], Option<&[u8]>) {
-    if listen {
-        if let Some(i) = p.iter().position(|b| *b == b'-') {
-            return (&p[..i], Some(&p[i + 1..]));
-        }
-    }
-    (p, None)
-}
 
 /// Resolves a host name at load time, as nginx does (`ngx_inet_resolve_host`).
 pub fn resolve(host: &[u8], port: u16) -> Option<Vec<SocketAddr>> {
@@ -444,6 +245,25 @@ impl Upstreams {
     /// Resolves every upstream into the IR, in creation order (their ids).
     pub fn finish(&self, l: &mut Loader) -> Vec<Upstream> {
         self.entries.iter().map(|e| e.finish(l)).collect()
+    }
+
+    /// `ngx_http_upstream_init_request`'s search for an evaluated `proxy_pass` URL: the first
+    /// upstream of that name (case-insensitively) whose port is 0 where the URL has none, or
+    /// the URL's port.
+    pub fn find(&self, url: &Url) -> Option<UpstreamId> {
+        let key = url.host.to_ascii_lowercase();
+        self.by_host.get(&key)?.iter().copied().find_map(|i| {
+            let e = &self.entries[i];
+            ((e.port == 0 && url.no_port) || e.port == url.port).then(|| self.id(i))
+        })
+    }
+
+    /// The upstreams by lower-cased name, for the searches made per request.
+    pub fn names(&self) -> std::collections::HashMap<Box<[u8]>, Vec<UpstreamId>> {
+        self.by_host
+            .iter()
+            .map(|(k, v)| (k.clone().into(), v.iter().map(|&i| self.id(i)).collect()))
+            .collect()
     }
 
     pub fn id(&self, index: usize) -> UpstreamId {

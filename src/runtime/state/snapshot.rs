@@ -29,6 +29,7 @@ impl Snapshot {
             servers: Vec::new(),
             sockets: Vec::new(),
             upstreams: Vec::new(),
+            upstream_names: Default::default(),
             maps: Vec::new(),
             set_vars: Vec::new(),
         });

@@ -8,10 +8,11 @@ use super::ProxyBuilder;
 use crate::config::diagnostic::{code, Diagnostic, Place};
 use crate::config::load::Loader;
 use crate::config::lower::shared::{LocKind, Shared};
-use crate::config::lower::upstream::{parse_url, Url};
+use crate::config::lower::upstream::Upstreams;
 use crate::config::template::{self, Raw, Scope};
-use crate::ir::proxy::{ProxyPass, ProxyTarget, Scheme};
-use crate::ir::Template;
+use crate::ir::proxy::{Dest, FixedHost, ProxyPass, ProxyTarget, Scheme};
+use crate::ir::url;
+use crate::ir::{Part, Template};
 use crate::syntax::Directive;
 
 #[derive(Clone, Debug)]
@@ -72,7 +73,7 @@ impl ProxyBuilder {
             );
             return;
         };
-        let url = match parse_url(&v[add..], scheme.default_port(), false, true) {
+        let url = match url::parse_url(&v[add..], scheme.default_port(), false, true) {
             Ok(u) => u,
             Err(e) => {
                 let err = l.arg_error(
@@ -90,24 +91,7 @@ impl ProxyBuilder {
         let Some(upstream) = l_upstreams(l, d, &url) else {
             return;
         };
-        let (proxy_host, proxy_port) = if url.unix.is_some() {
-            (b"localhost".to_vec(), Vec::new())
-        } else {
-            let host = if url.no_port || url.port == scheme.default_port() {
-                url.host.clone()
-            } else {
-                let mut h = url.host.clone();
-                h.push(b':');
-                h.extend_from_slice(&url.port_text);
-                h
-            };
-            let port = if url.no_port {
-                scheme.default_port().to_string().into_bytes()
-            } else {
-                url.port_text.clone()
-            };
-            (host, port)
-        };
+        let (proxy_host, proxy_port) = url.proxy_vars(scheme.default_port());
         let mut uri_ignored = false;
         if loc.named || loc.regex || loc.in_if {
             if url.uri.is_some() {
@@ -195,12 +179,12 @@ impl RawPass {
                 } else {
                     Scheme::Http
                 };
+                let url = scope.resolve(l, url);
+                let host = fixed_host(&url, &shared.upstreams);
                 (
                     ProxyPass {
                         scheme,
-                        target: ProxyTarget::Dynamic {
-                            url: scope.resolve(l, url),
-                        },
+                        target: ProxyTarget::Dynamic { url, host },
                         url: text.clone().into(),
                         location_name: location.clone().into(),
                         uri_ignored: false,
@@ -212,7 +196,47 @@ impl RawPass {
     }
 }
 
-fn l_upstreams(l: &mut Loader, d: &Directive, url: &Url) -> Option<usize> {
+/// The host of a `proxy_pass` URL with variables, when its scheme and host are literal: the
+/// search nginx makes per request (`ngx_http_upstream_init_request`) made once here, over the
+/// same complete list of upstreams. A host that does not parse is left to the request, where
+/// nginx reports it (500 and its error line).
+fn fixed_host(url: &Template, upstreams: &Upstreams) -> Option<Box<FixedHost>> {
+    let Some(Part::Literal(first)) = url.parts.first() else {
+        return None;
+    };
+    let (add, https) = url::scheme_len(first)?;
+    let (scheme, default_port) = if https {
+        (Scheme::Https, 443)
+    } else {
+        (Scheme::Http, 80)
+    };
+    let rest = &first[add..];
+    let (host_end, uri_begin) = url::uri_start(rest)?;
+    let parsed = url::parse_url(&rest[..host_end], default_port, false, true).ok()?;
+    let dest = match (upstreams.find(&parsed), parsed.literal_addr()) {
+        (Some(id), _) => Dest::Group(id),
+        (None, Some(addr)) => Dest::Addr(addr),
+        (None, None) => Dest::Unresolved(parsed.host.clone().into()),
+    };
+    let (proxy_host, proxy_port) = parsed.proxy_vars(default_port);
+    let mut parts = Vec::with_capacity(url.parts.len());
+    let tail = first.slice(add + uri_begin..);
+    if !tail.is_empty() {
+        parts.push(Part::Literal(tail));
+    }
+    parts.extend(url.parts[1..].iter().cloned());
+    Some(Box::new(FixedHost {
+        scheme,
+        dest,
+        proxy_host: proxy_host.into(),
+        proxy_port: proxy_port.into(),
+        uri: Template {
+            parts: parts.into(),
+        },
+    }))
+}
+
+fn l_upstreams(l: &mut Loader, d: &Directive, url: &url::Url) -> Option<usize> {
     // The upstream registry lives with the http block; it is reached through the loader's
     // current http state.
     let ups = l.upstreams.as_mut()?;

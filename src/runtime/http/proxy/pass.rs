@@ -1,18 +1,18 @@
 //! Where `proxy_pass` sends a request (S4.2–S4.4): the upstream group, `$proxy_host` and
 //! `$proxy_port`, and the request-target (`ngx_http_proxy_create_request`'s URI rules).
 //!
-//! A `proxy_pass` without variables names its group at load time. One with variables is
-//! evaluated here, and its host found as `ngx_http_upstream_init_request` finds it: a
-//! configured upstream of that name (and port), else an address literal, which becomes a
-//! group of its own with that one peer (nginx's implicit round-robin peer), else nothing
-//! (rginx has no resolver).
-
-use std::net::{IpAddr, SocketAddr};
+//! A `proxy_pass` without variables names its group at load time, and so does one whose
+//! variables are all in its URI part (the loader made the host's search). One with variables
+//! in its scheme or host is evaluated here, parsed as the loader parses a URL, and its host
+//! found as `ngx_http_upstream_init_request` finds it: a configured upstream of that name
+//! (and port), else an address literal or `unix:` path, which becomes a group of its own with
+//! that one peer (nginx's implicit round-robin peer), else nothing (rginx has no resolver).
 
 use bytes::Bytes;
 
-use crate::ir::proxy::{Proxy, ProxyTarget, Scheme};
+use crate::ir::proxy::{Dest, Proxy, ProxyTarget, Scheme};
 use crate::ir::upstream::{Peer, PeerAddr, Upstream};
+use crate::ir::url::{self, Url};
 use crate::ir::{Level, UpstreamId};
 use crate::runtime::base::http1::request::escape_uri;
 use crate::runtime::state::log;
@@ -34,15 +34,20 @@ pub struct Pass {
     pub uri: Vec<u8>,
     /// `http://` or `https://`, for logs.
     pub schema: &'static [u8],
+    /// The scheme the upstream is spoken to with (an evaluated URL names its own).
+    pub scheme: Scheme,
+}
+
+fn schema_of(scheme: Scheme) -> &'static [u8] {
+    match scheme {
+        Scheme::Http => b"http://",
+        Scheme::Https => b"https://",
+    }
 }
 
 /// S4.2–S4.4: the upstream and the request-target; sets `$proxy_host` and `$proxy_port`.
 pub fn resolve(r: &mut Request, proxy: &Proxy) -> Result<Pass, Next> {
     let p = &proxy.pass;
-    let schema: &'static [u8] = match p.scheme {
-        Scheme::Http => b"http://",
-        Scheme::Https => b"https://",
-    };
     match &p.target {
         ProxyTarget::Static {
             upstream,
@@ -61,89 +66,119 @@ pub fn resolve(r: &mut Request, proxy: &Proxy) -> Result<Pass, Next> {
             Ok(Pass {
                 target: Target::Group(*upstream),
                 uri: target_uri(r, uri_part, loc_len),
-                schema,
+                schema: schema_of(p.scheme),
+                scheme: p.scheme,
             })
         }
-        ProxyTarget::Dynamic { url } => {
+        ProxyTarget::Dynamic {
+            host: Some(fixed), ..
+        } => {
+            // The host was found at load time; only the URI part is evaluated.
+            r.upstream.proxy_host = Bytes::copy_from_slice(&fixed.proxy_host);
+            r.upstream.proxy_port = Bytes::copy_from_slice(&fixed.proxy_port);
+            let uri = r.eval_vec(&fixed.uri);
+            let target = match &fixed.dest {
+                Dest::Group(id) => Target::Group(*id),
+                Dest::Addr(addr) => Target::Addr(addr.clone()),
+                Dest::Unresolved(host) => return Err(no_resolver(r, host)),
+            };
+            Ok(Pass {
+                target,
+                uri: evaluated_uri(r, uri),
+                schema: schema_of(fixed.scheme),
+                scheme: fixed.scheme,
+            })
+        }
+        ProxyTarget::Dynamic { url, host: None } => {
             let url = r.eval_vec(url);
-            dynamic(r, p.scheme, schema, &url)
+            dynamic(r, &url)
         }
     }
 }
 
-/// A `proxy_pass` with variables, evaluated to `url` (S4.3).
-fn dynamic(
-    r: &mut Request,
-    scheme: Scheme,
-    schema: &'static [u8],
-    url: &[u8],
-) -> Result<Pass, Next> {
-    let rest = &url[schema.len().min(url.len())..];
-    let (hostport, uri) = match rest.iter().position(|&b| b == b'/') {
-        Some(i) => (&rest[..i], Some(&rest[i..])),
-        None => (rest, None),
+/// A `proxy_pass` with variables in its scheme or host, evaluated to `url`
+/// (`ngx_http_proxy_eval`, then `ngx_http_upstream_init_request`'s search; S4.3).
+fn dynamic(r: &mut Request, url: &[u8]) -> Result<Pass, Next> {
+    let Some((add, https)) = url::scheme_len(url) else {
+        log::error(
+            r,
+            Level::Error,
+            format_args!("invalid URL prefix in \"{}\"", String::from_utf8_lossy(url)),
+        );
+        return Err(Next::Status(500));
     };
-    let (host, port) = split_port(hostport);
-    let default_port = scheme.default_port();
-    let port_n = port.and_then(|p| std::str::from_utf8(p).ok()?.parse::<u16>().ok());
-    r.upstream.proxy_host = Bytes::copy_from_slice(if port_n == Some(default_port) {
-        host
+    let (scheme, default_port) = if https {
+        (Scheme::Https, 443)
     } else {
-        hostport
-    });
-    r.upstream.proxy_port = Bytes::from(port_n.unwrap_or(default_port).to_string());
-    // A URI part is the whole request-target, as it was evaluated.
-    let uri = match uri {
-        Some(u) => u.to_vec(),
-        None => target_uri(r, None, 0),
+        (Scheme::Http, 80)
     };
-    let want_port = port_n.unwrap_or(default_port);
-    if let Some(id) = find_upstream(r, host, port.is_some(), want_port) {
-        return Ok(Pass {
-            target: Target::Group(id),
-            uri,
-            schema,
-        });
-    }
-    let ip_text = host
-        .strip_prefix(b"[")
-        .and_then(|h| h.strip_suffix(b"]"))
-        .unwrap_or(host);
-    match std::str::from_utf8(ip_text)
-        .ok()
-        .and_then(|s| s.parse::<IpAddr>().ok())
-    {
-        Some(ip) => Ok(Pass {
-            target: Target::Addr(PeerAddr::Inet(SocketAddr::new(ip, want_port))),
-            uri,
-            schema,
-        }),
-        None => {
+    let parsed = match url::parse_url(&url[add..], default_port, false, true) {
+        Ok(u) => u,
+        Err(e) => {
             log::error(
                 r,
                 Level::Error,
                 format_args!(
-                    "no resolver defined to resolve {}",
-                    String::from_utf8_lossy(host)
+                    "{e} in upstream \"{}\"",
+                    String::from_utf8_lossy(&url[add..])
                 ),
             );
-            Err(Next::Status(502))
+            return Err(Next::Status(500));
         }
+    };
+    let (proxy_host, proxy_port) = parsed.proxy_vars(default_port);
+    r.upstream.proxy_host = proxy_host.into();
+    r.upstream.proxy_port = proxy_port.into();
+    let uri = evaluated_uri(r, parsed.uri.clone().unwrap_or_default());
+    let target = match find_upstream(r, &parsed) {
+        Some(id) => Target::Group(id),
+        None => match parsed.literal_addr() {
+            Some(addr) => Target::Addr(addr),
+            None => return Err(no_resolver(r, &parsed.host)),
+        },
+    };
+    Ok(Pass {
+        target,
+        uri,
+        schema: schema_of(scheme),
+        scheme,
+    })
+}
+
+/// An evaluated URL's URI part is the whole request-target (a `?` first gets a `/` before
+/// it); without one, the request's own target goes, as for a URL without a URI part.
+fn evaluated_uri(r: &Request, mut uri: Vec<u8>) -> Vec<u8> {
+    match uri.first() {
+        None => target_uri(r, None, 0),
+        Some(b'?') => {
+            uri.insert(0, b'/');
+            uri
+        }
+        Some(_) => uri,
     }
+}
+
+fn no_resolver(r: &Request, host: &[u8]) -> Next {
+    log::error(
+        r,
+        Level::Error,
+        format_args!(
+            "no resolver defined to resolve {}",
+            String::from_utf8_lossy(host)
+        ),
+    );
+    Next::Status(502)
 }
 
 /// `ngx_http_upstream_init_request`'s search: an `upstream {}` block (port 0) matches a URL
 /// without a port, an implicit upstream the same port; names compare case-insensitively.
-fn find_upstream(r: &Request, host: &[u8], has_port: bool, port: u16) -> Option<UpstreamId> {
-    r.snap
-        .http()
-        .upstreams
-        .iter()
-        .position(|u| {
-            u.name.eq_ignore_ascii_case(host)
-                && ((u.port == 0 && !has_port) || (u.port != 0 && u.port == port))
-        })
-        .map(|i| UpstreamId(i as u32))
+fn find_upstream(r: &Request, url: &Url) -> Option<UpstreamId> {
+    let http = r.snap.http();
+    let ids = http.upstream_names.get(&*url.host.to_ascii_lowercase())?;
+    ids.iter().copied().find(|id| {
+        let u = &http.upstreams[id.0 as usize];
+        (u.port == 0 && url.no_port) || u.port == url.port
+    })
 }
 
 /// The group of one address an evaluated URL named: one peer, never marked failed, no
@@ -164,21 +199,6 @@ pub fn one_peer_group(addr: &PeerAddr) -> Upstream {
             down: false,
         }],
         keepalive: None,
-    }
-}
-
-fn split_port(hostport: &[u8]) -> (&[u8], Option<&[u8]>) {
-    let search_from = if hostport.first() == Some(&b'[') {
-        hostport.iter().position(|&b| b == b']').unwrap_or(0)
-    } else {
-        0
-    };
-    match hostport[search_from..].iter().rposition(|&b| b == b':') {
-        Some(i) => (
-            &hostport[..search_from + i],
-            Some(&hostport[search_from + i + 1..]),
-        ),
-        None => (hostport, None),
     }
 }
 
@@ -393,6 +413,116 @@ mod tests {
                 target(location, raw)
             };
             assert_eq!(got, *want, "{location} {raw}");
+        }
+    }
+
+    /// S4.3: where an evaluated URL goes, with `$proxy_host` and `$proxy_port`; the host found
+    /// at load time where only the URI part has variables, per request otherwise.
+    #[test]
+    fn evaluated_urls_find_their_host_as_nginx_does() {
+        let e = env(
+            "upstream vnc_proxy { server 127.0.0.1:1; }\n\
+             map $arg_h $h { default vnc_proxy; ip 127.0.0.2:81; sock unix:/tmp/v.sock:/s; nowhere other.example; }\n\
+             server { listen 127.0.0.1:8080;\n\
+               location /fixed/ { proxy_pass http://VNC_proxy/f$is_args$args; }\n\
+               location /ip/ { proxy_pass http://127.0.0.3:8081/i$uri; }\n\
+               location /unix/ { proxy_pass http://unix:/tmp/u.sock:$uri; }\n\
+               location /q/ { proxy_pass http://127.0.0.3?$args; }\n\
+               location /name/ { proxy_pass http://other.example/$uri; }\n\
+               location /var/ { proxy_pass http://$h; }\n\
+               location /bad/ { proxy_pass $arg_u; } }",
+        );
+        let pass = |target: &str| {
+            let mut r = e.request(&format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n"));
+            let (found, caps) = find_location(r.server(), &r.uri);
+            r.captures = caps;
+            let Found::Location(id) = found else {
+                panic!("{target}: {found:?}")
+            };
+            r.conf = r.server().locations[id.0 as usize].conf.clone();
+            let proxy = r.conf.proxy.clone().expect("proxy_pass");
+            let fixed = matches!(
+                &proxy.pass.target,
+                ProxyTarget::Dynamic { host: Some(_), .. }
+            );
+            let got = match resolve(&mut r, &proxy) {
+                Ok(p) => format!(
+                    "{} {} {}",
+                    match p.target {
+                        Target::Group(id) => format!("group {}", id.0),
+                        Target::Addr(a) => format!("addr {a}"),
+                    },
+                    String::from_utf8_lossy(&p.uri),
+                    String::from_utf8_lossy(p.schema),
+                ),
+                Err(Next::Status(s)) => format!("status {s}"),
+                Err(n) => panic!("{n:?}"),
+            };
+            (
+                fixed,
+                got,
+                format!(
+                    "{}|{}",
+                    String::from_utf8_lossy(&r.upstream.proxy_host),
+                    String::from_utf8_lossy(&r.upstream.proxy_port)
+                ),
+            )
+        };
+        let table: &[(&str, bool, &str, &str)] = &[
+            (
+                "/fixed/a?x=1",
+                true,
+                "group 0 /f?x=1 http://",
+                "VNC_proxy|80",
+            ),
+            (
+                "/ip/a",
+                true,
+                "addr 127.0.0.3:8081 /i/ip/a http://",
+                "127.0.0.3:8081|8081",
+            ),
+            (
+                "/unix/a",
+                true,
+                "addr unix:/tmp/u.sock /unix/a http://",
+                "localhost|",
+            ),
+            (
+                "/q/a?k=v",
+                true,
+                "addr 127.0.0.3:80 /?k=v http://",
+                "127.0.0.3|80",
+            ),
+            ("/name/a", true, "status 502", "other.example|80"),
+            ("/var/a", false, "group 0 /var/a http://", "vnc_proxy|80"),
+            (
+                "/var/a?h=ip",
+                false,
+                "addr 127.0.0.2:81 /var/a?h=ip http://",
+                "127.0.0.2:81|81",
+            ),
+            (
+                "/var/a?h=sock",
+                false,
+                "addr unix:/tmp/v.sock /s http://",
+                "localhost|",
+            ),
+            ("/var/a?h=nowhere", false, "status 502", "other.example|80"),
+            ("/bad/?u=ftp://x/", false, "status 500", "|"),
+            (
+                "/bad/?u=https://127.0.0.4/z",
+                false,
+                "addr 127.0.0.4:443 /z https://",
+                "127.0.0.4|443",
+            ),
+        ];
+        for (target, fixed, want, vars) in table {
+            let got = pass(target);
+            assert_eq!(
+                got,
+                (*fixed, want.to_string(), vars.to_string()),
+                "{target}"
+            );
         }
     }
 }

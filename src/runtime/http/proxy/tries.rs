@@ -209,7 +209,7 @@ async fn one_try(
     let (mut stream, created, requests) = match idle {
         Some(i) => (i.stream, i.created, i.requests),
         None => {
-            let https = job.proxy.pass.scheme == Scheme::Https;
+            let https = job.pass.scheme == Scheme::Https;
             match connect::connect(addr, job.proxy.connect_timeout, https).await {
                 Ok(s) => (s, Instant::now(), 0),
                 Err(e) => return Err(ended(r, e)),
