@@ -47,7 +47,9 @@ fn config(port: u16, up: u16, root: &Path) -> String {
          location /h10/ {{ gzip_http_version 1.0; alias {root}/; }}\n    \
          location /any/ {{ gzip_proxied any; alias {root}/; }}\n    \
          location /js/ {{ gzip_types application/javascript; gzip_vary on; alias {root}/; }}\n    \
-         location /min/ {{ gzip_min_length 2000; alias {root}/; }}\n  }}\n}}\n"
+         location /min/ {{ gzip_min_length 2000; alias {root}/; }}\n    \
+         location /ce/ {{ add_header Content-Encoding foo; alias {root}/; }}\n    \
+         location /ar/ {{ add_header Accept-Ranges none; alias {root}/; }}\n  }}\n}}\n"
     )
 }
 
@@ -179,6 +181,10 @@ fn gzip_as_nginx() {
         ),
         ("G1 gzip_types", get("/js/app.js", ae)),
         ("G1 type not listed", get("/js/img.png", ae)),
+        // nginx's gzip looks at the Content-Encoding and Accept-Ranges slots an upstream or
+        // the range filter fill, not at lines add_header adds (it runs before gzip).
+        ("G1 add_header Content-Encoding", get("/ce/a.html", ae)),
+        ("G3 add_header Accept-Ranges", get("/ar/a.html", ae)),
     ];
     let mut all = Vec::new();
     for program in programs() {
@@ -231,6 +237,22 @@ fn gzip_as_nginx() {
         );
         assert_eq!(seen[9].status, "HTTP/1.1 200 OK", "{who}");
         assert!(seen[8].body.is_empty(), "{who}");
+        assert!(
+            gz(22)
+                && seen[22]
+                    .headers
+                    .contains(&"Content-Encoding: foo".to_string()),
+            "{who}: {:?}",
+            seen[22]
+        );
+        assert!(
+            gz(23)
+                && seen[23]
+                    .headers
+                    .contains(&"Accept-Ranges: none".to_string()),
+            "{who}: {:?}",
+            seen[23]
+        );
         assert_eq!(
             seen[12].body,
             "<p>already encoded</p>".repeat(10).as_bytes(),

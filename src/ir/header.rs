@@ -368,6 +368,62 @@ const NAMES: [&str; Known::COUNT] = [
     "X-Pad",
 ];
 
+/// A set of header names compiled at load time (the names `proxy_hide_header` hides, the
+/// client lines a `proxy_set_header` replaces): known names as one bit each, the rest kept
+/// lower-cased. A parser has classified every line already, so a known line is one bit test
+/// and only an unknown one compares names, without allocating.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NameSet {
+    known: u64,
+    other: Vec<Box<[u8]>>,
+}
+
+const _: () = assert!(
+    Known::COUNT <= 64,
+    "a NameSet holds the known names in a u64"
+);
+
+impl NameSet {
+    pub fn new() -> NameSet {
+        NameSet::default()
+    }
+
+    pub fn insert(&mut self, name: &[u8]) {
+        match classify(name) {
+            Some(k) => self.known |= 1 << k.index(),
+            None => {
+                if !self.other.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+                    self.other.push(name.to_ascii_lowercase().into());
+                }
+            }
+        }
+    }
+
+    pub fn remove(&mut self, name: &[u8]) {
+        match classify(name) {
+            Some(k) => self.known &= !(1 << k.index()),
+            None => self.other.retain(|n| !n.eq_ignore_ascii_case(name)),
+        }
+    }
+
+    /// Whether a line is in the set, by its classification (`known`, as the parser found it)
+    /// or, for a name nginx does not know, by its name.
+    pub fn contains(&self, known: Option<Known>, name: &[u8]) -> bool {
+        match known {
+            Some(k) => self.known & (1 << k.index()) != 0,
+            None => self
+                .other
+                .iter()
+                .any(|n| n.len() == name.len() && n.eq_ignore_ascii_case(name)),
+        }
+    }
+
+    /// Whether `name` is in the set, classifying it first.
+    pub fn contains_name(&self, name: &[u8]) -> bool {
+        self.contains(classify(name), name)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -536,6 +592,34 @@ mod tests {
             b"x_forwarded_host",
         ] {
             assert_eq!(Known::from_var_suffix(s), None, "{s:?}");
+        }
+    }
+
+    /// A `NameSet` answers by classification for known names and by name for the others,
+    /// case-insensitively both ways, and `remove` takes out what `insert` put in.
+    #[test]
+    fn name_sets_hold_known_and_other_names() {
+        let mut set = NameSet::new();
+        for n in ["Server", "x-accel-expires", "X-Custom", "x-other"] {
+            set.insert(n.as_bytes());
+        }
+        set.remove(b"X-OTHER");
+        for (name, want) in [
+            ("server", true),
+            ("SERVER", true),
+            ("X-Accel-Expires", true),
+            ("x-custom", true),
+            ("X-CUSTOM", true),
+            ("x-other", false),
+            ("Date", false),
+            ("X-Custo", false),
+        ] {
+            assert_eq!(set.contains_name(name.as_bytes()), want, "{name}");
+            assert_eq!(
+                set.contains(classify(name.as_bytes()), name.as_bytes()),
+                want,
+                "{name}"
+            );
         }
     }
 }

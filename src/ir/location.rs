@@ -133,9 +133,38 @@ pub struct TempPath {
 /// `add_header`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AddHeader {
-    pub name: Box<[u8]>,
+    pub name: bytes::Bytes,
     pub value: Template,
     pub always: bool,
+    /// How the headers filter sets it, from its name (`ngx_http_headers_filter`'s table).
+    pub kind: AddKind,
+}
+
+/// The handlers of nginx's `add_header` table, chosen by name at load time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AddKind {
+    /// `Cache-Control` (a line `expires` and other filters see) and `Link`: added, never
+    /// replacing, and not at all when empty.
+    CacheControl,
+    Link,
+    /// `Last-Modified` and `ETag` replace the line there is; an empty value removes it.
+    LastModified,
+    ETag,
+    /// Any other name: added when not empty.
+    Other,
+}
+
+impl AddKind {
+    pub fn of(name: &[u8]) -> AddKind {
+        use super::header::{classify, Known};
+        match classify(name) {
+            Some(Known::CacheControl) => AddKind::CacheControl,
+            Some(Known::LastModified) => AddKind::LastModified,
+            Some(Known::Etag) => AddKind::ETag,
+            _ if name.eq_ignore_ascii_case(b"link") => AddKind::Link,
+            _ => AddKind::Other,
+        }
+    }
 }
 
 /// `expires`.

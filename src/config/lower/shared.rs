@@ -8,7 +8,7 @@
 //! the defaults are built where they are used (the default `root` and `index` in
 //! `loc::files`, the hidden upstream headers in `proxy::finish`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::upstream::Upstreams;
@@ -42,7 +42,7 @@ pub struct Shared {
     pub(super) no_add_headers: Option<Arc<[AddHeader]>>,
     pub(super) no_access: Option<Arc<[AccessRule]>>,
     pub(super) no_error_log: Option<Arc<[ErrorLog]>>,
-    pub(super) default_hide: Option<Arc<HashSet<Box<[u8]>>>>,
+    pub(super) default_hide: Option<Arc<crate::ir::header::NameSet>>,
     pub upstreams: Upstreams,
 }
 

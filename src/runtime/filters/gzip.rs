@@ -21,9 +21,8 @@ use crate::runtime::state::response::HeadersOut;
 pub fn header_filter(r: &mut Request, h: &mut HeadersOut) -> Option<Box<Encoder>> {
     let conf = r.conf.gzip.clone()?;
     let content_encoding = h
-        .headers
-        .iter()
-        .any(|x| x.live && x.name.eq_ignore_ascii_case(b"content-encoding") && !x.value.is_empty());
+        .content_encoding
+        .is_some_and(|i| h.headers[i].live && !h.headers[i].value.is_empty());
     if !matches!(h.status, 200 | 403 | 404)
         || content_encoding
         || h.content_length
@@ -38,16 +37,14 @@ pub fn header_filter(r: &mut Request, h: &mut HeadersOut) -> Option<Box<Encoder>
     if !gzip_ok(r, &conf, h) {
         return None;
     }
-    h.push(
+    h.content_encoding = Some(h.push(
         Bytes::from_static(b"Content-Encoding"),
         Bytes::from_static(b"gzip"),
-    );
+    ));
     h.content_length = None;
     // ngx_http_clear_accept_ranges.
-    for x in h.headers.iter_mut() {
-        if x.name.eq_ignore_ascii_case(b"accept-ranges") {
-            x.live = false;
-        }
+    if let Some(i) = h.accept_ranges.take() {
+        h.headers[i].live = false;
     }
     weak_etag(h);
     Some(Box::new(Encoder::new(conf.comp_level)))

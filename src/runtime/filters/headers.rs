@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use crate::ir::location::{Expires, LocConf};
+use crate::ir::location::{AddKind, Expires, LocConf};
 use crate::runtime::base::clock;
 use crate::runtime::state::request::Request;
 use crate::runtime::state::response::{HeadersOut, OutHeader};
@@ -27,21 +27,22 @@ pub fn headers_filter(r: &mut Request, conf: &LocConf, h: &mut HeadersOut) {
             continue;
         }
         let value = Bytes::from(r.eval_vec(&ah.value));
-        let name = Bytes::copy_from_slice(&ah.name);
-        if ah.name.eq_ignore_ascii_case(b"cache-control") || ah.name.eq_ignore_ascii_case(b"link") {
-            if !value.is_empty() {
+        let name = ah.name.clone();
+        match ah.kind {
+            AddKind::CacheControl if !value.is_empty() => {
                 let i = h.push(name, value);
-                if ah.name.eq_ignore_ascii_case(b"cache-control") {
-                    h.cache_control.push(i);
+                h.cache_control.push(i);
+            }
+            AddKind::LastModified => {
+                h.last_modified_time = None;
+                replace(h, |h| &mut h.last_modified, name, value);
+            }
+            AddKind::ETag => replace(h, |h| &mut h.etag, name, value),
+            AddKind::CacheControl | AddKind::Link | AddKind::Other => {
+                if !value.is_empty() {
+                    h.push(name, value);
                 }
             }
-        } else if ah.name.eq_ignore_ascii_case(b"last-modified") {
-            h.last_modified_time = None;
-            replace(h, |h| &mut h.last_modified, name, value);
-        } else if ah.name.eq_ignore_ascii_case(b"etag") {
-            replace(h, |h| &mut h.etag, name, value);
-        } else if !value.is_empty() {
-            h.push(name, value);
         }
     }
 }

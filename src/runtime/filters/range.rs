@@ -86,10 +86,10 @@ pub fn header_filter(r: &Request, conf: &LocConf, h: &mut HeadersOut) -> Outcome
             Outcome::NotSatisfiable
         }
         Some(Parsed::Declined) | None => {
-            h.push(
+            h.accept_ranges = Some(h.push(
                 Bytes::from_static(b"Accept-Ranges"),
                 Bytes::from_static(b"bytes"),
-            );
+            ));
             Outcome::Whole
         }
     }

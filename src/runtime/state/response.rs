@@ -35,6 +35,11 @@ pub struct HeadersOut {
     /// when these are absent.
     pub server: Option<usize>,
     pub date: Option<usize>,
+    /// An upstream's `Content-Encoding` (gzip leaves such a response alone) and the
+    /// `Accept-Ranges` a compressing filter takes out: nginx's `headers_out` slots, which an
+    /// `add_header` of the same name does not fill.
+    pub content_encoding: Option<usize>,
+    pub accept_ranges: Option<usize>,
     pub headers: Vec<OutHeader>,
 }
 

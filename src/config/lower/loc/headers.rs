@@ -12,7 +12,7 @@ use crate::config::lower::shared::Shared;
 use crate::config::lower::Set;
 use crate::config::template::{self, Raw, Scope};
 use crate::config::value;
-use crate::ir::location::{AddHeader, Charset, Expires};
+use crate::ir::location::{AddHeader, AddKind, Charset, Expires};
 use crate::source::Span;
 use crate::syntax::Directive;
 
@@ -81,9 +81,10 @@ pub(super) fn finish(
         Some(list) => list
             .iter()
             .map(|h| AddHeader {
-                name: h.name.clone(),
+                name: bytes::Bytes::copy_from_slice(&h.name),
                 value: resolve(l, scope, &h.value),
                 always: h.always,
+                kind: AddKind::of(&h.name),
             })
             .collect(),
         None => shared

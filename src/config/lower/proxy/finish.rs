@@ -5,7 +5,6 @@
 //! The pass, the redirects and the request headers are finished by their own files, in the
 //! order `finish` calls them.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +14,7 @@ use crate::config::load::Loader;
 use crate::config::lower::or;
 use crate::config::lower::shared::Shared;
 use crate::config::template::Scope;
+use crate::ir::header::NameSet;
 use crate::ir::proxy::{HttpVersion, IgnoreHeaders, NextUpstream, Proxy};
 use crate::source::Span;
 
@@ -118,16 +118,13 @@ impl ProxyBuilder {
 
     /// The upstream response headers not passed to the client: nginx's own list (shared by
     /// every level that changes nothing), plus `proxy_hide_header`, minus `proxy_pass_header`.
-    fn hide_headers(&self, shared: &mut Shared) -> Arc<HashSet<Box<[u8]>>> {
+    fn hide_headers(&self, shared: &mut Shared) -> Arc<NameSet> {
         if self.hide_headers.is_none() && self.pass_headers.is_none() {
             shared.default_hide_headers()
         } else {
-            let mut hide: HashSet<Box<[u8]>> = DEFAULT_HIDE
-                .iter()
-                .map(|h| Box::<[u8]>::from(h.as_bytes()))
-                .collect();
+            let mut hide = default_hide();
             for h in self.hide_headers.iter().flatten() {
-                hide.insert(h.clone());
+                hide.insert(h);
             }
             for h in self.pass_headers.iter().flatten() {
                 hide.remove(h);
@@ -138,18 +135,19 @@ impl ProxyBuilder {
 }
 
 impl Shared {
-    pub fn default_hide_headers(&mut self) -> Arc<HashSet<Box<[u8]>>> {
+    pub fn default_hide_headers(&mut self) -> Arc<NameSet> {
         self.default_hide
-            .get_or_insert_with(|| {
-                Arc::new(
-                    DEFAULT_HIDE
-                        .iter()
-                        .map(|h| Box::<[u8]>::from(h.as_bytes()))
-                        .collect(),
-                )
-            })
+            .get_or_insert_with(|| Arc::new(default_hide()))
             .clone()
     }
+}
+
+fn default_hide() -> NameSet {
+    let mut set = NameSet::new();
+    for h in DEFAULT_HIDE {
+        set.insert(h.as_bytes());
+    }
+    set
 }
 
 /// The upstream response headers nginx never passes (S13.3), lowercased.

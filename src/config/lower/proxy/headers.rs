@@ -9,6 +9,7 @@ use std::borrow::Cow;
 use super::ProxyBuilder;
 use crate::config::load::Loader;
 use crate::config::template::{self, Raw, Scope};
+use crate::ir::header::NameSet;
 use crate::ir::proxy::{HeaderValue, ProxyHeader, ProxyHeaders};
 use crate::source::Span;
 use crate::syntax::Directive;
@@ -32,15 +33,10 @@ impl ProxyBuilder {
     /// override (S6.1, S6.2).
     pub(super) fn headers(&self, l: &mut Loader, scope: &mut Scope) -> ProxyHeaders {
         let mut set = Vec::new();
-        let mut replaced: Vec<Cow<'static, [u8]>> = Vec::with_capacity(12);
-        let mut replace = |name: Cow<'static, [u8]>| {
-            if !replaced.contains(&name) {
-                replaced.push(name);
-            }
-        };
+        let mut replaced = NameSet::new();
         let user: &[SetHeader] = self.set_headers.as_deref().unwrap_or(&[]);
         for (name, raw, _) in user {
-            replace(Cow::Owned(name.to_ascii_lowercase()));
+            replaced.insert(name);
             if raw.parts.is_empty() {
                 continue;
             }
@@ -49,34 +45,22 @@ impl ProxyBuilder {
                 value: HeaderValue::Template(scope.resolve(l, raw)),
             });
         }
-        // nginx's built-ins (ngx_http_proxy_headers), with their lowercased names.
-        let builtins: [(&'static [u8], &'static [u8], Option<HeaderValue>); 8] = [
-            (b"Host", b"host", Some(HeaderValue::ProxyHost)),
-            (
-                b"Connection",
-                b"connection",
-                Some(HeaderValue::Static(b"close")),
-            ),
-            (
-                b"Content-Length",
-                b"content-length",
-                Some(HeaderValue::BodyLength),
-            ),
-            (
-                b"Transfer-Encoding",
-                b"transfer-encoding",
-                Some(HeaderValue::Chunked),
-            ),
-            (b"TE", b"te", None),
-            (b"Keep-Alive", b"keep-alive", None),
-            (b"Expect", b"expect", None),
-            (b"Upgrade", b"upgrade", None),
+        // nginx's built-ins (ngx_http_proxy_headers).
+        let builtins: [(&'static [u8], Option<HeaderValue>); 8] = [
+            (b"Host", Some(HeaderValue::ProxyHost)),
+            (b"Connection", Some(HeaderValue::Static(b"close"))),
+            (b"Content-Length", Some(HeaderValue::BodyLength)),
+            (b"Transfer-Encoding", Some(HeaderValue::Chunked)),
+            (b"TE", None),
+            (b"Keep-Alive", None),
+            (b"Expect", None),
+            (b"Upgrade", None),
         ];
-        for (name, lower, value) in builtins {
+        for (name, value) in builtins {
             if user.iter().any(|(n, _, _)| n.eq_ignore_ascii_case(name)) {
                 continue;
             }
-            replace(Cow::Borrowed(lower));
+            replaced.insert(name);
             if let Some(value) = value {
                 set.push(ProxyHeader {
                     name: Cow::Borrowed(name),

@@ -24,7 +24,7 @@ pub fn build(
         HttpVersion::Http10 => b" HTTP/1.0\r\n",
         HttpVersion::Http11 => b" HTTP/1.1\r\n",
     });
-    let headers = proxy.headers.clone();
+    let headers = &*proxy.headers;
     for h in &headers.set {
         let start = out.len();
         out.extend_from_slice(&h.name);
@@ -54,11 +54,7 @@ pub fn build(
     if proxy.pass_request_headers {
         for i in 0..r.head.headers.len() {
             let (name, value) = r.head.header(i);
-            if headers
-                .replaced
-                .iter()
-                .any(|n| name.eq_ignore_ascii_case(n))
-            {
+            if headers.replaced.contains(r.head.headers[i].known, name) {
                 continue;
             }
             out.extend_from_slice(name);

@@ -106,20 +106,25 @@ fn accel_redirect(r: &mut Request, proxy: &Proxy, u: &UpstreamHead) -> Option<Ne
         Known::AcceptRanges,
         Known::ContentEncoding,
     ];
+    // Through the same copy as a passed response's lines, so later filters find the slots.
+    let mut out = std::mem::take(&mut r.out);
     for h in &u.head.headers {
-        let Some(known) = h.known.filter(|k| KEPT.contains(k)) else {
-            continue;
-        };
-        if hidden(proxy, h.name_in(&u.buf)) {
+        if !h.known.is_some_and(|k| KEPT.contains(&k))
+            || proxy.hide_headers.contains(h.known, h.name_in(&u.buf))
+        {
             continue;
         }
         let value = u.buf.slice(h.value.clone());
-        if known == Known::ContentType {
-            r.out.content_type = Some(value);
-        } else {
-            r.out.push(u.buf.slice(h.name.clone()), value);
-        }
+        pass_header(
+            r,
+            proxy,
+            &mut out,
+            h.known,
+            u.buf.slice(h.name.clone()),
+            value,
+        );
     }
+    r.out = out;
     if target.first() == Some(&b'@') {
         return Some(Next::Named(target.to_vec()));
     }
@@ -161,7 +166,7 @@ fn client_head(r: &mut Request, proxy: &Proxy, u: &UpstreamHead) -> (HeadersOut,
             _ => {}
         }
         let name = line.name_in(&u.buf);
-        if hidden(proxy, name) || resp::header_hash(name) == 0 {
+        if proxy.hide_headers.contains(line.known, name) || resp::header_hash(name) == 0 {
             continue;
         }
         let name = u.buf.slice(line.name.clone());
@@ -212,6 +217,8 @@ fn pass_header(
             h.cache_control.push(i);
         }
         Server => h.server = Some(h.push(name, value)),
+        ContentEncoding => h.content_encoding = Some(h.push(name, value)),
+        AcceptRanges => h.accept_ranges = Some(h.push(name, value)),
         Date => h.date = Some(h.push(name, value)),
         _ => {
             h.push(name, value);
@@ -281,9 +288,4 @@ fn find_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
 fn find(u: &UpstreamHead, k: Known) -> Option<Bytes> {
     let i = u.head.headers_in.first(k)?;
     Some(u.buf.slice(u.head.headers[i].value.clone()))
-}
-
-/// `proxy_hide_header` (and nginx's defaults), `proxy_pass_header` taken out.
-fn hidden(proxy: &Proxy, name: &[u8]) -> bool {
-    proxy.hide_headers.contains(&name.to_ascii_lowercase()[..])
 }
