@@ -10,6 +10,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::open::Open;
 use super::request::{first_srv, limits_of, log_invalid_headers, new_request, refuse};
+use super::tunnels;
 use crate::ir::Level;
 use crate::runtime::base::http1::request::{
     self as http1, BufferState, Limits, Parse, Reject, RequestHead,
@@ -191,23 +192,33 @@ impl Connection {
         true
     }
 
-    /// The connection is a tunnel from now on: a task of its own, so that this pipeline's
-    /// state is freed while the tunnel idles.
+    /// The connection is a tunnel from now on: taken by the worker's tunnel loop when both
+    /// sides are plain sockets, else a task of its own; either way this pipeline's state is
+    /// freed while the tunnel idles.
     fn into_tunnel(self, mut r: Request) {
         let Some(up) = r.upgraded.take() else {
             return;
         };
         let Connection { mut c, open, .. } = self;
         let pipelined = c.buf.split().freeze();
-        // Boxed before the task takes it: the task's size is what an idle tunnel costs.
+        // Boxed before a task or the loop takes it: what it holds is what an idle tunnel costs.
         let r = Box::new(r);
-        // A tunnel outlives reloads on its own configuration, until it ends or its
-        // generation's `worker_shutdown_timeout` passes.
-        let kill = open.kill();
-        tokio::task::spawn_local(async move {
-            tunnel::run(r, c.stream, pipelined, up, kill).await;
-            drop(open);
-        });
+        let (upstream, early, meta) = tunnel::Meta::split(*up);
+        match tunnels::pair(c.stream, upstream) {
+            tunnels::Pair::Plain(client, upstream) => {
+                tunnels::adopt(open, r, client, upstream, &pipelined, &early, meta)
+            }
+            tunnels::Pair::Other(client, upstream) => {
+                // A tunnel outlives reloads on its own configuration, until it ends or its
+                // generation's `worker_shutdown_timeout` passes.
+                let kill = open.kill();
+                tokio::task::spawn_local(async move {
+                    tunnel::task::run(r, client, pipelined, upstream, early, meta, kill).await;
+                    drop(open);
+                });
+            }
+            tunnels::Pair::Lost => {}
+        }
     }
 
     /// No head came: a part of one (logged with its status, no answer), a refused one

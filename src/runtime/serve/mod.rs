@@ -3,7 +3,8 @@
 //! worker and generation and tells it when to close; `conn` starts a connection (TLS by
 //! `tls`, then HTTP/1 or HTTP/2); `h1` serves HTTP/1 requests one after another
 //! (keep-alive, pipelining, lingering close), `h2` HTTP/2 streams through hyper; `request`
-//! makes a request of a parsed head and refuses the heads nginx refuses.
+//! makes a request of a parsed head and refuses the heads nginx refuses; `tunnels` is the
+//! worker's loop that carries the tunnels between plain sockets.
 
 pub mod conn;
 pub mod h1;
@@ -12,4 +13,5 @@ pub mod listen;
 pub mod open;
 pub mod request;
 pub mod tls;
+pub mod tunnels;
 pub mod worker;

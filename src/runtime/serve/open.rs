@@ -171,11 +171,20 @@ impl Open {
     /// generation), to race against serving it.
     pub fn kill(&self) -> Kill {
         Kill {
-            local: Rc::clone(&self.local),
             generation: Rc::clone(&self.generation),
-            waiting: None,
-            seen: 0,
+            changes: Changes::new(&self.local),
         }
+    }
+
+    /// Whether the connection must close at once: its generation's `worker_shutdown_timeout`
+    /// passed (what [`Kill`] waits for).
+    pub fn killed(&self) -> bool {
+        self.local.close_below.get() > self.generation.get()
+    }
+
+    /// The worker the connection is counted on.
+    pub fn local(&self) -> &Rc<Local> {
+        &self.local
     }
 
     /// Before a request: after a reload, the connection moves to the current configuration
@@ -299,10 +308,8 @@ fn successor(snap: &Snapshot, conn: &ConnInfo, next: &Snapshot) -> Option<ConnIn
 
 /// A future that resolves when a connection must close at once.
 pub struct Kill {
-    local: Rc<Local>,
     generation: Rc<Cell<u64>>,
-    waiting: Option<std::pin::Pin<Box<tokio::sync::futures::OwnedNotified>>>,
-    seen: u64,
+    changes: Changes,
 }
 
 impl std::future::Future for Kill {
@@ -313,20 +320,50 @@ impl std::future::Future for Kill {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<()> {
         let me = self.get_mut();
-        if me.local.close_below.get() > me.generation.get() {
-            return std::task::Poll::Ready(());
+        loop {
+            if me.changes.local.close_below.get() > me.generation.get() {
+                return std::task::Poll::Ready(());
+            }
+            if !me.changes.poll_changed(cx) {
+                return std::task::Poll::Pending;
+            }
         }
-        let epoch = me.local.epoch.get();
-        if me.waiting.is_some() && me.seen == epoch {
+    }
+}
+
+/// One task's watch on its worker's orders (a stop, `worker_shutdown_timeout`, idle
+/// connections to close). Polled every time the task runs (a tunnel runs for every message),
+/// so it takes no lock unless the worker's state changed since the task last looked.
+pub struct Changes {
+    local: Rc<Local>,
+    waiting: Option<std::pin::Pin<Box<tokio::sync::futures::OwnedNotified>>>,
+    seen: u64,
+}
+
+impl Changes {
+    pub fn new(local: &Rc<Local>) -> Changes {
+        Changes {
+            local: Rc::clone(local),
+            waiting: None,
+            seen: 0,
+        }
+    }
+
+    /// Whether the worker's state changed since the last call (`false` at the first); the
+    /// task is woken at the next change.
+    pub fn poll_changed(&mut self, cx: &mut std::task::Context<'_>) -> bool {
+        let epoch = self.local.epoch.get();
+        if self.waiting.is_some() && self.seen == epoch {
             // Registered with this task's waker and nothing changed since: no lock taken.
-            return std::task::Poll::Pending;
+            return false;
         }
-        let mut waiting = Box::pin(Arc::clone(&me.local.changed).notified_owned());
+        let changed = self.waiting.is_some();
+        let mut waiting = Box::pin(Arc::clone(&self.local.changed).notified_owned());
         if std::future::Future::poll(waiting.as_mut(), cx).is_ready() {
             cx.waker().wake_by_ref();
         }
-        me.waiting = Some(waiting);
-        me.seen = epoch;
-        std::task::Poll::Pending
+        self.waiting = Some(waiting);
+        self.seen = epoch;
+        changed
     }
 }

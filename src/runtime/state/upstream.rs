@@ -3,6 +3,7 @@
 //! (`$upstream_http_*`, `$upstream_cookie_*`); and `$proxy_host`/`$proxy_port`.
 
 use bytes::Bytes;
+use std::rc::Rc;
 
 use crate::runtime::base::http1::response::ResponseHead;
 
@@ -63,8 +64,10 @@ impl UpstreamHead {
 pub struct UpstreamState {
     /// One record per try, in order (nginx lists them with `, `).
     pub tries: Vec<UpstreamTry>,
-    /// The last response's head.
-    pub head: Option<UpstreamHead>,
+    /// The last response's head, shared with the proxy's response phase that reads it (one
+    /// allocation, not a copy of its header lines; and out of line, so that a request that
+    /// was not proxied, or a tunnel idling for hours, carries a pointer and not the head).
+    pub head: Option<Rc<UpstreamHead>>,
     /// `$proxy_host` / `$proxy_port` of the request being proxied.
     pub proxy_host: Bytes,
     pub proxy_port: Bytes,

@@ -5,6 +5,7 @@
 //! `X-Accel-Charset` obeyed), then its body relayed or the connection upgraded.
 
 use bytes::Bytes;
+use std::rc::Rc;
 
 use super::error::PeerLog;
 use super::job::Job;
@@ -35,11 +36,11 @@ pub async fn respond(
 ) -> Next {
     let proxy = job.proxy;
     let status = got.head.status;
-    let upstream = UpstreamHead {
+    let upstream = Rc::new(UpstreamHead {
         buf: got.buf.split_to(got.head.head_len).freeze(),
         head: got.head.clone(),
-    };
-    r.upstream.head = Some(upstream.clone());
+    });
+    r.upstream.head = Some(Rc::clone(&upstream));
     if let Some(next) = intercept(r, proxy, &upstream) {
         return next;
     }

@@ -3,6 +3,7 @@
 //! pipeline has returned.
 
 use bytes::Bytes;
+use std::rc::Rc;
 
 use super::error::PeerLog;
 use super::peer::Got;
@@ -15,6 +16,7 @@ use crate::runtime::state::outcome::Next;
 use crate::runtime::state::request::Request;
 use crate::runtime::state::response::HeadersOut;
 use crate::runtime::state::upgraded::Upgraded;
+use crate::runtime::state::upstream::UpstreamHead;
 
 /// Writes the 101 head and leaves the upgraded connection on the request.
 pub async fn upgrade(
@@ -40,7 +42,11 @@ pub async fn upgrade(
     // The upstream's head stays for `$upstream_http_*` in the access log, but not the 16 KiB
     // buffer it was read into: a tunnel may idle for hours.
     if let Some(u) = &mut r.upstream.head {
-        u.buf = Bytes::copy_from_slice(&u.buf);
+        let head = UpstreamHead {
+            buf: Bytes::copy_from_slice(&u.buf),
+            head: u.head.clone(),
+        };
+        *u = Rc::new(head);
     }
     r.upgraded = Some(Box::new(Upgraded {
         upstream: got.stream,

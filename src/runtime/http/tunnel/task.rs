@@ -1,20 +1,10 @@
-//! The upgraded connection (S11.3, S11.4, S9.1): after an upstream's 101, raw bytes flow both
-//! ways until either side ends, with nginx's timers.
+//! A tunnel as a task of its own, for streams that are not plain sockets (a TLS client, an
+//! upstream of `proxy_pass https://`): each direction is pumped through the streams'
+//! `AsyncRead`/`AsyncWrite`, the task's one timer set to the earliest of nginx's three.
 //!
-//! A tunnel runs as its own task, spawned once the 101 head is written, so the request
-//! pipeline's state (and its buffers) is freed: what an idle tunnel keeps is the two sockets,
-//! the request (for the access-log line written when the tunnel ends) and this task's small
-//! state. Bytes are read into one buffer per worker thread and written on at once; only bytes
-//! a peer did not take yet are copied into a per-tunnel buffer, freed again once written. So an
-//! idle tunnel holds no buffer at all (nginx holds two of `proxy_buffer_size`).
-//!
-//! nginx's rules, from `ngx_http_upstream_process_upgraded`:
-//! - there is no half-close: when a side's read ends (EOF or error), what was already read from
-//!   it is written on, then both connections close; bytes still owed to that side are dropped;
-//! - one idle timer of `proxy_read_timeout`, re-armed by every event of the tunnel, in either
-//!   direction; while a write is blocked, `proxy_send_timeout` (to the upstream) or
-//!   `send_timeout` (to the client) also runs, re-armed the same way; a timer that fires
-//!   closes both sides silently and logs at info.
+//! The task is spawned once the 101 head is written, so the request pipeline's state (and its
+//! buffers) is freed: what an idle tunnel keeps is the two streams, the request (for the
+//! access-log line written when the tunnel ends) and this task's small state.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -26,16 +16,10 @@ use tokio::time::Instant;
 use bytes::Bytes;
 use tokio::io::AsyncWrite;
 
-use super::log::access;
-use crate::ir::Level;
+use super::{finish, End, Meta, Outcome, SCRATCH};
 use crate::runtime::base::clock::Coarse;
-use crate::runtime::base::io::{close, errno_text, Stream};
-use crate::runtime::state::log::{self, Upstream as LogUpstream};
+use crate::runtime::base::io::{close, Stream};
 use crate::runtime::state::request::Request;
-use crate::runtime::state::upgraded::Upgraded;
-
-/// Size of the per-worker read buffer: one read takes at most this much from a side.
-const SCRATCH: usize = 16 * 1024;
 
 thread_local! {
     static SCRATCH_BUF: RefCell<Box<[u8]>> = RefCell::new(vec![0u8; SCRATCH].into_boxed_slice());
@@ -54,19 +38,6 @@ impl Owed {
     fn is_clear(&self) -> bool {
         self.pos == self.buf.len() && !self.unflushed
     }
-}
-
-/// Why a tunnel ended.
-enum End {
-    /// A side's read ended and what it had sent was passed on.
-    Closed,
-    ClientTimedOut,
-    UpstreamTimedOut,
-    /// A write failed, logged at info as nginx does (`send() failed (32: Broken pipe)`).
-    SendFailed(io::Error),
-    /// The generation's `worker_shutdown_timeout` passed (after a reload or a graceful
-    /// stop): closed at once, logged like any tunnel that ends.
-    ShutDown,
 }
 
 /// The state of a running tunnel.
@@ -257,24 +228,14 @@ pub async fn run(
     mut r: Box<Request>,
     mut client: Stream,
     pipelined: Bytes,
-    up: Box<Upgraded>,
+    mut upstream: Stream,
+    early: Bytes,
+    meta: Meta,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    let Upgraded {
-        mut upstream,
-        early,
-        read_timeout,
-        upstream_send_timeout,
-        client_send_timeout,
-        log_schema,
-        log_name,
-        log_unix,
-        log_uri,
-    } = *up;
     let started = std::time::Instant::now();
     let clock = Coarse::start();
     upstream.set_nodelay();
-    let early_len = early.len() as u64;
     let mut t = Tunnel {
         client: &mut client,
         upstream: &mut upstream,
@@ -296,7 +257,7 @@ pub async fn run(
         clock,
         up_blocked: false,
         down_blocked: false,
-        from_upstream: early_len,
+        from_upstream: early.len() as u64,
     };
     drop(pipelined);
     drop(early);
@@ -304,7 +265,7 @@ pub async fn run(
     // One timer for the three of nginx's: it is set to the earliest deadline that may apply
     // and, when it fires early (traffic moved `last` on), set again. Traffic itself never
     // touches the timer.
-    let sleep = tokio::time::sleep(read_timeout);
+    let sleep = tokio::time::sleep(meta.read_timeout);
     tokio::pin!(sleep);
     tokio::pin!(shutdown);
     let end = std::future::poll_fn(|cx| loop {
@@ -314,15 +275,7 @@ pub async fn run(
         if shutdown.as_mut().poll(cx).is_ready() {
             return Poll::Ready(End::ShutDown);
         }
-        let mut deadline = t.last + read_timeout;
-        let mut fired = End::UpstreamTimedOut;
-        if t.up_blocked {
-            deadline = deadline.min(t.last + upstream_send_timeout);
-        }
-        if t.down_blocked && t.last + client_send_timeout <= deadline {
-            deadline = t.last + client_send_timeout;
-            fired = End::ClientTimedOut;
-        }
+        let (deadline, fired) = meta.deadline(t.last, t.up_blocked, t.down_blocked);
         if sleep.deadline() > deadline {
             sleep.as_mut().reset(deadline);
         }
@@ -335,51 +288,15 @@ pub async fn run(
         }
     })
     .await;
-    // What the client got: all that was read from the upstream but what it still owed.
-    let to_client = t.from_upstream - t.down_owed();
-    let log_upstream = LogUpstream {
-        schema: log_schema,
-        name: &log_name,
-        unix: log_unix,
-        uri: &log_uri,
+    let out = Outcome {
+        end,
+        read_err: t.read_err.take(),
+        from_upstream: t.from_upstream,
+        down_owed: t.down_owed(),
+        started,
     };
-    let say = |r: &Request, msg: std::fmt::Arguments<'_>| {
-        log::error_full(
-            r,
-            Level::Info,
-            msg,
-            Some("proxying upgraded connection"),
-            Some(&log_upstream),
-        )
-    };
-    if let Some(e) = &t.read_err {
-        say(&r, format_args!("recv() failed {}", errno_text(e)));
-    }
-    match &end {
-        End::Closed | End::ShutDown => {}
-        End::ClientTimedOut => say(
-            &r,
-            format_args!("client timed out (110: Connection timed out)"),
-        ),
-        End::UpstreamTimedOut => say(
-            &r,
-            format_args!("upstream timed out (110: Connection timed out)"),
-        ),
-        End::SendFailed(e) => say(&r, format_args!("send() failed {}", errno_text(e))),
-    }
-    r.sent.body_bytes = to_client;
-    if let Some(try_) = r.upstream.current() {
-        if let Some(ms) = &mut try_.response_ms {
-            *ms += started.elapsed().as_millis() as u64;
-        }
-        try_.bytes_received += t.from_upstream;
-    }
     drop(t);
-    access(&mut r);
+    let linger = finish(&mut r, &meta, out) && client.data_ready();
     drop(upstream);
-    // nginx ends a tunnel that closed, or whose upstream timed out, as any request (lingering
-    // when the client has sent more), and one whose client timed out or a write failed at
-    // once (`ngx_http_terminate_request`).
-    let linger = matches!(end, End::Closed | End::UpstreamTimedOut) && client.data_ready();
     close(&mut client, linger).await;
 }

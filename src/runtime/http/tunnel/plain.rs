@@ -1,0 +1,406 @@
+//! A tunnel between two plain sockets, moved as nginx's `ngx_http_upstream_process_upgraded`
+//! moves it: each side keeps nginx's `ready` flags, set by an edge-triggered event and cleared
+//! by a read or write that came up short or would block, and an event pumps the direction it
+//! concerns (a side readable: from it; writable: to it). This is only the state and the
+//! system calls; the worker's tunnel loop (`serve::tunnels`) owns the tunnels, gives them
+//! their events and runs their timers.
+//!
+//! A read shorter than the buffer drained the socket, as nginx assumes on Linux with
+//! `EPOLLRDHUP` (`ngx_unix_recv`), unless the peer already shut its side down: then the EOF
+//! is read next, with no new event to say so.
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
+
+use rustix::io::Errno;
+use rustix::net::{RecvFlags, SendFlags};
+
+use super::End;
+
+/// A plain socket, out of tokio's reactor.
+pub enum Sock {
+    Tcp(std::net::TcpStream),
+    Unix(std::os::unix::net::UnixStream),
+}
+
+impl AsFd for Sock {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Sock::Tcp(s) => s.as_fd(),
+            Sock::Unix(s) => s.as_fd(),
+        }
+    }
+}
+
+/// One side of the tunnel.
+pub struct Side {
+    pub sock: Sock,
+    read_ready: bool,
+    write_ready: bool,
+    /// The peer shut its side down (`EPOLLRDHUP`, nginx's `pending_eof`): read until the EOF.
+    rdhup: bool,
+    eof: bool,
+}
+
+impl Side {
+    fn new(sock: Sock) -> Side {
+        // Not ready until an event says so: registering an edge-triggered socket reports
+        // what it is ready for at once.
+        Side {
+            sock,
+            read_ready: false,
+            write_ready: false,
+            rdhup: false,
+            eof: false,
+        }
+    }
+}
+
+/// Which side an event is for.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Which {
+    Client,
+    Upstream,
+}
+
+/// What an event says about a side.
+#[derive(Clone, Copy, Default, Debug)]
+pub struct Readiness {
+    pub readable: bool,
+    pub writable: bool,
+    /// The peer shut down its writing side.
+    pub rdhup: bool,
+}
+
+/// One direction's bytes read but not yet written (empty, with no allocation, when idle).
+#[derive(Default)]
+struct Owed {
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl Owed {
+    fn is_clear(&self) -> bool {
+        self.pos == self.buf.len()
+    }
+
+    fn left(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+}
+
+/// A tunnel's sockets and bytes in flight.
+pub struct Relay {
+    pub client: Side,
+    pub upstream: Side,
+    /// Client → upstream.
+    up: Owed,
+    /// Upstream → client.
+    down: Owed,
+    /// A read that failed ended its side as an EOF does; logged when the tunnel ends.
+    pub read_err: Option<io::Error>,
+    /// Bytes read from the upstream (the early ones included).
+    pub from_upstream: u64,
+}
+
+impl Relay {
+    /// A tunnel whose upstream is owed `pipelined` (bytes the client sent behind its request)
+    /// and whose client is owed `early` (bytes the upstream sent behind its 101).
+    pub fn new(client: Sock, upstream: Sock, pipelined: &[u8], early: &[u8]) -> Relay {
+        Relay {
+            client: Side::new(client),
+            upstream: Side::new(upstream),
+            up: Owed {
+                buf: pipelined.to_vec(),
+                pos: 0,
+            },
+            down: Owed {
+                buf: early.to_vec(),
+                pos: 0,
+            },
+            read_err: None,
+            from_upstream: early.len() as u64,
+        }
+    }
+
+    /// An event on side `which`: its flags are set and the directions it concerns pumped.
+    /// `Ok(true)` when something moved.
+    pub fn event(
+        &mut self,
+        which: Which,
+        ready: Readiness,
+        scratch: &mut [u8],
+    ) -> Result<bool, End> {
+        let side = match which {
+            Which::Client => &mut self.client,
+            Which::Upstream => &mut self.upstream,
+        };
+        side.read_ready |= ready.readable;
+        side.write_ready |= ready.writable;
+        side.rdhup |= ready.rdhup;
+        let mut moved = false;
+        // Readable: the direction from this side; writable: the one to it.
+        let (from, to) = match which {
+            Which::Client => (Dir::Up, Dir::Down),
+            Which::Upstream => (Dir::Down, Dir::Up),
+        };
+        if ready.readable {
+            moved |= self.pump(from, scratch)?;
+        }
+        if ready.writable {
+            moved |= self.pump(to, scratch)?;
+        }
+        Ok(moved)
+    }
+
+    /// ngx_http_upstream_process_upgraded's end: a side ended and what it sent went on.
+    pub fn over(&self) -> bool {
+        (self.upstream.eof && self.down.is_clear())
+            || (self.client.eof && self.up.is_clear())
+            || (self.upstream.eof && self.client.eof)
+    }
+
+    /// Whether bytes wait for the upstream, and for the client.
+    pub fn blocked(&self) -> (bool, bool) {
+        (!self.up.is_clear(), !self.down.is_clear())
+    }
+
+    /// Bytes read from the upstream that the client was not given yet.
+    pub fn down_owed(&self) -> u64 {
+        self.down.left() as u64
+    }
+
+    /// The two sockets and the error of a read that ended a side, once the tunnel is over.
+    pub fn into_parts(self) -> (Sock, Sock, Option<io::Error>) {
+        (self.client.sock, self.upstream.sock, self.read_err)
+    }
+
+    fn pump(&mut self, dir: Dir, scratch: &mut [u8]) -> Result<bool, End> {
+        match dir {
+            Dir::Down => pump(
+                &mut self.upstream,
+                &mut self.client,
+                &mut self.down,
+                &mut self.read_err,
+                &mut self.from_upstream,
+                scratch,
+            ),
+            Dir::Up => {
+                let mut ignored = 0;
+                pump(
+                    &mut self.client,
+                    &mut self.upstream,
+                    &mut self.up,
+                    &mut self.read_err,
+                    &mut ignored,
+                    scratch,
+                )
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Dir {
+    /// Client → upstream.
+    Up,
+    /// Upstream → client.
+    Down,
+}
+
+/// Moves what `src` has to `dst` while both are ready; what `dst` does not take is kept in
+/// `owed`. Returns whether anything moved.
+fn pump(
+    src: &mut Side,
+    dst: &mut Side,
+    owed: &mut Owed,
+    read_err: &mut Option<io::Error>,
+    moved: &mut u64,
+    scratch: &mut [u8],
+) -> Result<bool, End> {
+    let mut progress = false;
+    loop {
+        if !owed.is_clear() {
+            let (wrote, done) = write_owed(dst, owed)?;
+            progress |= wrote;
+            if !done {
+                return Ok(progress);
+            }
+        }
+        if src.eof || !src.read_ready {
+            return Ok(progress);
+        }
+        match rustix::net::recv(&src.sock, &mut *scratch, RecvFlags::empty()) {
+            Ok((_, 0)) => {
+                src.eof = true;
+                return Ok(true);
+            }
+            Ok((_, n)) => {
+                if n < scratch.len() && !src.rdhup {
+                    src.read_ready = false;
+                }
+                *moved += n as u64;
+                progress = true;
+                // Straight on to the other side; only the rest is copied.
+                let w = write_now(dst, &scratch[..n])?;
+                if w < n {
+                    owed.buf.extend_from_slice(&scratch[w..n]);
+                    return Ok(true);
+                }
+            }
+            Err(Errno::AGAIN) => {
+                src.read_ready = false;
+                return Ok(progress);
+            }
+            Err(Errno::INTR) => {}
+            Err(e) => {
+                // nginx treats a failed read as the end of that side (and says why at info).
+                src.eof = true;
+                *read_err = Some(e.into());
+                return Ok(true);
+            }
+        }
+    }
+}
+
+/// Writes `owed` to `dst` as far as it takes it: whether anything was written, and whether
+/// all of it went (its memory is then given back).
+fn write_owed(dst: &mut Side, owed: &mut Owed) -> Result<(bool, bool), End> {
+    let n = write_now(dst, &owed.buf[owed.pos..])?;
+    owed.pos += n;
+    if owed.is_clear() {
+        owed.buf = Vec::new();
+        owed.pos = 0;
+        return Ok((n > 0, true));
+    }
+    Ok((n > 0, false))
+}
+
+/// Writes as much of `bytes` as `dst` takes now; a write that comes up short or would block
+/// clears its readiness (`ngx_unix_send`).
+fn write_now(dst: &mut Side, bytes: &[u8]) -> Result<usize, End> {
+    let mut w = 0;
+    while w < bytes.len() && dst.write_ready {
+        match rustix::net::send(&dst.sock, &bytes[w..], SendFlags::NOSIGNAL) {
+            Ok(0) => {
+                return Err(End::SendFailed(io::ErrorKind::WriteZero.into()));
+            }
+            Ok(k) => {
+                w += k;
+                if w < bytes.len() {
+                    dst.write_ready = false;
+                }
+            }
+            Err(Errno::AGAIN) => dst.write_ready = false,
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(End::SendFailed(e.into())),
+        }
+    }
+    Ok(w)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+
+    /// A relay between two socket pairs: (client's peer, upstream's peer, relay).
+    fn relay(pipelined: &[u8], early: &[u8]) -> (UnixStream, UnixStream, Relay) {
+        let (c_peer, c) = UnixStream::pair().unwrap();
+        let (u_peer, u) = UnixStream::pair().unwrap();
+        for s in [&c, &u] {
+            s.set_nonblocking(true).unwrap();
+        }
+        let r = Relay::new(Sock::Unix(c), Sock::Unix(u), pipelined, early);
+        (c_peer, u_peer, r)
+    }
+
+    fn read(s: &mut UnixStream) -> Vec<u8> {
+        let mut b = [0u8; 64];
+        let n = s.read(&mut b).unwrap();
+        b[..n].to_vec()
+    }
+
+    const ALL: Readiness = Readiness {
+        readable: true,
+        writable: true,
+        rdhup: false,
+    };
+
+    #[test]
+    fn owed_bytes_go_first_then_traffic_both_ways() {
+        let (mut cp, mut up, mut r) = relay(b"pipelined", b"early");
+        let mut scratch = vec![0u8; 64];
+        assert!(r.event(Which::Client, ALL, &mut scratch).unwrap());
+        assert!(r.event(Which::Upstream, ALL, &mut scratch).unwrap());
+        assert_eq!(read(&mut up), b"pipelined");
+        assert_eq!(read(&mut cp), b"early");
+        cp.write_all(b"to upstream").unwrap();
+        r.event(Which::Client, ALL, &mut scratch).unwrap();
+        assert_eq!(read(&mut up), b"to upstream");
+        up.write_all(b"to client").unwrap();
+        r.event(Which::Upstream, ALL, &mut scratch).unwrap();
+        assert_eq!(read(&mut cp), b"to client");
+        assert_eq!(r.from_upstream, 5 + 9);
+        assert!(!r.over());
+    }
+
+    #[test]
+    fn a_short_read_waits_for_the_next_event_unless_the_peer_shut_down() {
+        let (mut cp, _up, mut r) = relay(b"", b"");
+        let mut scratch = vec![0u8; 64];
+        r.event(Which::Upstream, ALL, &mut scratch).unwrap();
+        cp.write_all(b"x").unwrap();
+        r.event(Which::Client, ALL, &mut scratch).unwrap();
+        assert!(!r.client.read_ready, "a short read drained the socket");
+        // Data and the FIN in one event: the EOF is read without another event.
+        cp.write_all(b"y").unwrap();
+        cp.shutdown(std::net::Shutdown::Write).unwrap();
+        let ev = Readiness {
+            readable: true,
+            writable: false,
+            rdhup: true,
+        };
+        r.event(Which::Client, ev, &mut scratch).unwrap();
+        assert!(r.client.eof);
+        assert!(
+            r.over(),
+            "the client's bytes went on, so the tunnel is over"
+        );
+    }
+
+    #[test]
+    fn what_a_side_does_not_take_is_owed_and_blocks() {
+        let (mut cp, up, mut r) = relay(b"", b"");
+        let mut scratch = vec![0u8; 16 * 1024];
+        r.event(Which::Upstream, ALL, &mut scratch).unwrap();
+        // Fill the upstream's socket buffer: the upstream peer never reads.
+        let chunk = vec![7u8; 16 * 1024];
+        let mut sent = 0usize;
+        cp.set_nonblocking(true).unwrap();
+        for _ in 0..256 {
+            match cp.write(&chunk) {
+                Ok(n) => sent += n,
+                Err(_) => break,
+            }
+            r.event(Which::Client, ALL, &mut scratch).unwrap();
+            if r.blocked().0 {
+                break;
+            }
+        }
+        assert!(r.blocked().0, "bytes owed to the upstream after {sent}");
+        assert!(!r.upstream.write_ready);
+        drop(up);
+        // The upstream's peer went away: the next write fails.
+        let writable = Readiness {
+            readable: false,
+            writable: true,
+            rdhup: false,
+        };
+        assert!(matches!(
+            r.event(Which::Upstream, writable, &mut scratch),
+            Err(End::SendFailed(_))
+        ));
+    }
+}

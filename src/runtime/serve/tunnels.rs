@@ -1,0 +1,499 @@
+//! The worker's tunnel loop: every tunnel between two plain sockets on this worker thread is
+//! moved by one loop, as nginx's event loop moves its upgraded connections.
+//!
+//! A tunnel carries a message with a read and a write; what surrounds them is the cost the
+//! tunnel adds. As a task of its own, every message also paid tokio's per-socket readiness
+//! (a lock to register, a lock to wake), a task wake-up and poll, and its timers' polls: more
+//! user time than the two system calls. Here the sockets leave tokio's reactor for an epoll
+//! set of the loop's own (edge-triggered, as nginx registers connections), which tokio watches
+//! as one descriptor. An event goes straight to its tunnel's [`Relay`] with nginx's `ready`
+//! flags; the clock is read once per batch of events; timers are a heap of deadlines re-armed
+//! lazily (traffic only moves a deadline later, so nothing is done per message); the worker's
+//! orders (a stop, `worker_shutdown_timeout`) are one watch for all tunnels. An idle tunnel is
+//! its two descriptors, its request (for the access-log line) and this loop's record of it:
+//! no task, no buffer.
+//!
+//! Tunnels with other streams (a TLS client, an upstream of `proxy_pass https://`) run as
+//! tasks of their own (`http::tunnel::task`).
+
+use std::cell::RefCell;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::future::Future;
+use std::os::fd::{AsFd, OwnedFd};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use rustix::event::epoll::{self, EventData, EventFlags};
+use rustix::io::Errno;
+use tokio::io::unix::AsyncFd;
+use tokio::time::{Instant, Sleep};
+
+use super::open::{Changes, Local, Open};
+use crate::runtime::base::clock::Coarse;
+use crate::runtime::base::io::{close, Stream};
+use crate::runtime::http::tunnel::plain::{Readiness, Relay, Sock, Which};
+use crate::runtime::http::tunnel::{finish, End, Meta, Outcome, SCRATCH};
+use crate::runtime::state::request::Request;
+
+/// Events taken from the kernel at a time.
+const BATCH: usize = 256;
+
+thread_local! {
+    /// This worker thread's loop, started with its first tunnel.
+    static LOOP: RefCell<Option<Rc<Tunnels>>> = const { RefCell::new(None) };
+}
+
+/// Hands a tunnel between two plain sockets to this worker's loop. `pipelined`: bytes the
+/// client sent behind its request (the upstream's first); `early`: bytes the upstream sent
+/// behind its 101 (the client's first).
+pub fn adopt(
+    open: Open,
+    r: Box<Request>,
+    client: Sock,
+    upstream: Sock,
+    pipelined: &[u8],
+    early: &[u8],
+    meta: Meta,
+) {
+    let tunnels = match LOOP.with(|l| l.borrow().clone()) {
+        Some(t) => t,
+        None => match Tunnels::start(open.local()) {
+            Ok(t) => t,
+            Err(e) => {
+                // No epoll set (out of descriptors or memory): the tunnel cannot run.
+                tracing::error!(
+                    nginx_level = "alert",
+                    "epoll_create1() failed {}",
+                    crate::runtime::base::io::errno_text(&e)
+                );
+                return;
+            }
+        },
+    };
+    let relay = Relay::new(client, upstream, pipelined, early);
+    tunnels.add(Tunnel {
+        relay,
+        r,
+        meta,
+        open,
+        last: Instant::now(),
+        armed: Instant::now(),
+        started: std::time::Instant::now(),
+    });
+}
+
+/// A tunnel as the loop keeps it.
+struct Tunnel {
+    relay: Relay,
+    r: Box<Request>,
+    meta: Meta,
+    /// The connection, counted on its worker and generation until the tunnel ends.
+    open: Open,
+    /// When it last moved anything: the base of its timers.
+    last: Instant,
+    /// Its earliest deadline in the loop's heap (later entries for it are stale).
+    armed: Instant,
+    started: std::time::Instant,
+}
+
+struct Slot {
+    /// Bumped when the slot is freed, so that an event for its former tunnel is ignored.
+    generation: u32,
+    tunnel: Option<Box<Tunnel>>,
+}
+
+/// The loop: the epoll set (which tokio watches) and the tunnels.
+struct Tunnels {
+    epoll: AsyncFd<OwnedFd>,
+    inner: RefCell<Inner>,
+}
+
+struct Inner {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    /// Deadlines: (when, slot, its generation).
+    timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
+    scratch: Box<[u8]>,
+    events: Vec<epoll::Event>,
+    clock: Coarse,
+    /// The loop's task and when its timer fires: a new tunnel whose deadline comes sooner
+    /// wakes it to set the timer again.
+    waker: Option<Waker>,
+    sleep_at: Option<Instant>,
+    changes: Changes,
+}
+
+impl Tunnels {
+    fn start(local: &Rc<Local>) -> std::io::Result<Rc<Tunnels>> {
+        let fd = epoll::create(epoll::CreateFlags::CLOEXEC)?;
+        // tokio deprecated this constructor because a type's `as_raw_fd` may change while
+        // registered (tokio#8587); an `OwnedFd`'s cannot, which is what its unsafe successor
+        // asks the caller to promise (and this crate forbids `unsafe`).
+        #[allow(deprecated)]
+        let epoll = AsyncFd::with_interest(fd, tokio::io::Interest::READABLE)?;
+        let me = Rc::new(Tunnels {
+            epoll,
+            inner: RefCell::new(Inner {
+                slots: Vec::new(),
+                free: Vec::new(),
+                timers: BinaryHeap::new(),
+                scratch: vec![0u8; SCRATCH].into_boxed_slice(),
+                events: Vec::with_capacity(BATCH),
+                clock: Coarse::start(),
+                waker: None,
+                sleep_at: None,
+                changes: Changes::new(local),
+            }),
+        });
+        LOOP.with(|l| *l.borrow_mut() = Some(Rc::clone(&me)));
+        tokio::task::spawn_local(run(Rc::clone(&me)));
+        Ok(me)
+    }
+
+    /// Registers a tunnel's two sockets; their first events come at once with what they are
+    /// ready for (the bytes owed to either side go then).
+    fn add(&self, mut t: Tunnel) {
+        let mut inner = self.inner.borrow_mut();
+        let now = inner.clock.now();
+        t.last = now;
+        let (deadline, _) = t.meta.deadline(now, false, false);
+        t.armed = deadline;
+        let index = match inner.free.pop() {
+            Some(i) => i,
+            None => {
+                inner.slots.push(Slot {
+                    generation: 0,
+                    tunnel: None,
+                });
+                (inner.slots.len() - 1) as u32
+            }
+        };
+        let generation = inner.slots[index as usize].generation;
+        let flags = EventFlags::IN | EventFlags::OUT | EventFlags::RDHUP | EventFlags::ET;
+        let fd = self.epoll.get_ref();
+        let registered = epoll::add(
+            fd,
+            &t.relay.client.sock,
+            EventData::new_u64(key(index, generation, Which::Client)),
+            flags,
+        )
+        .and_then(|()| {
+            epoll::add(
+                fd,
+                &t.relay.upstream.sock,
+                EventData::new_u64(key(index, generation, Which::Upstream)),
+                flags,
+            )
+            .inspect_err(|_| {
+                let _ = epoll::delete(fd, &t.relay.client.sock);
+            })
+        });
+        if let Err(e) = registered {
+            inner.free.push(index);
+            drop(inner);
+            tracing::error!(
+                nginx_level = "alert",
+                "epoll_ctl(1) failed {}",
+                crate::runtime::base::io::errno_text(&e.into())
+            );
+            return;
+        }
+        inner.slots[index as usize].tunnel = Some(Box::new(t));
+        inner.timers.push(Reverse((deadline, index, generation)));
+        if inner.sleep_at.is_none_or(|at| deadline < at) {
+            if let Some(w) = &inner.waker {
+                w.wake_by_ref();
+            }
+        }
+    }
+
+    /// One turn of the loop: the worker's orders, the events, the timers.
+    fn poll(&self, cx: &mut Context<'_>, mut sleep: Pin<&mut Sleep>) {
+        let mut inner = self.inner.borrow_mut();
+        match &mut inner.waker {
+            Some(w) => w.clone_from(cx.waker()),
+            slot => *slot = Some(cx.waker().clone()),
+        }
+        if inner.changes.poll_changed(cx) {
+            inner.kill_expired(self.epoll.get_ref());
+        }
+        loop {
+            match self.epoll.poll_read_ready(cx) {
+                Poll::Ready(Ok(mut guard)) => {
+                    inner.events(self.epoll.get_ref());
+                    guard.clear_ready();
+                }
+                Poll::Ready(Err(e)) => {
+                    tracing::error!(
+                        nginx_level = "alert",
+                        "epoll_wait() failed {}",
+                        crate::runtime::base::io::errno_text(&e)
+                    );
+                    break;
+                }
+                Poll::Pending => break,
+            }
+        }
+        // The coarse clock, as for the tunnels' own times; the precise one only when the
+        // timer fired, as the coarse one may lag it by a tick.
+        let mut now = inner.clock.now();
+        loop {
+            inner.expire(self.epoll.get_ref(), now);
+            let Some(&Reverse((at, _, _))) = inner.timers.peek() else {
+                inner.sleep_at = None;
+                return;
+            };
+            if inner.sleep_at != Some(at) {
+                sleep.as_mut().reset(at);
+                inner.sleep_at = Some(at);
+            }
+            if sleep.as_mut().poll(cx).is_pending() {
+                return;
+            }
+            now = Instant::now();
+        }
+    }
+}
+
+/// The loop's task: runs as long as the worker.
+async fn run(me: Rc<Tunnels>) {
+    let sleep = tokio::time::sleep(std::time::Duration::from_secs(3600));
+    tokio::pin!(sleep);
+    std::future::poll_fn(|cx| {
+        me.poll(cx, sleep.as_mut());
+        Poll::<()>::Pending
+    })
+    .await
+}
+
+/// An event's key: the slot, its generation, and the side.
+fn key(index: u32, generation: u32, which: Which) -> u64 {
+    (u64::from(generation) << 32) | (u64::from(index) << 1) | u64::from(which == Which::Upstream)
+}
+
+impl Inner {
+    /// Takes the events the kernel has and gives each to its tunnel.
+    fn events(&mut self, epoll: &OwnedFd) {
+        loop {
+            self.events.clear();
+            match epoll::wait(
+                epoll,
+                rustix::buffer::spare_capacity(&mut self.events),
+                Some(&rustix::time::Timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                }),
+            ) {
+                Ok(_) => {}
+                Err(Errno::INTR) => continue,
+                Err(e) => {
+                    tracing::error!(
+                        nginx_level = "alert",
+                        "epoll_wait() failed {}",
+                        crate::runtime::base::io::errno_text(&e.into())
+                    );
+                    return;
+                }
+            }
+            let n = self.events.len();
+            let now = self.clock.now();
+            for i in 0..n {
+                let ev = self.events[i];
+                self.event(epoll, ev.data.u64(), ev.flags, now);
+            }
+            if n < BATCH {
+                return;
+            }
+        }
+    }
+
+    fn event(&mut self, epoll: &OwnedFd, key: u64, flags: EventFlags, now: Instant) {
+        let index = ((key >> 1) & 0x7fff_ffff) as u32;
+        let generation = (key >> 32) as u32;
+        let which = if key & 1 == 1 {
+            Which::Upstream
+        } else {
+            Which::Client
+        };
+        let Some(slot) = self.slots.get_mut(index as usize) else {
+            return;
+        };
+        if slot.generation != generation {
+            return;
+        }
+        let Some(t) = slot.tunnel.as_mut() else {
+            return;
+        };
+        let failed = EventFlags::HUP | EventFlags::ERR;
+        let ready = Readiness {
+            readable: flags.intersects(EventFlags::IN | EventFlags::RDHUP | failed),
+            writable: flags.intersects(EventFlags::OUT | failed),
+            rdhup: flags.intersects(EventFlags::RDHUP | EventFlags::HUP),
+        };
+        let end = match t.relay.event(which, ready, &mut self.scratch) {
+            Ok(moved) => {
+                if moved {
+                    t.last = now;
+                }
+                if t.relay.over() {
+                    Some(End::Closed)
+                } else {
+                    // A blocked write may bring the deadline forward; traffic only moves it
+                    // on, which the deadline's entry finds when it comes due.
+                    let (up, down) = t.relay.blocked();
+                    let (deadline, _) = t.meta.deadline(t.last, up, down);
+                    if deadline < t.armed {
+                        t.armed = deadline;
+                        self.timers.push(Reverse((deadline, index, generation)));
+                    }
+                    None
+                }
+            }
+            Err(end) => Some(end),
+        };
+        if let Some(end) = end {
+            self.end(epoll, index, end);
+        }
+    }
+
+    /// Ends the tunnels whose deadline passed; re-queues those that moved since.
+    fn expire(&mut self, epoll: &OwnedFd, now: Instant) {
+        while let Some(&Reverse((at, index, generation))) = self.timers.peek() {
+            if at > now {
+                return;
+            }
+            self.timers.pop();
+            let slot = &mut self.slots[index as usize];
+            if slot.generation != generation {
+                continue;
+            }
+            let Some(t) = slot.tunnel.as_mut() else {
+                continue;
+            };
+            if t.armed != at {
+                continue;
+            }
+            let (up, down) = t.relay.blocked();
+            let (deadline, fired) = t.meta.deadline(t.last, up, down);
+            if deadline <= now {
+                self.end(epoll, index, fired);
+            } else {
+                t.armed = deadline;
+                self.timers.push(Reverse((deadline, index, generation)));
+            }
+        }
+    }
+
+    /// After the worker's orders changed: the tunnels of generations past their
+    /// `worker_shutdown_timeout` end now.
+    fn kill_expired(&mut self, epoll: &OwnedFd) {
+        for index in 0..self.slots.len() {
+            let killed = self.slots[index]
+                .tunnel
+                .as_ref()
+                .is_some_and(|t| t.open.killed());
+            if killed {
+                self.end(epoll, index as u32, End::ShutDown);
+            }
+        }
+    }
+
+    /// Ends a tunnel: its log lines, then its sockets closed as nginx closes them.
+    fn end(&mut self, epoll: &OwnedFd, index: u32, end: End) {
+        let slot = &mut self.slots[index as usize];
+        let Some(t) = slot.tunnel.take() else {
+            return;
+        };
+        slot.generation = slot.generation.wrapping_add(1);
+        self.free.push(index);
+        let Tunnel {
+            relay,
+            mut r,
+            meta,
+            open,
+            started,
+            ..
+        } = *t;
+        let _ = epoll::delete(epoll, &relay.client.sock);
+        let _ = epoll::delete(epoll, &relay.upstream.sock);
+        let from_upstream = relay.from_upstream;
+        let down_owed = relay.down_owed();
+        let (client, upstream, read_err) = relay.into_parts();
+        let out = Outcome {
+            end,
+            read_err,
+            from_upstream,
+            down_owed,
+            started,
+        };
+        let linger = finish(&mut r, &meta, out) && data_ready(&client);
+        drop(upstream);
+        drop(r);
+        if linger {
+            // Lingering waits for the client: a task of its own, still counted on the worker.
+            tokio::task::spawn_local(async move {
+                if let Some(mut s) = into_stream(client) {
+                    close(&mut s, true).await;
+                }
+                drop(open);
+            });
+        } else {
+            let _ = rustix::net::shutdown(client.as_fd(), rustix::net::Shutdown::Write);
+            drop(client);
+            drop(open);
+        }
+    }
+}
+
+/// Whether the client sent more (a byte of it is taken, as the connection closes anyway).
+fn data_ready(s: &Sock) -> bool {
+    let mut b = [0u8; 1];
+    matches!(
+        rustix::net::recv(s, &mut b, rustix::net::RecvFlags::DONTWAIT),
+        Ok((_, 1))
+    )
+}
+
+/// A socket back in tokio's reactor, for a lingering close.
+fn into_stream(s: Sock) -> Option<Stream> {
+    match s {
+        Sock::Tcp(s) => tokio::net::TcpStream::from_std(s).ok().map(Stream::Tcp),
+        Sock::Unix(s) => tokio::net::UnixStream::from_std(s).ok().map(Stream::Unix),
+    }
+}
+
+/// What an upgraded connection's two streams are for the loop.
+pub enum Pair {
+    /// Two plain sockets, out of tokio's reactor: the loop takes them.
+    Plain(Sock, Sock),
+    /// Another pair (TLS on either side): a task of its own carries it.
+    Other(Stream, Stream),
+    /// A socket could not leave tokio's reactor (deregistering a registered socket does not
+    /// fail in practice): both are closed.
+    Lost,
+}
+
+/// The client's and the upstream's streams, sorted for the loop.
+pub fn pair(client: Stream, upstream: Stream) -> Pair {
+    fn is_plain(s: &Stream) -> bool {
+        matches!(s, Stream::Tcp(_) | Stream::Unix(_))
+    }
+    if !is_plain(&client) || !is_plain(&upstream) {
+        return Pair::Other(client, upstream);
+    }
+    upstream.set_nodelay();
+    match (out_of_tokio(client), out_of_tokio(upstream)) {
+        (Some(c), Some(u)) => Pair::Plain(c, u),
+        _ => Pair::Lost,
+    }
+}
+
+fn out_of_tokio(s: Stream) -> Option<Sock> {
+    match s {
+        Stream::Tcp(s) => s.into_std().ok().map(Sock::Tcp),
+        Stream::Unix(s) => s.into_std().ok().map(Sock::Unix),
+        _ => None,
+    }
+}
