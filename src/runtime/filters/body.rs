@@ -143,13 +143,14 @@ impl BodyWriter {
         w: &mut Stream,
         timeout: Duration,
     ) -> Result<usize, IoError> {
-        let iov: Vec<std::io::IoSlice<'_>> = self
-            .queue
-            .iter()
-            .take(IOV_MAX)
-            .map(|f| std::io::IoSlice::new(f))
-            .collect();
-        let n = match io::timed(timeout, w.write_vectored(&iov)).await {
+        // On the stack: most responses are two or three pieces, and this runs per write.
+        let mut iov = [std::io::IoSlice::new(&[]); IOV_MAX];
+        let mut count = 0;
+        for (slot, piece) in iov.iter_mut().zip(&self.queue) {
+            *slot = std::io::IoSlice::new(piece);
+            count += 1;
+        }
+        let n = match io::timed(timeout, w.write_vectored(&iov[..count])).await {
             Ok(Ok(0)) => return Err(IoError::Io(std::io::ErrorKind::WriteZero.into())),
             Ok(Ok(n)) => n,
             Ok(Err(e)) => return Err(IoError::Io(e)),
