@@ -10,10 +10,10 @@
 //! ([`BodyWriter::write_some`], [`BodyWriter::flush`]): the proxy interleaves writes with its
 //! reads from the upstream, the others write as they go.
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
 use bytes::Bytes;
+use smallvec::SmallVec;
 use tokio::io::AsyncWriteExt;
 
 use super::head::{self, Framing};
@@ -33,8 +33,15 @@ const IOV_MAX: usize = 64;
 pub struct BodyWriter {
     framing: Framing,
     gzip: Option<Box<Encoder>>,
-    /// Bytes to write, oldest first (the head, then the body's pieces and framing).
-    queue: VecDeque<Bytes>,
+    /// The head, kept whole (the request keeps it for `$sent_http_*` once it is written);
+    /// `head_written` of its bytes are out.
+    head: Bytes,
+    head_written: usize,
+    /// The body's pieces and framing to write, oldest first, from `front` on: most bodies
+    /// are a piece or three, held inline.
+    queue: SmallVec<[Bytes; 4]>,
+    front: usize,
+    /// Bytes to write, the head's included.
     queued: usize,
     /// Bytes written so far, the head's included.
     written: u64,
@@ -47,17 +54,23 @@ impl BodyWriter {
     /// written), for a body framed as `framing`, compressed by `gzip` when the gzip filter
     /// chose it.
     pub fn new(head: Bytes, framing: Framing, gzip: Option<Box<Encoder>>) -> BodyWriter {
-        let mut w = BodyWriter {
+        BodyWriter {
             framing,
             gzip: gzip.filter(|_| framing != Framing::Empty),
-            queue: VecDeque::new(),
-            queued: 0,
-            written: 0,
+            queued: head.len(),
             head_len: head.len(),
+            head,
+            head_written: 0,
+            queue: SmallVec::new(),
+            front: 0,
+            written: 0,
             finished: false,
-        };
-        w.push(head);
-        w
+        }
+    }
+
+    /// The head, once the writer is done with it.
+    pub fn into_head(self) -> Bytes {
+        self.head
     }
 
     /// Whether a body is sent at all (not for HEAD, 204, 304).
@@ -146,7 +159,12 @@ impl BodyWriter {
         // On the stack: most responses are two or three pieces, and this runs per write.
         let mut iov = [std::io::IoSlice::new(&[]); IOV_MAX];
         let mut count = 0;
-        for (slot, piece) in iov.iter_mut().zip(&self.queue) {
+        let head = &self.head[self.head_written..];
+        let pieces = (!head.is_empty())
+            .then_some(head)
+            .into_iter()
+            .chain(self.queue[self.front..].iter().map(|b| &b[..]));
+        for (slot, piece) in iov.iter_mut().zip(pieces) {
             *slot = std::io::IoSlice::new(piece);
             count += 1;
         }
@@ -194,7 +212,7 @@ impl BodyWriter {
     fn push(&mut self, b: Bytes) {
         if !b.is_empty() {
             self.queued += b.len();
-            self.queue.push_back(b);
+            self.queue.push(b);
         }
     }
 
@@ -202,17 +220,25 @@ impl BodyWriter {
     fn advance(&mut self, mut n: usize) {
         self.queued -= n;
         self.written += n as u64;
+        let head = (self.head.len() - self.head_written).min(n);
+        self.head_written += head;
+        n -= head;
         while n > 0 {
-            let Some(f) = self.queue.front_mut() else {
-                return;
+            let Some(f) = self.queue.get_mut(self.front) else {
+                break;
             };
             if n >= f.len() {
                 n -= f.len();
-                self.queue.pop_front();
+                self.front += 1;
             } else {
                 let _ = f.split_to(n);
                 n = 0;
             }
+        }
+        if self.front == self.queue.len() {
+            // All written: the pieces' memory goes back now, not when the response ends.
+            self.queue.clear();
+            self.front = 0;
         }
     }
 }
@@ -225,12 +251,11 @@ pub async fn send(r: &mut Request, c: &mut Client, mut h: HeadersOut, body: Byte
     let framing = head::filter_and_write(r, &mut h, &mut head);
     r.sent.status = h.status;
     r.sent.header_bytes = head.len() as u64;
-    let head = Bytes::from(head);
-    r.sent.head = Some(head.clone());
-    let mut w = BodyWriter::new(head, framing, r.gzip.take());
+    let mut w = BodyWriter::new(Bytes::from(head), framing, r.gzip.take());
     w.pass_last(body);
     let result = w.flush(&mut c.stream, r.conf.send_timeout).await;
     r.sent.body_bytes = w.body_bytes();
+    r.sent.head = Some(w.into_head());
     if let Err(e) = result {
         log::client_write_error(r, &e);
         r.keepalive = false;
