@@ -59,12 +59,14 @@ impl Partial {
                 .iter()
                 .position(|&b| b == b'\r' || b == b'\n')
                 .map_or(c.buf.len(), |n| start + n);
-            head = RequestHead::bad_request(Bytes::copy_from_slice(&c.buf[start..end]));
+            head = Box::new(RequestHead::bad_request(Bytes::copy_from_slice(
+                &c.buf[start..end],
+            )));
             action = "reading client request line";
         }
         Partial {
             status,
-            head: Box::new(head),
+            head,
             msg,
             action,
         }
@@ -229,7 +231,7 @@ impl Connection {
             NoHead::Partial(p) => {
                 self.requests += 1;
                 let (snap, conn) = (&self.snap, &self.conn);
-                let mut r = new_request(snap, conn, *p.head, self.requests, pipelined, false, None);
+                let mut r = new_request(snap, conn, p.head, self.requests, pipelined, false, None);
                 let host_known = r.head.host_header.is_some();
                 log::error_parse(
                     &r,
@@ -245,16 +247,7 @@ impl Connection {
             NoHead::Reject(rej, head) => {
                 self.requests += 1;
                 let (snap, conn) = (&self.snap, &self.conn);
-                refuse(
-                    snap,
-                    conn,
-                    &mut self.c,
-                    rej,
-                    *head,
-                    self.requests,
-                    pipelined,
-                )
-                .await;
+                refuse(snap, conn, &mut self.c, rej, head, self.requests, pipelined).await;
             }
         }
     }
@@ -262,7 +255,7 @@ impl Connection {
     /// Reads until a complete head is buffered. The first request waits
     /// `client_header_timeout` from the accept, later ones `keepalive_timeout` for their
     /// first byte and then `client_header_timeout` for the rest (S9).
-    async fn read_head(&mut self, wait: Wait) -> Result<(RequestHead, Started), NoHead> {
+    async fn read_head(&mut self, wait: Wait) -> Result<(Box<RequestHead>, Started), NoHead> {
         // The clock is read as few times as possible: once here, once when the first byte
         // of a request arrives.
         let entered = Instant::now();
@@ -322,7 +315,7 @@ impl Connection {
         &mut self,
         state: BufferState,
         started: Option<Started>,
-    ) -> Result<Option<(RequestHead, Started)>, NoHead> {
+    ) -> Result<Option<(Box<RequestHead>, Started)>, NoHead> {
         if self.c.buf.is_empty() {
             return Ok(None);
         }
@@ -334,7 +327,7 @@ impl Connection {
             Ok(Parse::Partial) => Ok(None),
             Err(rej) => {
                 let head = http1::rejected_head(&self.c.buf, &self.limits, state);
-                Err(NoHead::Reject(rej, Box::new(head)))
+                Err(NoHead::Reject(rej, head))
             }
         }
     }

@@ -53,7 +53,7 @@ pub async fn refuse(
     conn: &Arc<ConnInfo>,
     c: &mut Client,
     rej: Reject,
-    head: RequestHead,
+    head: Box<RequestHead>,
     n: u64,
     pipelined: bool,
 ) {
@@ -138,7 +138,7 @@ fn reject_action(rej: &Reject) -> &'static str {
 pub fn new_request(
     snap: &Arc<Snapshot>,
     conn: &Arc<ConnInfo>,
-    head: RequestHead,
+    head: Box<RequestHead>,
     n: u64,
     pipelined: bool,
     complete: bool,

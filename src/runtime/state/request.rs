@@ -52,7 +52,7 @@ pub struct Sent {
 pub struct Request {
     pub snap: Arc<Snapshot>,
     pub conn: Arc<ConnInfo>,
-    pub head: RequestHead,
+    pub head: Box<RequestHead>,
     /// `$connection_requests`.
     pub conn_requests: u64,
     pub start: Instant,

@@ -520,11 +520,10 @@ impl Reject {
 }
 
 /// The outcome of [`parse`] on the bytes received so far.
-// Returned once per request and matched at once: boxing the head would only add an allocation.
-#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Parse {
-    Complete(RequestHead),
+    /// Boxed as it was built: the head moves on into its request as a pointer.
+    Complete(Box<RequestHead>),
     /// The head is incomplete and nginx would still be reading it (no limit exceeded yet).
     Partial,
 }
@@ -577,13 +576,13 @@ pub fn parse_buf(buf: &mut BytesMut, limits: &Limits, state: BufferState) -> Res
 /// invalid Host value). `request_length` is nginx's `$request_length` at that point (0 for a
 /// request-line error). If `buf` is in fact acceptable or incomplete, this is its parse as far as
 /// it goes (a stand-in with an empty request line when nothing was parsed).
-pub fn rejected_head(buf: &[u8], limits: &Limits, state: BufferState) -> RequestHead {
+pub fn rejected_head(buf: &[u8], limits: &Limits, state: BufferState) -> Box<RequestHead> {
     let mut scan = Scan::new(buf, limits, state);
     let mut head = match scan.run() {
         Ok(Some(head)) => head,
         Ok(None) | Err(_) => scan
             .into_stash()
-            .unwrap_or_else(|| RequestHead::stand_in(Bytes::new(), 0..0, false)),
+            .unwrap_or_else(|| Box::new(RequestHead::stand_in(Bytes::new(), 0..0, false))),
     };
     head.buf = Bytes::copy_from_slice(buf);
     head

@@ -6,7 +6,6 @@
 //! access log. The parsers themselves and the meaning of each header are not here.
 
 use std::borrow::Cow;
-use std::mem;
 use std::ops::Range;
 
 use bytes::Bytes;
@@ -25,11 +24,13 @@ pub(super) struct Scan<'b> {
     buf: &'b [u8],
     limits: &'b Limits,
     bufs: Buffers,
-    /// The head being built; `RequestHead::buf` is left empty for the caller to set.
-    head: RequestHead,
+    /// The head being built, boxed from the request line on: it is a few hundred bytes, and
+    /// from here into its request it moves as a pointer. `RequestHead::buf` is left empty for
+    /// the caller to set.
+    head: Option<Box<RequestHead>>,
     /// The request as nginx knew it when it refused it (see [`super::rejected_head`]), or of
     /// an incomplete head once its request line is complete.
-    stash: Option<RequestHead>,
+    stash: Option<Box<RequestHead>>,
 }
 
 impl<'b> Scan<'b> {
@@ -38,18 +39,18 @@ impl<'b> Scan<'b> {
             buf,
             limits,
             bufs: Buffers::new(limits, state),
-            head: RequestHead::stand_in(Bytes::new(), 0..0, false),
+            head: None,
             stash: None,
         }
     }
 
     /// The whole parse; `Ok(None)` = nginx would still be reading.
-    pub(super) fn run(&mut self) -> Result<Option<RequestHead>, Reject> {
+    pub(super) fn run(&mut self) -> Result<Option<Box<RequestHead>>, Reject> {
         let Some(line) = self.request_line()? else {
             return Ok(None);
         };
         self.request_uri(&line)?;
-        if self.head.http09 {
+        if self.head().http09 {
             // HTTP/0.9 has no headers: the request is processed right after its line (S2.7)
             return Ok(Some(self.take_head()));
         }
@@ -61,7 +62,7 @@ impl<'b> Scan<'b> {
     }
 
     /// What [`Scan::run`] left in the stash.
-    pub(super) fn into_stash(self) -> Option<RequestHead> {
+    pub(super) fn into_stash(self) -> Option<Box<RequestHead>> {
         self.stash
     }
 
@@ -86,29 +87,29 @@ impl<'b> Scan<'b> {
                         .iter()
                         .position(|&c| c == CR || c == LF)
                         .map_or(limit, |n| start + n);
-                    self.stash = Some(RequestHead::stand_in(
+                    self.stash = Some(Box::new(RequestHead::stand_in(
                         Bytes::new(),
                         start..end,
                         e == LineError::Method09,
-                    ));
+                    )));
                     return Err(invalid_request(e));
                 }
                 LineStep::Again(_) if limit < self.bufs.end => return Ok(None),
                 LineStep::Again(None) => from = self.bufs.recycle(),
                 LineStep::Again(Some(request_start)) => {
                     if !self.bufs.take_large(request_start) {
-                        self.stash = Some(RequestHead::stand_in(
+                        self.stash = Some(Box::new(RequestHead::stand_in(
                             Bytes::new(),
                             request_start..self.bufs.end,
                             false,
-                        ));
+                        )));
                         return Err(Reject::UriTooLong);
                     }
                     from = request_start;
                 }
             }
         };
-        self.head = new_head(&line, method, &self.bufs);
+        self.head = Some(Box::new(new_head(&line, method, &self.bufs)));
         Ok(Some(line))
     }
 
@@ -116,10 +117,11 @@ impl<'b> Scan<'b> {
     /// target.
     fn request_uri(&mut self, line: &Line) -> Result<(), Reject> {
         let buf = self.buf;
-        let head = &mut self.head;
+        let merge_slashes = self.limits.merge_slashes;
+        let head = self.head();
         let raw = &buf[line.uri_start..line.uri_end];
         if line.complex || line.quoted || line.empty_path {
-            match complex_uri(raw, line.empty_path, self.limits.merge_slashes) {
+            match complex_uri(raw, line.empty_path, merge_slashes) {
                 Ok(c) => {
                     head.uri = c.uri;
                     head.args = c
@@ -155,15 +157,15 @@ impl<'b> Scan<'b> {
     /// nginx would still be reading.
     fn header_lines(&mut self, mut p: usize) -> Result<bool, Reject> {
         let buf = self.buf;
-        self.head.headers.reserve(16);
+        self.head().headers.reserve(16);
         let mut last_line_start: Option<usize> = None;
         loop {
             let limit = self.bufs.end.min(buf.len());
             match header_line(buf, p, limit, self.limits.underscores_in_headers) {
                 HeaderStep::Done(end) => {
-                    self.head.request_length += end - p;
-                    self.head.head_len = end;
-                    self.head.buffer = self.bufs.state_at(end);
+                    self.head().request_length += end - p;
+                    self.head().head_len = end;
+                    self.head().buffer = self.bufs.state_at(end);
                     return Ok(true);
                 }
                 HeaderStep::Invalid { header_end } => {
@@ -178,11 +180,11 @@ impl<'b> Scan<'b> {
                     end,
                 } => {
                     last_line_start = Some(p);
-                    self.head.request_length += end - p;
-                    self.head.head_len = end;
+                    self.head().request_length += end - p;
+                    self.head().head_len = end;
                     p = end;
                     if invalid && self.limits.ignore_invalid_headers {
-                        self.head.invalid_headers.push(name.start..header_end);
+                        self.head().invalid_headers.push(name.start..header_end);
                         continue;
                     }
                     self.header(name, value)?;
@@ -199,13 +201,14 @@ impl<'b> Scan<'b> {
 
     /// A header line nginx keeps: classified, added to the head, then its handler runs.
     fn header(&mut self, name: Range<usize>, value: Range<usize>) -> Result<(), Reject> {
-        let index = self.head.headers.len();
+        let index = self.head().headers.len();
         let known = classify(&self.buf[name.clone()]);
-        self.head.headers.push(Header { name, value, known });
+        self.head().headers.push(Header { name, value, known });
         let Some(k) = known else {
             return Ok(());
         };
-        match headers_in::handle(&mut self.head, self.buf, index, k) {
+        let buf = self.buf;
+        match headers_in::handle(self.head(), buf, index, k) {
             Ok(()) => Ok(()),
             Err(r) => Err(self.reject(r)),
         }
@@ -235,7 +238,8 @@ impl<'b> Scan<'b> {
 
     /// `ngx_http_process_request_header`: the checks on the whole head.
     fn process_request_header(&mut self) -> Result<(), Reject> {
-        match headers_in::process_request_header(&mut self.head, self.buf) {
+        let buf = self.buf;
+        match headers_in::process_request_header(self.head(), buf) {
             Ok(()) => Ok(()),
             Err(r) => Err(self.reject(r)),
         }
@@ -250,7 +254,7 @@ impl<'b> Scan<'b> {
     /// [`Scan::reject`] for an error in the request line found after it was read: nginx
     /// answers an HTTP/0.9 request with the error page's body only.
     fn reject_line(&mut self, msg: &'static str) -> Reject {
-        let r = if self.head.http09 {
+        let r = if self.head().http09 {
             Reject::Http09BadRequest(msg)
         } else {
             Reject::BadRequest(Cow::Borrowed(msg))
@@ -258,11 +262,18 @@ impl<'b> Scan<'b> {
         self.reject(r)
     }
 
-    fn take_head(&mut self) -> RequestHead {
-        mem::replace(
-            &mut self.head,
-            RequestHead::stand_in(Bytes::new(), 0..0, false),
-        )
+    /// The head being built. The request line makes it before anything else reads it; a
+    /// stand-in takes its place should a caller come first.
+    fn head(&mut self) -> &mut RequestHead {
+        self.head
+            .get_or_insert_with(|| Box::new(RequestHead::stand_in(Bytes::new(), 0..0, false)))
+    }
+
+    /// The finished head; the scan is done with it.
+    fn take_head(&mut self) -> Box<RequestHead> {
+        self.head
+            .take()
+            .unwrap_or_else(|| Box::new(RequestHead::stand_in(Bytes::new(), 0..0, false)))
     }
 }
 

@@ -6,7 +6,7 @@ fn run(req: &[u8], limits: &Limits) -> Result<Parse, Reject> {
 
 fn ok_with(req: &[u8], limits: &Limits) -> RequestHead {
     match run(req, limits) {
-        Ok(Parse::Complete(h)) => h,
+        Ok(Parse::Complete(h)) => *h,
         other => panic!("{:?}: {other:?}", String::from_utf8_lossy(req)),
     }
 }
