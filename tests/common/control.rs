@@ -60,7 +60,27 @@ impl Proc {
             pid,
         };
         p.wait_ready(ready);
+        if conf.contains("pid logs/server.pid;") {
+            // A port answering may be another test's server that took the same free port;
+            // the pid file naming this process says it is this one, and that its signal
+            // handlers are in place (both write it once serving).
+            p.wait_pid_file("server.pid");
+        }
         p
+    }
+
+    /// Waits until the pid file `logs/NAME` names this process.
+    fn wait_pid_file(&mut self, name: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.pid_file(name) != Some(self.pid) {
+            assert!(
+                Instant::now() < deadline && !self.exited(),
+                "{} did not write its pid to logs/{name}; error log:\n{}",
+                self.program.display(),
+                self.error_log()
+            );
+            sleep(Duration::from_millis(10));
+        }
     }
 
     /// Starts `program` as a daemon (the configuration's own `daemon`, on by default): the
