@@ -426,3 +426,162 @@ async fn an_upstream_that_stops_reading_is_cut_after_proxy_send_timeout() {
         drop(server);
     }
 }
+
+/// A TLS server configuration with the ECDSA test certificate.
+fn tls_server_config() -> std::sync::Arc<rustls::ServerConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(include_bytes!("../fixtures/tls/ecdsa.pem"))
+            .map(|c| c.unwrap())
+            .collect();
+    let key = PrivateKeyDer::from_pem_slice(include_bytes!("../fixtures/tls/ecdsa.key")).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .unwrap();
+    std::sync::Arc::new(config)
+}
+
+/// The echo upstream of [`echo_upstream`], behind TLS.
+async fn tls_echo_upstream() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls_server_config());
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(s) = acceptor.accept(s).await else {
+                    return;
+                };
+                let Ok(mut ws) = tokio_tungstenite::accept_async(s).await else {
+                    return;
+                };
+                while let Some(Ok(m)) = ws.next().await {
+                    match m {
+                        Message::Text(t) if t.starts_with("close:") => {
+                            let code: u16 = t[6..].parse().unwrap();
+                            let _ = ws
+                                .close(Some(CloseFrame {
+                                    code: CloseCode::from(code),
+                                    reason: "upstream says bye".into(),
+                                }))
+                                .await;
+                        }
+                        Message::Text(_) | Message::Binary(_) => {
+                            if ws.send(m).await.is_err() {
+                                return;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// TLS on both sides of the tunnel: `wss://` to a `listen ... ssl` address, and
+/// `proxy_pass https://` to a TLS upstream (noVNC behind TLS, websockify with `--cert`).
+#[tokio::test]
+async fn tls_on_both_sides_carries_messages_and_closes() {
+    let up = tls_echo_upstream().await;
+    let (client_config, _) = common::tls::client(common::tls::Offer::default());
+    for program in programs() {
+        let port = free_port();
+        let conf = format!(
+            "{MAIN}events {{}}\nhttp {{\n  access_log logs/access.log;\n  server {{\n    \
+             listen 127.0.0.1:{port} ssl;\n    ssl_certificate ecdsa.pem;\n    \
+             ssl_certificate_key ecdsa.key;\n    location /websockify {{\n      \
+             proxy_http_version 1.1;\n      proxy_pass https://{up};\n      \
+             proxy_set_header Upgrade $http_upgrade;\n      proxy_set_header Connection \"upgrade\";\n    }}\n  }}\n}}\n"
+        );
+        let prefix = Prefix::new();
+        prefix.write(
+            "conf/ecdsa.pem",
+            include_bytes!("../fixtures/tls/ecdsa.pem"),
+        );
+        prefix.write(
+            "conf/ecdsa.key",
+            include_bytes!("../fixtures/tls/ecdsa.key"),
+        );
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let server = Server::start(&program, prefix, &conf, &[addr]);
+        let who = program.display();
+        let url = format!("wss://localhost:{port}/websockify");
+        let connect = || async {
+            let tcp = TcpStream::connect(addr).await.unwrap();
+            let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+            let tls = tokio_rustls::TlsConnector::from(client_config.clone())
+                .connect(name, tcp)
+                .await
+                .unwrap();
+            tokio_tungstenite::client_async(url.clone(), tls).await
+        };
+        let (mut ws, resp) = connect().await.unwrap();
+        assert_eq!(resp.status(), 101, "{who}");
+        ws.send(Message::text("hello")).await.unwrap();
+        assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("hello"));
+        for (size, seed) in [(1, 1), (16_384, 2), (16_385, 3), (1 << 20, 4), (4 << 20, 5)] {
+            let data = pattern(size, seed);
+            ws.send(Message::binary(data.clone())).await.unwrap();
+            match ws.next().await.unwrap().unwrap() {
+                Message::Binary(b) => assert!(b[..] == data[..], "{who}: {size} bytes changed"),
+                other => panic!("{who}: {size} bytes came back as {other:?}"),
+            }
+        }
+        ws.send(Message::Ping(b"over tls".to_vec().into()))
+            .await
+            .unwrap();
+        assert_eq!(
+            ws.next().await.unwrap().unwrap(),
+            Message::Pong(b"over tls".to_vec().into()),
+            "{who}"
+        );
+        ws.send(Message::Close(Some(CloseFrame {
+            code: CloseCode::from(4002),
+            reason: "client over tls".into(),
+        })))
+        .await
+        .unwrap();
+        match ws.next().await.unwrap().unwrap() {
+            Message::Close(Some(f)) => {
+                assert_eq!(u16::from(f.code), 4002, "{who}");
+                assert_eq!(f.reason.as_str(), "client over tls", "{who}");
+            }
+            other => panic!("{who}: expected the close frame back, got {other:?}"),
+        }
+        // The connection ends after the closing handshake.
+        assert!(
+            matches!(
+                tokio::time::timeout(Duration::from_secs(5), ws.next()).await,
+                Ok(None | Some(Err(_)))
+            ),
+            "{who}: the tunnel stays open after the close"
+        );
+
+        let (mut ws, _) = connect().await.unwrap();
+        ws.send(Message::text("close:1001")).await.unwrap();
+        match ws.next().await.unwrap().unwrap() {
+            Message::Close(Some(f)) => {
+                assert_eq!(f.code, CloseCode::Away, "{who}");
+                assert_eq!(f.reason.as_str(), "upstream says bye", "{who}");
+            }
+            other => panic!("{who}: expected the upstream's close, got {other:?}"),
+        }
+        drop(ws);
+        // Both tunnels are in the access log as 101s once they ended.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while server.access_log().matches(" 101 ").count() < 2 {
+            assert!(Instant::now() < deadline, "{who}: {}", server.access_log());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        drop(server);
+    }
+}

@@ -194,32 +194,28 @@ impl Connection {
         true
     }
 
-    /// The connection is a tunnel from now on: taken by the worker's tunnel loop when both
-    /// sides are plain sockets, else a task of its own; either way this pipeline's state is
-    /// freed while the tunnel idles.
+    /// The connection is a tunnel from now on: the worker's tunnel loop takes its sockets,
+    /// so this pipeline's state is freed while the tunnel idles (the request, boxed, stays
+    /// for the access-log line written when the tunnel ends).
     fn into_tunnel(self, mut r: Request) {
         let Some(up) = r.upgraded.take() else {
             return;
         };
         let Connection { mut c, open, .. } = self;
         let pipelined = c.buf.split().freeze();
-        // Boxed before a task or the loop takes it: what it holds is what an idle tunnel costs.
-        let r = Box::new(r);
         let (upstream, early, meta) = tunnel::Meta::split(*up);
-        match tunnels::pair(c.stream, upstream) {
-            tunnels::Pair::Plain(client, upstream) => {
-                tunnels::adopt(open, r, client, upstream, &pipelined, &early, meta)
-            }
-            tunnels::Pair::Other(client, upstream) => {
-                // A tunnel outlives reloads on its own configuration, until it ends or its
-                // generation's `worker_shutdown_timeout` passes.
-                let kill = open.kill();
-                tokio::task::spawn_local(async move {
-                    tunnel::task::run(r, client, pipelined, upstream, early, meta, kill).await;
-                    drop(open);
-                });
-            }
-            tunnels::Pair::Lost => {}
+        // Both are sockets (an HTTP/2 stream is never upgraded); should tokio not let one
+        // go, the connection closes.
+        if let (Some(client), Some(upstream)) = (tunnels::side(c.stream), tunnels::side(upstream)) {
+            tunnels::adopt(
+                open,
+                Box::new(r),
+                client,
+                upstream,
+                &pipelined,
+                &early,
+                meta,
+            );
         }
     }
 

@@ -13,14 +13,14 @@
 //! its two descriptors, its request (for the access-log line) and this loop's record of it:
 //! no task, no buffer.
 //!
-//! Tunnels with other streams (a TLS client, an upstream of `proxy_pass https://`) run as
-//! tasks of their own (`http::tunnel::task`).
+//! TLS on either side (a client on an `ssl` address, `proxy_pass https://`) is rustls driven
+//! by the same events: the stream's TLS state leaves tokio-rustls with its socket.
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::future::Future;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
@@ -33,7 +33,8 @@ use tokio::time::{Instant, Sleep};
 use super::open::{Changes, Local, Open};
 use crate::runtime::base::clock::Coarse;
 use crate::runtime::base::io::{close, Stream};
-use crate::runtime::http::tunnel::plain::{Readiness, Relay, Sock, Which};
+use crate::runtime::http::tunnel::relay::{Readiness, Relay, Which};
+use crate::runtime::http::tunnel::side::{Side, Sock};
 use crate::runtime::http::tunnel::{finish, End, Meta, Outcome, SCRATCH};
 use crate::runtime::state::request::Request;
 
@@ -51,8 +52,8 @@ thread_local! {
 pub fn adopt(
     open: Open,
     r: Box<Request>,
-    client: Sock,
-    upstream: Sock,
+    client: Side,
+    upstream: Side,
     pipelined: &[u8],
     early: &[u8],
     meta: Meta,
@@ -428,32 +429,25 @@ impl Inner {
             down_owed,
             started,
         };
-        let linger = finish(&mut r, &meta, out) && data_ready(&client);
+        let mut client = client;
+        let linger = finish(&mut r, &meta, out) && client.data_ready();
         drop(upstream);
         drop(r);
+        client.shut();
         if linger {
             // Lingering waits for the client: a task of its own, still counted on the worker.
+            // What it reads is thrown away, so a TLS client's records are not even decrypted.
             tokio::task::spawn_local(async move {
-                if let Some(mut s) = into_stream(client) {
+                if let Some(mut s) = into_stream(client.sock) {
                     close(&mut s, true).await;
                 }
                 drop(open);
             });
         } else {
-            let _ = rustix::net::shutdown(client.as_fd(), rustix::net::Shutdown::Write);
             drop(client);
             drop(open);
         }
     }
-}
-
-/// Whether the client sent more (a byte of it is taken, as the connection closes anyway).
-fn data_ready(s: &Sock) -> bool {
-    let mut b = [0u8; 1];
-    matches!(
-        rustix::net::recv(s, &mut b, rustix::net::RecvFlags::DONTWAIT),
-        Ok((_, 1))
-    )
 }
 
 /// A socket back in tokio's reactor, for a lingering close.
@@ -464,36 +458,32 @@ fn into_stream(s: Sock) -> Option<Stream> {
     }
 }
 
-/// What an upgraded connection's two streams are for the loop.
-pub enum Pair {
-    /// Two plain sockets, out of tokio's reactor: the loop takes them.
-    Plain(Sock, Sock),
-    /// Another pair (TLS on either side): a task of its own carries it.
-    Other(Stream, Stream),
-    /// A socket could not leave tokio's reactor (deregistering a registered socket does not
-    /// fail in practice): both are closed.
-    Lost,
-}
-
-/// The client's and the upstream's streams, sorted for the loop.
-pub fn pair(client: Stream, upstream: Stream) -> Pair {
-    fn is_plain(s: &Stream) -> bool {
-        matches!(s, Stream::Tcp(_) | Stream::Unix(_))
-    }
-    if !is_plain(&client) || !is_plain(&upstream) {
-        return Pair::Other(client, upstream);
-    }
-    upstream.set_nodelay();
-    match (out_of_tokio(client), out_of_tokio(upstream)) {
-        (Some(c), Some(u)) => Pair::Plain(c, u),
-        _ => Pair::Lost,
-    }
-}
-
-fn out_of_tokio(s: Stream) -> Option<Sock> {
-    match s {
-        Stream::Tcp(s) => s.into_std().ok().map(Sock::Tcp),
-        Stream::Unix(s) => s.into_std().ok().map(Sock::Unix),
-        _ => None,
+/// A stream as a side of a tunnel: its socket out of tokio's reactor, with its TLS state if
+/// any. `None` for a stream that is no socket (an HTTP/2 stream's pipe: never upgraded), or
+/// a socket tokio would not let go (deregistering does not fail in practice).
+pub fn side(stream: Stream) -> Option<Side> {
+    match stream {
+        Stream::Tcp(s) => {
+            let _ = s.set_nodelay(true);
+            s.into_std().ok().map(|s| Side::new(Sock::Tcp(s), None))
+        }
+        Stream::Unix(s) => s.into_std().ok().map(|s| Side::new(Sock::Unix(s), None)),
+        Stream::Tls(t) => {
+            let (io, conn) = t.into_inner();
+            let inner = side(io)?;
+            Some(Side::new(
+                inner.sock,
+                Some(rustls::Connection::Server(conn)),
+            ))
+        }
+        Stream::TlsUpstream(t) => {
+            let (io, conn) = t.into_inner();
+            let inner = side(io)?;
+            Some(Side::new(
+                inner.sock,
+                Some(rustls::Connection::Client(conn)),
+            ))
+        }
+        Stream::Pipe(_) => None,
     }
 }

@@ -9,18 +9,16 @@
 //!   `send_timeout` (to the client) also runs, re-armed the same way; a timer that fires
 //!   closes both sides silently and logs at info.
 //!
-//! Two engines carry a tunnel, with these rules and this module's ending:
-//! - [`plain`]: two plain sockets (TCP or unix), moved by readiness as nginx moves them, with
-//!   nginx's `ready` flags; the worker's tunnel loop (`serve::tunnels`) owns them and gives
-//!   them events. No task, no buffer while idle.
-//! - [`task`]: any other pair (a TLS client, `proxy_pass https://`): a task of its own over
-//!   the streams' `AsyncRead`/`AsyncWrite`.
-//!
-//! Both read into one scratch buffer per worker thread and write on at once; only bytes a
-//! peer did not take yet are copied into a per-tunnel buffer, freed again once written.
+//! The worker's tunnel loop (`serve::tunnels`) carries every tunnel: it owns the sockets, out
+//! of tokio's reactor, gives each tunnel its events and runs its timers. Here are the parts
+//! it drives: [`side`], a socket with nginx's `ready` flags and its TLS if any (rustls
+//! driven directly); [`relay`], the bytes of a tunnel moved as nginx moves them; and this
+//! module's ending, the log lines of a tunnel that ends. A tunnel reads into one scratch
+//! buffer per worker thread and writes on at once; only bytes a peer did not take yet are
+//! copied into a per-tunnel buffer, freed again once written: an idle tunnel holds none.
 
-pub mod plain;
-pub mod task;
+pub mod relay;
+pub mod side;
 
 use std::io;
 use std::time::Duration;

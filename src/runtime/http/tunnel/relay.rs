@@ -1,60 +1,14 @@
-//! A tunnel between two plain sockets, moved as nginx's `ngx_http_upstream_process_upgraded`
-//! moves it: each side keeps nginx's `ready` flags, set by an edge-triggered event and cleared
-//! by a read or write that came up short or would block, and an event pumps the direction it
-//! concerns (a side readable: from it; writable: to it). This is only the state and the
-//! system calls; the worker's tunnel loop (`serve::tunnels`) owns the tunnels, gives them
-//! their events and runs their timers.
-//!
-//! A read shorter than the buffer drained the socket, as nginx assumes on Linux with
-//! `EPOLLRDHUP` (`ngx_unix_recv`), unless the peer already shut its side down: then the EOF
-//! is read next, with no new event to say so.
+//! A tunnel's bytes in the worker's tunnel loop, moved as nginx's
+//! `ngx_http_upstream_process_upgraded` moves them: an event pumps the direction it concerns
+//! (a side readable: from it; writable: to it), each read is written on at once, and only
+//! what the other side does not take is kept, until it does. This is only the state and the
+//! calls; the worker's tunnel loop (`serve::tunnels`) owns the tunnels, gives them their
+//! events and runs their timers; [`Side`] does the reading and writing, TLS included.
 
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd};
 
-use rustix::io::Errno;
-use rustix::net::{RecvFlags, SendFlags};
-
+use super::side::{Got, Side};
 use super::End;
-
-/// A plain socket, out of tokio's reactor.
-pub enum Sock {
-    Tcp(std::net::TcpStream),
-    Unix(std::os::unix::net::UnixStream),
-}
-
-impl AsFd for Sock {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        match self {
-            Sock::Tcp(s) => s.as_fd(),
-            Sock::Unix(s) => s.as_fd(),
-        }
-    }
-}
-
-/// One side of the tunnel.
-pub struct Side {
-    pub sock: Sock,
-    read_ready: bool,
-    write_ready: bool,
-    /// The peer shut its side down (`EPOLLRDHUP`, nginx's `pending_eof`): read until the EOF.
-    rdhup: bool,
-    eof: bool,
-}
-
-impl Side {
-    fn new(sock: Sock) -> Side {
-        // Not ready until an event says so: registering an edge-triggered socket reports
-        // what it is ready for at once.
-        Side {
-            sock,
-            read_ready: false,
-            write_ready: false,
-            rdhup: false,
-            eof: false,
-        }
-    }
-}
 
 /// Which side an event is for.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -106,10 +60,10 @@ pub struct Relay {
 impl Relay {
     /// A tunnel whose upstream is owed `pipelined` (bytes the client sent behind its request)
     /// and whose client is owed `early` (bytes the upstream sent behind its 101).
-    pub fn new(client: Sock, upstream: Sock, pipelined: &[u8], early: &[u8]) -> Relay {
+    pub fn new(client: Side, upstream: Side, pipelined: &[u8], early: &[u8]) -> Relay {
         Relay {
-            client: Side::new(client),
-            upstream: Side::new(upstream),
+            client,
+            upstream,
             up: Owed {
                 buf: pipelined.to_vec(),
                 pos: 0,
@@ -135,9 +89,7 @@ impl Relay {
             Which::Client => &mut self.client,
             Which::Upstream => &mut self.upstream,
         };
-        side.read_ready |= ready.readable;
-        side.write_ready |= ready.writable;
-        side.rdhup |= ready.rdhup;
+        side.ready(ready.readable, ready.writable, ready.rdhup);
         let mut moved = false;
         // Readable: the direction from this side; writable: the one to it.
         let (from, to) = match which {
@@ -162,7 +114,10 @@ impl Relay {
 
     /// Whether bytes wait for the upstream, and for the client.
     pub fn blocked(&self) -> (bool, bool) {
-        (!self.up.is_clear(), !self.down.is_clear())
+        (
+            !self.up.is_clear() || self.upstream.pending(),
+            !self.down.is_clear() || self.client.pending(),
+        )
     }
 
     /// Bytes read from the upstream that the client was not given yet.
@@ -170,9 +125,9 @@ impl Relay {
         self.down.left() as u64
     }
 
-    /// The two sockets and the error of a read that ended a side, once the tunnel is over.
-    pub fn into_parts(self) -> (Sock, Sock, Option<io::Error>) {
-        (self.client.sock, self.upstream.sock, self.read_err)
+    /// The two sides and the error of a read that ended a side, once the tunnel is over.
+    pub fn into_parts(self) -> (Side, Side, Option<io::Error>) {
+        (self.client, self.upstream, self.read_err)
     }
 
     fn pump(&mut self, dir: Dir, scratch: &mut [u8]) -> Result<bool, End> {
@@ -220,88 +175,54 @@ fn pump(
 ) -> Result<bool, End> {
     let mut progress = false;
     loop {
-        if !owed.is_clear() {
-            let (wrote, done) = write_owed(dst, owed)?;
-            progress |= wrote;
-            if !done {
-                return Ok(progress);
-            }
-        }
-        if src.eof || !src.read_ready {
+        // TLS records already made for `dst` go first.
+        if !dst.flush().map_err(End::SendFailed)? {
             return Ok(progress);
         }
-        match rustix::net::recv(&src.sock, &mut *scratch, RecvFlags::empty()) {
-            Ok((_, 0)) => {
-                src.eof = true;
-                return Ok(true);
+        if !owed.is_clear() {
+            let n = dst.write(&owed.buf[owed.pos..]).map_err(End::SendFailed)?;
+            owed.pos += n;
+            progress |= n > 0;
+            if !owed.is_clear() {
+                return Ok(progress);
             }
-            Ok((_, n)) => {
-                if n < scratch.len() && !src.rdhup {
-                    src.read_ready = false;
-                }
+            // Written: give the memory back.
+            owed.buf = Vec::new();
+            owed.pos = 0;
+        }
+        if src.eof || !src.readable() {
+            return Ok(progress);
+        }
+        match src.read(scratch) {
+            Got::Data(n) => {
                 *moved += n as u64;
                 progress = true;
                 // Straight on to the other side; only the rest is copied.
-                let w = write_now(dst, &scratch[..n])?;
+                let w = dst.write(&scratch[..n]).map_err(End::SendFailed)?;
                 if w < n {
                     owed.buf.extend_from_slice(&scratch[w..n]);
                     return Ok(true);
                 }
             }
-            Err(Errno::AGAIN) => {
-                src.read_ready = false;
-                return Ok(progress);
+            Got::Again => return Ok(progress),
+            Got::Eof => {
+                src.eof = true;
+                return Ok(true);
             }
-            Err(Errno::INTR) => {}
-            Err(e) => {
+            Got::Failed(e) => {
                 // nginx treats a failed read as the end of that side (and says why at info).
                 src.eof = true;
-                *read_err = Some(e.into());
+                *read_err = Some(e);
                 return Ok(true);
             }
         }
     }
 }
 
-/// Writes `owed` to `dst` as far as it takes it: whether anything was written, and whether
-/// all of it went (its memory is then given back).
-fn write_owed(dst: &mut Side, owed: &mut Owed) -> Result<(bool, bool), End> {
-    let n = write_now(dst, &owed.buf[owed.pos..])?;
-    owed.pos += n;
-    if owed.is_clear() {
-        owed.buf = Vec::new();
-        owed.pos = 0;
-        return Ok((n > 0, true));
-    }
-    Ok((n > 0, false))
-}
-
-/// Writes as much of `bytes` as `dst` takes now; a write that comes up short or would block
-/// clears its readiness (`ngx_unix_send`).
-fn write_now(dst: &mut Side, bytes: &[u8]) -> Result<usize, End> {
-    let mut w = 0;
-    while w < bytes.len() && dst.write_ready {
-        match rustix::net::send(&dst.sock, &bytes[w..], SendFlags::NOSIGNAL) {
-            Ok(0) => {
-                return Err(End::SendFailed(io::ErrorKind::WriteZero.into()));
-            }
-            Ok(k) => {
-                w += k;
-                if w < bytes.len() {
-                    dst.write_ready = false;
-                }
-            }
-            Err(Errno::AGAIN) => dst.write_ready = false,
-            Err(Errno::INTR) => {}
-            Err(e) => return Err(End::SendFailed(e.into())),
-        }
-    }
-    Ok(w)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::http::tunnel::side::Sock;
     use std::io::{Read, Write};
     use std::os::unix::net::UnixStream;
 
@@ -312,7 +233,12 @@ mod tests {
         for s in [&c, &u] {
             s.set_nonblocking(true).unwrap();
         }
-        let r = Relay::new(Sock::Unix(c), Sock::Unix(u), pipelined, early);
+        let r = Relay::new(
+            Side::new(Sock::Unix(c), None),
+            Side::new(Sock::Unix(u), None),
+            pipelined,
+            early,
+        );
         (c_peer, u_peer, r)
     }
 
