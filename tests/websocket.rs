@@ -55,33 +55,41 @@ async fn echo_upstream() -> SocketAddr {
     tokio::spawn(async move {
         while let Ok((s, _)) = l.accept().await {
             tokio::spawn(async move {
-                let Ok(mut ws) = tokio_tungstenite::accept_async(s).await else {
-                    return;
-                };
-                while let Some(Ok(m)) = ws.next().await {
-                    match m {
-                        Message::Text(t) if t.starts_with("close:") => {
-                            let code: u16 = t[6..].parse().unwrap();
-                            let _ = ws
-                                .close(Some(CloseFrame {
-                                    code: CloseCode::from(code),
-                                    reason: "upstream says bye".into(),
-                                }))
-                                .await;
-                        }
-                        Message::Text(_) | Message::Binary(_) => {
-                            let echoed = ws.send(m).await;
-                            if echoed.is_err() {
-                                return;
-                            }
-                        }
-                        _ => {}
-                    }
+                if let Ok(ws) = tokio_tungstenite::accept_async(s).await {
+                    echo_messages(ws).await;
                 }
             });
         }
     });
     addr
+}
+
+/// The echo upstreams' session: every data message comes back; `close:CODE` makes it close
+/// with that code; tungstenite answers pings with pongs and echoes a client's close.
+async fn echo_messages<S>(mut ws: tokio_tungstenite::WebSocketStream<S>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    while let Some(Ok(m)) = ws.next().await {
+        match m {
+            Message::Text(t) if t.starts_with("close:") => {
+                let code: u16 = t[6..].parse().unwrap();
+                let _ = ws
+                    .close(Some(CloseFrame {
+                        code: CloseCode::from(code),
+                        reason: "upstream says bye".into(),
+                    }))
+                    .await;
+            }
+            Message::Text(_) | Message::Binary(_) => {
+                let echoed = ws.send(m).await;
+                if echoed.is_err() {
+                    return;
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 fn pattern(n: usize, seed: u8) -> Vec<u8> {
@@ -459,27 +467,8 @@ async fn tls_echo_upstream() -> SocketAddr {
                 let Ok(s) = acceptor.accept(s).await else {
                     return;
                 };
-                let Ok(mut ws) = tokio_tungstenite::accept_async(s).await else {
-                    return;
-                };
-                while let Some(Ok(m)) = ws.next().await {
-                    match m {
-                        Message::Text(t) if t.starts_with("close:") => {
-                            let code: u16 = t[6..].parse().unwrap();
-                            let _ = ws
-                                .close(Some(CloseFrame {
-                                    code: CloseCode::from(code),
-                                    reason: "upstream says bye".into(),
-                                }))
-                                .await;
-                        }
-                        Message::Text(_) | Message::Binary(_) => {
-                            if ws.send(m).await.is_err() {
-                                return;
-                            }
-                        }
-                        _ => {}
-                    }
+                if let Ok(ws) = tokio_tungstenite::accept_async(s).await {
+                    echo_messages(ws).await;
                 }
             });
         }
