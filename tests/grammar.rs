@@ -53,11 +53,17 @@ fn readme_directive_list_is_in_sync() {
 fn the_table_counts_every_stock_directive() {
     use rginx::config::registry::Build;
     // nginx 1.22.1 has 711 command entries (605 distinct names) across its modules; the table
-    // also has the later nginx's `http2` (accepted by rginx, marked as newer).
+    // also has the later nginx's `http2` (accepted by rginx, marked as newer) and the five
+    // directives of the third-party websockify module.
     let all: Vec<_> = rginx::config::registry::all()
         .iter()
-        .filter(|s| !matches!(s.build, Build::Newer(_)))
+        .filter(|s| !matches!(s.build, Build::Newer(_) | Build::ThirdParty(_)))
         .collect();
+    let third = rginx::config::registry::all()
+        .iter()
+        .filter(|s| matches!(s.build, Build::ThirdParty(_)))
+        .count();
+    assert_eq!(third, 5);
     assert_eq!(all.len(), 711);
     let mut names: Vec<&str> = all.iter().map(|s| s.name).collect();
     names.sort_unstable();
@@ -117,6 +123,11 @@ fn every_implemented_directive_is_handled() {
 fn sample(name: &str) -> Option<&'static str> {
     Some(match name {
         "absolute_redirect" => "absolute_redirect off;",
+        "websockify_pass" => "websockify_pass 127.0.0.1:5901;",
+        "websockify_buffer_size" => "websockify_buffer_size 128k;",
+        "websockify_connect_timeout" => "websockify_connect_timeout 5s;",
+        "websockify_read_timeout" => "websockify_read_timeout 5d;",
+        "websockify_send_timeout" => "websockify_send_timeout 5d;",
         "access_log" => "access_log logs/a.log;",
         "add_header" => "add_header X-A b;",
         "alias" => "alias /tmp/;",

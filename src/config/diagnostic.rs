@@ -101,6 +101,9 @@ pub mod code {
     pub const LINT_UNREACHABLE: &str = "rginx::lint::unreachable-location";
     pub const LINT_HTTP_HOST: &str = "rginx::lint::http-host";
     pub const LINT_NOVNC_WEBSOCKET: &str = "rginx::lint::novnc-without-websocket";
+    pub const LINT_HANDLER_OVERRIDDEN: &str = "rginx::lint::content-handler-overridden";
+    pub const LINT_WEBSOCKIFY_READ_TIMEOUT: &str = "rginx::lint::websockify-read-timeout";
+    pub const LINT_WEBSOCKIFY_CLEAR: &str = "rginx::lint::websockify-target-in-clear";
 }
 
 /// One problem.

@@ -4,7 +4,8 @@
 //! configurations written for it run too.
 //!
 //! The rows were read off nginx 1.22.1's `ngx_command_t` arrays (names, context and argument
-//! flags, value slots); the support column is rginx's own. `grammar/directives.md` is generated
+//! flags, value slots), and the `websockify_*` rows off tg123/websockify-nginx-module's (a
+//! third-party module the noVNC images build nginx with); the support column is rginx's own. `grammar/directives.md` is generated
 //! from this table and a test keeps the two in sync.
 
 use super::registry::Build::*;
@@ -710,6 +711,11 @@ pub static DIRECTIVES: &[Spec] = &[
     d("variables_hash_bucket_size", "ngx_stream_core_module", STREAM, TAKE1, Num, Inert("stream"), Dynamic("ngx_stream_module.so")),
     d("variables_hash_max_size", "ngx_http_core_module", HTTP, TAKE1, Num, Ignored, Static),
     d("variables_hash_max_size", "ngx_stream_core_module", STREAM, TAKE1, Num, Inert("stream"), Dynamic("ngx_stream_module.so")),
+    d("websockify_buffer_size", "ngx_http_websockify_module", HTTP | SRV | LOC, TAKE1, Size, Implemented, ThirdParty("websockify-nginx-module")),
+    d("websockify_connect_timeout", "ngx_http_websockify_module", HTTP | SRV | LOC, TAKE1, Msec, Implemented, ThirdParty("websockify-nginx-module")),
+    d("websockify_pass", "ngx_http_websockify_module", LOC | LIF, TAKE1, Custom, Implemented, ThirdParty("websockify-nginx-module")),
+    d("websockify_read_timeout", "ngx_http_websockify_module", HTTP | SRV | LOC, TAKE1, Msec, Implemented, ThirdParty("websockify-nginx-module")),
+    d("websockify_send_timeout", "ngx_http_websockify_module", HTTP | SRV | LOC, TAKE1, Msec, Implemented, ThirdParty("websockify-nginx-module")),
     d("worker_aio_requests", "ngx_epoll_module", EVENTS, TAKE1, Num, Ignored, Static),
     d("worker_connections", "ngx_event_core_module", EVENTS, TAKE1, Custom, Implemented, Static),
     d("worker_cpu_affinity", "ngx_core_module", MAIN, MORE1, Custom, Ignored, Static),

@@ -115,6 +115,10 @@ pub enum Build {
     /// Not in nginx 1.22.1 but in the later nginx named (`http2 on`, 1.25.1): rginx accepts
     /// it, so that configurations written for newer nginx run too.
     Newer(&'static str),
+    /// From a third-party module (named) that the configurations rginx serves are built
+    /// with (`websockify_pass`: noVNC images build nginx with tg123/websockify-nginx-module).
+    /// Debian's nginx says `unknown directive`; rginx has the module built in.
+    ThirdParty(&'static str),
 }
 
 /// One row of the directive table.
@@ -267,7 +271,7 @@ pub fn find(name: &[u8], context: u32, loaded: &dyn Fn(&str) -> bool) -> Found {
     let mut seen: Option<&'static Spec> = None;
     for spec in lookup(name) {
         let present = match spec.build {
-            Build::Static | Build::Newer(_) => true,
+            Build::Static | Build::Newer(_) | Build::ThirdParty(_) => true,
             Build::Dynamic(so) => loaded(so),
             Build::Absent => false,
         };
@@ -344,6 +348,18 @@ pub fn configure_arguments() -> String {
         if !implemented(module) {
             args.push(format!("--without-{switch}"));
         }
+    }
+    // Third-party modules rginx has built in, as nginx names a module added at build time.
+    let mut third: Vec<&str> = DIRECTIVES
+        .iter()
+        .filter_map(|s| match s.build {
+            Build::ThirdParty(m) if s.support == Support::Implemented => Some(m),
+            _ => None,
+        })
+        .collect();
+    third.dedup();
+    for m in third {
+        args.push(format!("--add-module={m}"));
     }
     // The cache lives in the proxy module; its switch is on when `proxy_cache` is.
     if DIRECTIVES
@@ -445,7 +461,9 @@ pub fn markdown() -> String {
          `\"x\" directive is not supported by rginx`. A value in brackets is nginx's default, \
          which changes nothing and is accepted.\n\n\
          Build: *dynamic* directives exist only after `load_module` of the named file; *absent* \
-         ones are not compiled into Debian's nginx, so nginx (and rginx) say `unknown directive`.\n\n",
+         ones are not compiled into Debian's nginx, so nginx (and rginx) say `unknown directive`; \
+         *third-party* ones are from a module the configurations rginx serves are built with, \
+         which Debian's nginx lacks and rginx has built in.\n\n",
     );
     let mut modules: Vec<&str> = DIRECTIVES.iter().map(|s| s.module).collect();
     modules.sort_unstable();
@@ -465,6 +483,7 @@ pub fn markdown() -> String {
                 Build::Dynamic(so) => format!("dynamic ({so})"),
                 Build::Absent => "absent".to_string(),
                 Build::Newer(v) => format!("nginx {v}+"),
+                Build::ThirdParty(m) => format!("third-party ({m})"),
             };
             let args = if s.is_block() {
                 format!("{} + block", s.arity_text())

@@ -1,7 +1,8 @@
 //! The header names nginx 1.22.1 knows: one [`Known`] per distinct name of its two tables,
 //! the request's `ngx_http_headers_in` (`ngx_http_request.c`) and the upstream response's
 //! `ngx_http_upstream_headers_in` (`ngx_http_upstream.c`), plus `Proxy-Connection` and
-//! `X-Pad`, which nginx's filters also name. A parser classifies each line once with
+//! `X-Pad`, which nginx's filters also name, and the three `Sec-WebSocket-*` request headers
+//! that `websockify_pass` answers the handshake from. A parser classifies each line once with
 //! [`classify`] and later code reads the slot, the way nginx's `headers_in` does; the
 //! configuration resolves `$http_*` names ([`Known::from_var_suffix`]) and header directives to
 //! the same values when it is loaded.
@@ -68,11 +69,15 @@ pub enum Known {
     // named by nginx's proxy module and its error pages
     ProxyConnection,
     XPad,
+    // read by the WebSocket handshake of `websockify_pass`
+    SecWebSocketKey,
+    SecWebSocketVersion,
+    SecWebSocketProtocol,
 }
 
 impl Known {
     /// Every variant, in discriminant order.
-    pub const ALL: [Known; 52] = [
+    pub const ALL: [Known; 55] = [
         Known::Host,
         Known::Connection,
         Known::IfModifiedSince,
@@ -125,6 +130,9 @@ impl Known {
         Known::ContentEncoding,
         Known::ProxyConnection,
         Known::XPad,
+        Known::SecWebSocketKey,
+        Known::SecWebSocketVersion,
+        Known::SecWebSocketProtocol,
     ];
 
     /// How many variants there are: the length of an array with a slot per known header.
@@ -189,7 +197,7 @@ fn candidates(len: usize, first: u8) -> &'static [Known] {
 }
 
 /// One more than the longest name's length.
-const SHAPE_LENS: usize = 20;
+const SHAPE_LENS: usize = 23;
 
 /// [`Known::ALL`] grouped by length, then first letter; the table behind [`candidates`].
 static BY_SHAPE: Shapes = shapes();
@@ -254,7 +262,7 @@ const fn spans(len: usize) -> [(usize, usize); WORDS] {
 }
 
 /// `name`'s words, read as [`spans`] places them: a few loads, no copy. `name` is a candidate's
-/// length, so 2 to 19 bytes; a span beyond it (impossible) reads as 0 and matches nothing.
+/// length, so 2 to 22 bytes; a span beyond it (impossible) reads as 0 and matches nothing.
 fn words(name: &[u8]) -> [u64; WORDS] {
     let at = |offset: usize| name.get(offset..).unwrap_or_default();
     spans(name.len()).map(|(offset, width)| match width {
@@ -366,6 +374,9 @@ const NAMES: [&str; Known::COUNT] = [
     "Content-Encoding",
     "Proxy-Connection",
     "X-Pad",
+    "Sec-WebSocket-Key",
+    "Sec-WebSocket-Version",
+    "Sec-WebSocket-Protocol",
 ];
 
 /// A set of header names compiled at load time (the names `proxy_hide_header` hides, the

@@ -248,6 +248,8 @@ pub enum Net {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LocConf {
     pub proxy: Option<Arc<Proxy>>,
+    /// `websockify_pass`: the location bridges WebSocket clients to a TCP or unix target.
+    pub websockify: Option<Arc<super::websockify::Websockify>>,
     /// The rewrite directives of this location (`return`, `rewrite`, `set`, `if`, `break`),
     /// run in the rewrite phase; not inherited.
     pub script: Option<Arc<super::rewrite::Script>>,

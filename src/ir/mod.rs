@@ -17,6 +17,7 @@ pub mod upstream;
 pub mod url;
 pub mod value;
 pub mod var;
+pub mod websockify;
 
 use std::path::PathBuf;
 use std::time::Duration;

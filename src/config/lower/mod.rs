@@ -8,7 +8,8 @@
 //! all or nothing. Every builder reads arguments through the typed helpers below, which
 //! report nginx's messages.
 //!
-//! Imports point one way: [`loc`] uses [`proxy`] and [`rewrite`], never the reverse, and
+//! Imports point one way: [`loc`] uses [`proxy`], [`websockify`] and [`rewrite`], never the
+//! reverse, and
 //! the types they share ([`shared::LocKind`], [`shared::Shared`]) live in [`shared`], which
 //! knows none of them.
 
@@ -25,6 +26,7 @@ pub mod shared;
 pub mod ssl;
 pub mod ssl_context;
 pub mod upstream;
+pub mod websockify;
 
 use std::time::Duration;
 

@@ -2,8 +2,8 @@
 //! or configuration beyond plain values. Byte streams with nginx's per-operation timers
 //! (`io`), the cached clock (`clock`), nginx's status lines and error pages (`page`), the
 //! HTTP/1 codec (`http1`: request and response heads, the body decoder and encoder),
-//! temporary files (`temp`), the gzip compressor (`deflate`) and the log files with nginx's
-//! line layout (`log`).
+//! temporary files (`temp`), the gzip compressor (`deflate`), the log files with nginx's
+//! line layout (`log`) and RFC 6455's frames as a server reads and writes them (`websocket`).
 //!
 //! Nothing here imports another floor of the runtime.
 
@@ -14,3 +14,4 @@ pub mod io;
 pub mod log;
 pub mod page;
 pub mod temp;
+pub mod websocket;

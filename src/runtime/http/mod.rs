@@ -5,7 +5,8 @@
 //! (`access`), and content — `proxy_pass` (`proxy`, over the balancers and keep-alive pools
 //! of `upstream`) or static files (`files`). `special` turns a status into nginx's response
 //! (after `error_page`); `body` reads or discards the request body; `tunnel` carries an
-//! upgraded connection; `log` writes the access log when a request ends.
+//! upgraded connection; `websockify` bridges WebSocket clients to a TCP or unix target
+//! (`websockify_pass`); `log` writes the access log when a request ends.
 
 pub mod access;
 pub mod body;
@@ -18,3 +19,4 @@ pub mod route;
 pub mod special;
 pub mod tunnel;
 pub mod upstream;
+pub mod websockify;

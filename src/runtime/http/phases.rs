@@ -12,7 +12,7 @@ use bytes::Bytes;
 use super::rewrite::{self, Flow};
 use super::route::{self, Found};
 use super::special::{do_return, special};
-use super::{access, body, files, proxy};
+use super::{access, body, files, proxy, websockify};
 use crate::ir::{Level, LocId};
 use crate::runtime::base::http1::request::escape_uri;
 use crate::runtime::state::conn::Client;
@@ -185,6 +185,9 @@ async fn after_rewrite(r: &mut Request, c: &mut Client) -> Next {
     if !access::allowed(r) {
         log::error(r, Level::Error, format_args!("access forbidden by rule"));
         return Next::Status(403);
+    }
+    if let Some(ws) = r.conf.websockify.clone() {
+        return websockify::run(r, c, &ws).await;
     }
     if let Some(proxy) = r.conf.proxy.clone() {
         return proxy::run(r, c, &proxy).await;

@@ -203,19 +203,19 @@ impl Connection {
         };
         let Connection { mut c, open, .. } = self;
         let pipelined = c.buf.split().freeze();
-        let (upstream, early, meta) = tunnel::Meta::split(*up);
+        let (upstream, early, carry, meta) = tunnel::Meta::split(*up);
         // Both are sockets (an HTTP/2 stream is never upgraded); should tokio not let one
         // go, the connection closes.
         if let (Some(client), Some(upstream)) = (tunnels::side(c.stream), tunnels::side(upstream)) {
-            tunnels::adopt(
-                open,
-                Box::new(r),
+            let handoff = tunnels::Handoff {
                 client,
                 upstream,
-                &pipelined,
-                &early,
+                pipelined: &pipelined,
+                early: &early,
+                carry,
                 meta,
-            );
+            };
+            tunnels::adopt(open, Box::new(r), handoff);
         }
     }
 

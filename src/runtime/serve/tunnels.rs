@@ -6,7 +6,8 @@
 //! (a lock to register, a lock to wake), a task wake-up and poll, and its timers' polls: more
 //! user time than the two system calls. Here the sockets leave tokio's reactor for an epoll
 //! set of the loop's own (edge-triggered, as nginx registers connections), which tokio watches
-//! as one descriptor. An event goes straight to its tunnel's [`Relay`] with nginx's `ready`
+//! as one descriptor. An event goes straight to its tunnel's [`Relay`] (or, for
+//! `websockify_pass`, its [`Bridge`]) with nginx's `ready`
 //! flags; the clock is read once per batch of events; timers are a heap of deadlines re-armed
 //! lazily (traffic only moves a deadline later, so nothing is done per message); the worker's
 //! orders (a stop, `worker_shutdown_timeout`) are one watch for all tunnels. An idle tunnel is
@@ -36,7 +37,9 @@ use crate::runtime::base::io::{close, Stream};
 use crate::runtime::http::tunnel::relay::{Readiness, Relay, Which};
 use crate::runtime::http::tunnel::side::{Side, Sock};
 use crate::runtime::http::tunnel::{finish, End, Meta, Outcome, SCRATCH};
+use crate::runtime::http::websockify::bridge::Bridge;
 use crate::runtime::state::request::Request;
+use crate::runtime::state::upgraded::Carry;
 
 /// Events taken from the kernel at a time.
 const BATCH: usize = 256;
@@ -46,18 +49,30 @@ thread_local! {
     static LOOP: RefCell<Option<Rc<Tunnels>>> = const { RefCell::new(None) };
 }
 
-/// Hands a tunnel between two plain sockets to this worker's loop. `pipelined`: bytes the
-/// client sent behind its request (the upstream's first); `early`: bytes the upstream sent
-/// behind its 101 (the client's first).
-pub fn adopt(
-    open: Open,
-    r: Box<Request>,
-    client: Side,
-    upstream: Side,
-    pipelined: &[u8],
-    early: &[u8],
-    meta: Meta,
-) {
+/// A connection the request pipeline hands to the loop after its 101.
+pub struct Handoff<'a> {
+    pub client: Side,
+    pub upstream: Side,
+    /// Bytes the client sent behind its request: the upstream's first.
+    pub pipelined: &'a [u8],
+    /// Bytes the upstream sent behind its 101: the client's first.
+    pub early: &'a [u8],
+    /// A tunnel's bytes as they are, or a bridge's frames.
+    pub carry: Carry,
+    pub meta: Meta,
+}
+
+/// Hands a tunnel to this worker's loop; `open` counts its connection until it ends, and
+/// `r` is its request (for the access-log line).
+pub fn adopt(open: Open, r: Box<Request>, h: Handoff<'_>) {
+    let Handoff {
+        client,
+        upstream,
+        pipelined,
+        early,
+        carry,
+        meta,
+    } = h;
     let tunnels = match LOOP.with(|l| l.borrow().clone()) {
         Some(t) => t,
         None => match Tunnels::start(open.local()) {
@@ -73,9 +88,12 @@ pub fn adopt(
             }
         },
     };
-    let relay = Relay::new(client, upstream, pipelined, early);
+    let carrier = match carry {
+        Carry::Bytes => Carrier::Relay(Relay::new(client, upstream, pipelined, early)),
+        Carry::Bridge(mode) => Carrier::Bridge(Bridge::new(client, upstream, pipelined, mode)),
+    };
     tunnels.add(Tunnel {
-        relay,
+        relay: carrier,
         r,
         meta,
         open,
@@ -85,9 +103,69 @@ pub fn adopt(
     });
 }
 
+/// What moves a tunnel's bytes.
+enum Carrier {
+    Relay(Relay),
+    Bridge(Bridge),
+}
+
+impl Carrier {
+    fn event(&mut self, which: Which, ready: Readiness, scratch: &mut [u8]) -> Result<bool, End> {
+        match self {
+            Carrier::Relay(r) => r.event(which, ready, scratch),
+            Carrier::Bridge(b) => b.event(which, ready, scratch),
+        }
+    }
+
+    fn over(&self) -> bool {
+        match self {
+            Carrier::Relay(r) => r.over(),
+            Carrier::Bridge(b) => b.over(),
+        }
+    }
+
+    fn blocked(&self) -> (bool, bool) {
+        match self {
+            Carrier::Relay(r) => r.blocked(),
+            Carrier::Bridge(b) => b.blocked(),
+        }
+    }
+
+    fn client(&self) -> &Side {
+        match self {
+            Carrier::Relay(r) => &r.client,
+            Carrier::Bridge(b) => b.client(),
+        }
+    }
+
+    fn upstream(&self) -> &Side {
+        match self {
+            Carrier::Relay(r) => &r.upstream,
+            Carrier::Bridge(b) => b.target(),
+        }
+    }
+
+    /// The sides, the read error that ended one, bytes from the upstream, bytes to the
+    /// client.
+    fn into_parts(self) -> (Side, Side, Option<std::io::Error>, u64, u64) {
+        match self {
+            Carrier::Relay(r) => {
+                let (from, owed) = (r.from_upstream, r.down_owed());
+                let (c, u, e) = r.into_parts();
+                (c, u, e, from, from - owed)
+            }
+            Carrier::Bridge(b) => {
+                let (from, to) = (b.from_target, b.to_client_bytes);
+                let (c, u, e) = b.into_parts();
+                (c, u, e, from, to)
+            }
+        }
+    }
+}
+
 /// A tunnel as the loop keeps it.
 struct Tunnel {
-    relay: Relay,
+    relay: Carrier,
     r: Box<Request>,
     meta: Meta,
     /// The connection, counted on its worker and generation until the tunnel ends.
@@ -176,19 +254,19 @@ impl Tunnels {
         let fd = self.epoll.get_ref();
         let registered = epoll::add(
             fd,
-            &t.relay.client.sock,
+            &t.relay.client().sock,
             EventData::new_u64(key(index, generation, Which::Client)),
             flags,
         )
         .and_then(|()| {
             epoll::add(
                 fd,
-                &t.relay.upstream.sock,
+                &t.relay.upstream().sock,
                 EventData::new_u64(key(index, generation, Which::Upstream)),
                 flags,
             )
             .inspect_err(|_| {
-                let _ = epoll::delete(fd, &t.relay.client.sock);
+                let _ = epoll::delete(fd, &t.relay.client().sock);
             })
         });
         if let Err(e) = registered {
@@ -417,16 +495,14 @@ impl Inner {
             started,
             ..
         } = *t;
-        let _ = epoll::delete(epoll, &relay.client.sock);
-        let _ = epoll::delete(epoll, &relay.upstream.sock);
-        let from_upstream = relay.from_upstream;
-        let down_owed = relay.down_owed();
-        let (client, upstream, read_err) = relay.into_parts();
+        let _ = epoll::delete(epoll, &relay.client().sock);
+        let _ = epoll::delete(epoll, &relay.upstream().sock);
+        let (client, upstream, read_err, from_upstream, to_client) = relay.into_parts();
         let out = Outcome {
             end,
             read_err,
             from_upstream,
-            down_owed,
+            to_client,
             started,
         };
         let mut client = client;

@@ -21,6 +21,7 @@ use std::time::Duration;
 use super::log::{AccessLogRaw, LogCx};
 use super::proxy::ProxyBuilder;
 use super::shared::{LocKind, Shared, TypeList};
+use super::websockify::WebsockifyBuilder;
 use super::{inherit, Slot};
 use crate::config::diagnostic::{code, Diagnostic, Place};
 use crate::config::load::Loader;
@@ -75,6 +76,8 @@ pub struct LocBuilder {
     /// `proxy_*` settings, allocated when the first one is set.
     /// Shared with the enclosing level until this level sets its own.
     pub proxy: Option<Arc<ProxyBuilder>>,
+    /// `websockify_*` settings, allocated when the first one is set.
+    pub websockify: Option<Arc<WebsockifyBuilder>>,
     /// `root` or `alias` (with `alias_len`), and the path.
     pub root: Slot<(bool, Raw)>,
     /// For `alias`: the length of the location's name it replaces; `None` in a regex
@@ -165,6 +168,13 @@ impl Rest {
 
 static EMPTY_REST: Rest = Rest::EMPTY;
 static EMPTY_PROXY: ProxyBuilder = ProxyBuilder::EMPTY;
+static EMPTY_WEBSOCKIFY: WebsockifyBuilder = WebsockifyBuilder {
+    pass: None,
+    connect_timeout: None,
+    read_timeout: None,
+    send_timeout: None,
+    buffer_size: None,
+};
 
 impl LocBuilder {
     fn rest_mut(&mut self) -> &mut Rest {
@@ -185,6 +195,11 @@ impl LocBuilder {
         self.proxy.as_deref().unwrap_or(&EMPTY_PROXY)
     }
 
+    /// The `websockify_*` settings (empty if none is set).
+    pub fn websockify(&self) -> &WebsockifyBuilder {
+        self.websockify.as_deref().unwrap_or(&EMPTY_WEBSOCKIFY)
+    }
+
     /// Handles a directive of these families in a block of kind `at`; returns false if it is
     /// not one of them. Each family's function matches its own names.
     pub fn directive(
@@ -194,8 +209,15 @@ impl LocBuilder {
         spec: &'static Spec,
         at: &LocKind,
     ) -> bool {
+        if spec.name == "proxy_pass" || spec.name == "websockify_pass" {
+            self.handler_overrides(l, d, spec);
+        }
         if spec.name.starts_with("proxy_") {
             return self.proxy_mut().directive(l, d, spec, at);
+        }
+        if spec.name.starts_with("websockify_") {
+            let w = Arc::make_mut(self.websockify.get_or_insert_with(Default::default));
+            return w.directive(l, d, spec);
         }
         let name = spec.name;
         script::directive(self, l, d, spec, at)
@@ -209,14 +231,51 @@ impl LocBuilder {
             || client::directive(self, l, d, name)
     }
 
+    /// `proxy_pass` and `websockify_pass` each make the location's content handler, and in
+    /// nginx the one written last wins, silently. rginx does the same and says so.
+    fn handler_overrides(&mut self, l: &mut Loader, d: &Directive, spec: &'static Spec) {
+        use crate::config::diagnostic::{code, Diagnostic};
+        let earlier = if spec.name == "proxy_pass" {
+            self.websockify
+                .as_mut()
+                .and_then(|w| Arc::make_mut(w).pass.take())
+                .map(|s| ("websockify_pass", s.span))
+        } else {
+            self.proxy
+                .as_mut()
+                .and_then(|p| Arc::make_mut(p).pass.take())
+                .map(|s| ("proxy_pass", s.span))
+        };
+        if let Some((name, span)) = earlier {
+            l.error(
+                Diagnostic::lint(
+                    code::LINT_HANDLER_OVERRIDDEN,
+                    format!("\"{}\" overrides \"{name}\" in this location", spec.name),
+                    d.head_span(),
+                )
+                .label(format!(
+                    "nginx uses this one; the \"{name}\" before it has no effect"
+                ))
+                .also(span, format!("this \"{name}\" is ignored"))
+                .help("keep one content handler per location"),
+            );
+        }
+    }
+
     /// An `if` block's merge: like a nested location's, except that the enclosing level's
     /// `proxy_pass` stays the handler (nginx keeps the content handler when an `if` block
     /// sets none).
     pub fn inherit_for_if(&mut self, p: &LocBuilder) {
-        let own_pass = self.proxy.as_ref().is_some_and(|x| x.pass.is_some());
+        let own_pass = self.proxy.as_ref().is_some_and(|x| x.pass.is_some())
+            || self.websockify.as_ref().is_some_and(|x| x.pass.is_some());
         self.inherit_from(p);
         if !own_pass {
             if let (Some(c), Some(pp)) = (&mut self.proxy, &p.proxy) {
+                if pp.pass.is_some() {
+                    Arc::make_mut(c).pass.clone_from(&pp.pass);
+                }
+            }
+            if let (Some(c), Some(pp)) = (&mut self.websockify, &p.websockify) {
                 if pp.pass.is_some() {
                     Arc::make_mut(c).pass.clone_from(&pp.pass);
                 }
@@ -236,6 +295,16 @@ impl LocBuilder {
                 let mut c = ProxyBuilder::default();
                 c.inherit_from(pp);
                 self.proxy = Some(Arc::new(c));
+            }
+            _ => {}
+        }
+        match (&mut self.websockify, &p.websockify) {
+            (Some(c), Some(pw)) => Arc::make_mut(c).inherit_from(pw),
+            (None, Some(pw)) => {
+                // websockify_pass is the parent's own handler: everything else is inherited.
+                let mut c = WebsockifyBuilder::default();
+                c.inherit_from(pw);
+                self.websockify = Some(Arc::new(c));
             }
             _ => {}
         }
@@ -275,9 +344,11 @@ impl LocBuilder {
         let client = client::finish(self.rest());
         let response = response::finish(self.rest());
         let proxy = self.proxy().finish(l, scope, shared);
+        let websockify = self.websockify().finish(l, scope, shared);
         let (script, uninitialized_variable_warn) = script::finish(self, l, scope, logs, shared);
         LocConf {
             proxy,
+            websockify,
             script,
             uninitialized_variable_warn,
             internal: access.internal,

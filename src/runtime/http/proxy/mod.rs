@@ -10,8 +10,8 @@
 //!   then `relay` for its body or `upgrade` for a tunnel;
 //! - `error`: why a try failed, the one type each failure is logged and answered from.
 
-mod connect;
-mod error;
+pub mod connect;
+pub mod error;
 mod head;
 mod job;
 mod pass;
@@ -35,7 +35,7 @@ use crate::runtime::state::outcome::Next;
 use crate::runtime::state::request::Request;
 
 use job::Job;
-pub use pass::target_uri;
+pub use pass::{find_upstream, one_peer_group, target_uri};
 
 /// The content handler of a `proxy_pass` location.
 pub async fn run(r: &mut Request, c: &mut Client, proxy: &Arc<Proxy>) -> Next {

@@ -172,7 +172,7 @@ fn no_resolver(r: &Request, host: &[u8]) -> Next {
 
 /// `ngx_http_upstream_init_request`'s search: an `upstream {}` block (port 0) matches a URL
 /// without a port, an implicit upstream the same port; names compare case-insensitively.
-fn find_upstream(r: &Request, url: &Url) -> Option<UpstreamId> {
+pub fn find_upstream(r: &Request, url: &Url) -> Option<UpstreamId> {
     let http = r.snap.http();
     let ids = http.upstream_names.get(&*url.host.to_ascii_lowercase())?;
     ids.iter().copied().find(|id| {

@@ -15,7 +15,7 @@ use crate::runtime::state::log;
 use crate::runtime::state::outcome::Next;
 use crate::runtime::state::request::Request;
 use crate::runtime::state::response::HeadersOut;
-use crate::runtime::state::upgraded::Upgraded;
+use crate::runtime::state::upgraded::{Carry, Upgraded};
 use crate::runtime::state::upstream::UpstreamHead;
 
 /// Writes the 101 head and leaves the upgraded connection on the request.
@@ -51,6 +51,7 @@ pub async fn upgrade(
     r.upgraded = Some(Box::new(Upgraded {
         upstream: got.stream,
         early: got.buf.split().freeze(),
+        carry: Carry::Bytes,
         read_timeout: proxy.read_timeout,
         upstream_send_timeout: proxy.send_timeout,
         client_send_timeout: send_timeout,

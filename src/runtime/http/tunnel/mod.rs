@@ -31,10 +31,11 @@ use crate::ir::Level;
 use crate::runtime::base::io::{errno_text, Stream};
 use crate::runtime::state::log::{self, Upstream as LogUpstream};
 use crate::runtime::state::request::Request;
-use crate::runtime::state::upgraded::Upgraded;
+use crate::runtime::state::upgraded::{Carry, Upgraded};
 
-/// Size of the per-worker read buffer: one read takes at most this much from a side.
-pub const SCRATCH: usize = 16 * 1024;
+/// Size of the per-worker read buffer: one read takes at most this much from a side (64 KiB,
+/// websockify's read, and room for a frame header before it).
+pub const SCRATCH: usize = 64 * 1024 + 16;
 
 /// What a tunnel keeps of its upgrade besides the sockets: nginx's three timers and the
 /// upstream part of its log lines.
@@ -54,10 +55,11 @@ pub struct Meta {
 impl Meta {
     /// The upgrade in its parts: the upstream stream, the bytes it sent right after its 101,
     /// and the rest.
-    pub fn split(up: Upgraded) -> (Stream, Bytes, Meta) {
+    pub fn split(up: Upgraded) -> (Stream, Bytes, Carry, Meta) {
         let Upgraded {
             upstream,
             early,
+            carry,
             read_timeout,
             upstream_send_timeout,
             client_send_timeout,
@@ -75,7 +77,7 @@ impl Meta {
             log_unix,
             log_uri,
         };
-        (upstream, early, meta)
+        (upstream, early, carry, meta)
     }
 
     /// When the tunnel times out if nothing moves after `last`, and how that is logged: the
@@ -115,8 +117,9 @@ pub struct Outcome {
     pub read_err: Option<io::Error>,
     /// Bytes read from the upstream (the early ones included).
     pub from_upstream: u64,
-    /// Of those, the bytes the client was still owed.
-    pub down_owed: u64,
+    /// Bytes the client got (`$body_bytes_sent`): for a tunnel, what was read from the
+    /// upstream but what the client was still owed; for a bridge, the frames written.
+    pub to_client: u64,
     /// When the tunnel started (`$upstream_response_time` grows by its length).
     pub started: std::time::Instant,
 }
@@ -157,8 +160,7 @@ pub fn finish(r: &mut Request, meta: &Meta, out: Outcome) -> bool {
         ),
         End::SendFailed(e) => say(r, format_args!("send() failed {}", errno_text(e))),
     }
-    // What the client got: all that was read from the upstream but what it still owed.
-    r.sent.body_bytes = out.from_upstream - out.down_owed;
+    r.sent.body_bytes = out.to_client;
     if let Some(try_) = r.upstream.current() {
         if let Some(ms) = &mut try_.response_ms {
             *ms += out.started.elapsed().as_millis() as u64;

@@ -47,7 +47,8 @@ pub struct Side {
     pub(super) write_ready: bool,
     /// The peer shut its side down (`EPOLLRDHUP`, nginx's `pending_eof`).
     rdhup: bool,
-    pub(super) eof: bool,
+    /// The side's stream ended (or failed): nothing more is read from it.
+    pub eof: bool,
 }
 
 impl Side {
