@@ -77,9 +77,60 @@ pub fn server(l: &mut Loader, s: &ServerBuilder, upstreams: &Upstreams) {
     collect(&s.locations, &mut all);
     for loc in &all {
         location(l, loc, upstreams);
+        websockify(l, s, loc, upstreams);
     }
     unreachable(l, &s.locations);
     novnc(l, s, &all);
+}
+
+/// `websockify_pass`: the idle timer, and VNC over a plain WebSocket to a remote desktop.
+fn websockify(l: &mut Loader, s: &ServerBuilder, b: &LocationBuilder, upstreams: &Upstreams) {
+    use super::lower::websockify::RawTarget;
+    let w = b.loc.websockify();
+    let Some(pass) = &w.pass else { return };
+    let timeout = w
+        .read_timeout
+        .as_ref()
+        .map_or(std::time::Duration::from_secs(60), |s| s.value);
+    if timeout.as_secs() <= 60 {
+        let mut d = Diagnostic::lint(
+            code::LINT_WEBSOCKIFY_READ_TIMEOUT,
+            format!(
+                "websockify_pass in location \"{}\" closes idle sessions after {}s",
+                crate::source::show_bytes(&b.name),
+                timeout.as_secs()
+            ),
+            pass.span,
+        )
+        .label("bridges here")
+        .why("websockify_read_timeout (60 s unless set) is the idle timer of a bridge, traffic in either direction resetting it: a noVNC session left alone is cut, as with proxy_read_timeout")
+        .help("set \"websockify_read_timeout 1h;\" (the noVNC images use 5d) in this location");
+        if let Some(t) = &w.read_timeout {
+            d = d.also(t.span, "the timeout is set here");
+        }
+        l.error(d);
+    }
+    let RawTarget::Static(i) = &pass.value.0 else {
+        return;
+    };
+    let remote = upstreams
+        .entry(*i)
+        .address()
+        .and_then(|u| u.ip)
+        .is_some_and(|ip| !ip.is_loopback());
+    if let (true, Some(plain)) = (remote, s.listens.iter().find(|x| !x.ssl)) {
+        l.error(
+            Diagnostic::lint(
+                code::LINT_WEBSOCKIFY_CLEAR,
+                "websockify_pass bridges to a remote desktop from a listener without TLS",
+                pass.span,
+            )
+            .label("a VNC server on another host")
+            .also(plain.span, "this listener is plain HTTP")
+            .why("VNC's own password exchange is weak (DES) and its traffic unencrypted: over a plain WebSocket anyone on the path sees the desktop and can replay the login")
+            .help("serve this location on a \"listen ... ssl\" address (with ssl_certificate), or redirect plain HTTP to it"),
+        );
+    }
 }
 
 fn collect<'a>(level: &'a [LocationBuilder], out: &mut Vec<&'a LocationBuilder>) {
@@ -341,8 +392,10 @@ fn novnc(l: &mut Loader, s: &ServerBuilder, all: &[&LocationBuilder]) {
     });
     let Some(page) = page else { return };
     let target = route(&s.locations, b"/websockify");
-    let ok =
-        target.is_some_and(|t| t.loc.proxy().pass.is_some() && forwards_upgrade(&t.loc).is_some());
+    let ok = target.is_some_and(|t| {
+        (t.loc.proxy().pass.is_some() && forwards_upgrade(&t.loc).is_some())
+            || t.loc.websockify().pass.is_some()
+    });
     if ok {
         return;
     }

@@ -276,6 +276,12 @@ impl Upstreams {
 }
 
 impl Entry {
+    /// An implicit upstream's own address (`proxy_pass http://ADDR`, `websockify_pass ADDR`);
+    /// `None` for an `upstream {}` block.
+    pub fn address(&self) -> Option<&Url> {
+        self.url.as_ref()
+    }
+
     /// Where `keepalive` is set, if it is.
     pub fn keepalive_span(&self) -> Option<Span> {
         self.keepalive.as_ref().map(|k| k.span)
