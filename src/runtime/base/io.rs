@@ -349,6 +349,35 @@ impl<F: std::future::Future> std::future::Future for Timed<F> {
     }
 }
 
+/// Why a connection to a peer was not made.
+#[derive(Debug)]
+pub enum ConnectError {
+    /// `connect()` failed (refused, unreachable, ...).
+    Failed(io::Error),
+    /// The connect timer fired first.
+    TimedOut,
+}
+
+/// Connects to a peer (`ngx_event_connect_peer`): TCP or a unix socket, under `timeout`.
+/// Nagle stays on, as nginx leaves it on an upstream connection.
+pub async fn connect(
+    addr: &crate::ir::upstream::PeerAddr,
+    timeout: Duration,
+) -> Result<Stream, ConnectError> {
+    use crate::ir::upstream::PeerAddr;
+    let fut = async {
+        match addr {
+            PeerAddr::Inet(a) => tokio::net::TcpStream::connect(a).await.map(Stream::Tcp),
+            PeerAddr::Unix(p) => tokio::net::UnixStream::connect(p).await.map(Stream::Unix),
+        }
+    };
+    match timed(timeout, fut).await {
+        Ok(Ok(s)) => Ok(s),
+        Ok(Err(e)) => Err(ConnectError::Failed(e)),
+        Err(Elapsed) => Err(ConnectError::TimedOut),
+    }
+}
+
 /// Reads once into the spare capacity of `buf`, waiting at most `timeout`. `Ok(0)` = EOF.
 pub async fn read_buf<R: AsyncRead + Unpin>(
     r: &mut R,

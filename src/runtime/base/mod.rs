@@ -3,7 +3,9 @@
 //! (`io`), the cached clock (`clock`), nginx's status lines and error pages (`page`), the
 //! HTTP/1 codec (`http1`: request and response heads, the body decoder and encoder),
 //! temporary files (`temp`), the gzip compressor (`deflate`), the log files with nginx's
-//! line layout (`log`) and RFC 6455's frames as a server reads and writes them (`websocket`).
+//! line layout (`log`), RFC 6455's frames as a server reads and writes them (`websocket`),
+//! and the tunnel engine (`tunnel`): two sockets out of tokio's reactor with nginx's ready
+//! flags, and the bytes moved between them.
 //!
 //! Nothing here imports another floor of the runtime.
 
@@ -14,4 +16,5 @@ pub mod io;
 pub mod log;
 pub mod page;
 pub mod temp;
+pub mod tunnel;
 pub mod websocket;

@@ -1,13 +1,15 @@
 //! The second floor: what is being served, as data. A request ([`request::Request`], nginx's
 //! `ngx_http_request_t`) with its connection ([`conn`]), its captures, its body reader, its
 //! response before the head is written ([`response::HeadersOut`]), the upstream tries
-//! ([`upstream`]), the outcome of a phase ([`outcome::Next`]), the hand-over to a tunnel
+//! ([`upstream`]) and this worker's state of each upstream group ([`balancer`]: round robin,
+//! failures, idle connections), the outcome of a phase ([`outcome::Next`]), the hand-over to a tunnel
 //! ([`upgraded`]); the configuration snapshot it runs on ([`snapshot`]); and the error log
 //! ([`log`]), which speaks about requests and connections.
 //!
 //! Types live here when a phase makes them and another reads them, so that no floor above
 //! has to reach sideways for them. Only `base` is below.
 
+pub mod balancer;
 pub mod body;
 pub mod captures;
 pub mod conn;

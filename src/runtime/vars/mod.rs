@@ -6,6 +6,7 @@
 //! string for one that is found but empty.
 
 pub mod headers;
+pub mod line;
 pub mod map;
 pub mod path;
 
@@ -20,6 +21,41 @@ use crate::runtime::state::conn::TlsInfo;
 use crate::runtime::state::log;
 use crate::runtime::state::request::Request;
 use crate::runtime::state::upstream::UpstreamTry;
+
+/// What has variables: a value is appended to `out`, and `var` says whether nginx would call
+/// it found (the access log prints `-` for one that is not).
+pub trait Eval {
+    /// Appends the value of `v`; `false` when nginx would say "not found".
+    fn var(&mut self, v: &Var, out: &mut Vec<u8>) -> bool;
+
+    /// Appends the value of `t`.
+    fn eval(&mut self, t: &Template, out: &mut Vec<u8>) {
+        for p in t.parts.iter() {
+            match p {
+                Part::Literal(b) => out.extend_from_slice(b),
+                Part::Var(v) => {
+                    self.var(v, out);
+                }
+            }
+        }
+    }
+
+    /// The value of `t` as a new buffer.
+    fn eval_vec(&mut self, t: &Template) -> Vec<u8> {
+        if let Some(l) = t.as_literal() {
+            return l.to_vec();
+        }
+        let mut out = Vec::new();
+        self.eval(t, &mut out);
+        out
+    }
+}
+
+impl Eval for Request {
+    fn var(&mut self, v: &Var, out: &mut Vec<u8>) -> bool {
+        Request::var(self, v, out)
+    }
+}
 
 impl Request {
     /// Appends the value of `t`.

@@ -5,8 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::{TcpStream, UnixStream};
-
 use super::error::{Kind, Phase, ProxyError};
 use crate::ir::upstream::PeerAddr;
 use crate::runtime::base::io::{self, Stream};
@@ -19,17 +17,14 @@ pub async fn connect(
     https: bool,
 ) -> Result<Stream, ProxyError> {
     next_connection_number();
-    let fut = async {
-        match addr {
-            // Nagle stays on, as nginx leaves it: a request goes out in one write.
-            PeerAddr::Inet(a) => TcpStream::connect(a).await.map(Stream::Tcp),
-            PeerAddr::Unix(p) => UnixStream::connect(p).await.map(Stream::Unix),
+    let tcp = match io::connect(addr, timeout).await {
+        Ok(s) => s,
+        Err(io::ConnectError::Failed(e)) => {
+            return Err(ProxyError::new(Kind::Io(e), Phase::Connecting))
         }
-    };
-    let tcp = match io::timed(timeout, fut).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Err(ProxyError::new(Kind::Io(e), Phase::Connecting)),
-        Err(_) => return Err(ProxyError::new(Kind::Timeout, Phase::Connecting)),
+        Err(io::ConnectError::TimedOut) => {
+            return Err(ProxyError::new(Kind::Timeout, Phase::Connecting))
+        }
     };
     if !https {
         return Ok(tcp);

@@ -10,7 +10,7 @@ use bytes::BytesMut;
 use crate::ir::upstream::Upstream;
 use crate::runtime::base::http1::response::ResponseHead;
 use crate::runtime::base::io::Stream;
-use crate::runtime::http::upstream::{Balancer, Idle};
+use crate::runtime::state::balancer::{Balancer, Idle};
 
 /// The group a request tries, with this worker's state for it.
 pub struct Group<'a> {

@@ -21,7 +21,7 @@ use crate::ir::upstream::{PeerAddr, Upstream};
 use crate::ir::Level;
 use crate::runtime::base::http1::request::Method;
 use crate::runtime::http::body::Body;
-use crate::runtime::http::upstream::{self, Balancer, Idle, Tries};
+use crate::runtime::state::balancer::{self, Balancer, Idle, Tries};
 use crate::runtime::state::conn::Client;
 use crate::runtime::state::outcome::Next;
 use crate::runtime::state::request::Request;
@@ -39,7 +39,7 @@ struct Attempts<'a> {
 /// Tries the peers until one answers or nginx gives up.
 pub async fn run(r: &mut Request, c: &mut Client, job: &Job<'_>, mut body: Body) -> Next {
     let snap = Arc::clone(&r.snap);
-    let balancers = upstream::for_snapshot(&snap);
+    let balancers = balancer::for_snapshot(&snap);
     let one;
     let one_balancer;
     let group = match &job.pass.target {

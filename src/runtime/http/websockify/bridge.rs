@@ -13,10 +13,10 @@ use std::io;
 
 use base64::Engine;
 
+use crate::runtime::base::tunnel::relay::{Readiness, Which};
+use crate::runtime::base::tunnel::side::{Got, Side};
+use crate::runtime::base::tunnel::End;
 use crate::runtime::base::websocket::{self, close_frame, Decoder, Fail, Kind, Sink};
-use crate::runtime::http::tunnel::relay::{Readiness, Which};
-use crate::runtime::http::tunnel::side::{Got, Side};
-use crate::runtime::http::tunnel::End;
 use crate::runtime::state::upgraded::BridgeMode;
 
 const HDR: usize = websocket::MAX_SERVER_HEADER;
@@ -432,7 +432,7 @@ fn invalid_base64() -> Fail {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::http::tunnel::side::Sock;
+    use crate::runtime::base::tunnel::side::Sock;
     use std::io::{Read, Write};
     use std::os::unix::net::UnixStream;
 

@@ -27,13 +27,13 @@ use super::body;
 use super::proxy::connect::connect;
 use super::proxy::error::{Kind, PeerLog, Phase, ProxyError};
 use super::proxy::{find_upstream, one_peer_group};
-use super::upstream::{self, Balancer};
 use crate::ir::upstream::{PeerAddr, Upstream};
 use crate::ir::url;
 use crate::ir::websockify::{Target, Websockify, DEFAULT_PORT};
 use crate::ir::{Level, UpstreamId};
 use crate::runtime::base::io::{self, Stream};
 use crate::runtime::base::websocket::close_frame;
+use crate::runtime::state::balancer::{self, Balancer};
 use crate::runtime::state::conn::Client;
 use crate::runtime::state::log;
 use crate::runtime::state::outcome::Next;
@@ -163,7 +163,7 @@ async fn connect_target(
     dest: Dest,
 ) -> Option<(Stream, PeerLog<'static>)> {
     let snap = Arc::clone(&r.snap);
-    let balancers = upstream::for_snapshot(&snap);
+    let balancers = balancer::for_snapshot(&snap);
     let one: Upstream;
     let one_balancer: RefCell<Balancer>;
     let (ups, balancer) = match &dest {

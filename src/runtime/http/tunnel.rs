@@ -10,15 +10,9 @@
 //!   closes both sides silently and logs at info.
 //!
 //! The worker's tunnel loop (`serve::tunnels`) carries every tunnel: it owns the sockets, out
-//! of tokio's reactor, gives each tunnel its events and runs its timers. Here are the parts
-//! it drives: [`side`], a socket with nginx's `ready` flags and its TLS if any (rustls
-//! driven directly); [`relay`], the bytes of a tunnel moved as nginx moves them; and this
-//! module's ending, the log lines of a tunnel that ends. A tunnel reads into one scratch
-//! buffer per worker thread and writes on at once; only bytes a peer did not take yet are
-//! copied into a per-tunnel buffer, freed again once written: an idle tunnel holds none.
-
-pub mod relay;
-pub mod side;
+//! of tokio's reactor, gives each tunnel its events and runs its timers, and moves its bytes
+//! with the tunnel engine (`base::tunnel`). Here is what makes a tunnel an HTTP request's:
+//! its timers ([`Meta`]) and its ending, the log lines of a tunnel that ends.
 
 use std::io;
 use std::time::Duration;
@@ -29,13 +23,10 @@ use tokio::time::Instant;
 use super::log::access;
 use crate::ir::Level;
 use crate::runtime::base::io::{errno_text, Stream};
+pub use crate::runtime::base::tunnel::End;
 use crate::runtime::state::log::{self, Upstream as LogUpstream};
 use crate::runtime::state::request::Request;
 use crate::runtime::state::upgraded::{Carry, Upgraded};
-
-/// Size of the per-worker read buffer: one read takes at most this much from a side (64 KiB,
-/// websockify's read, and room for a frame header before it).
-pub const SCRATCH: usize = 64 * 1024 + 16;
 
 /// What a tunnel keeps of its upgrade besides the sockets: nginx's three timers and the
 /// upstream part of its log lines.
@@ -94,20 +85,6 @@ impl Meta {
         }
         (deadline, fired)
     }
-}
-
-/// Why a tunnel ended.
-#[derive(Debug)]
-pub enum End {
-    /// A side's read ended and what it had sent was passed on.
-    Closed,
-    ClientTimedOut,
-    UpstreamTimedOut,
-    /// A write failed, logged at info as nginx does (`send() failed (32: Broken pipe)`).
-    SendFailed(io::Error),
-    /// The generation's `worker_shutdown_timeout` passed (after a reload or a graceful
-    /// stop): closed at once, logged like any tunnel that ends.
-    ShutDown,
 }
 
 /// How a tunnel went, for its log lines.

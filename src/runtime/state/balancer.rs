@@ -9,9 +9,9 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::Instant;
 
+use super::Snapshot;
 use crate::ir::upstream::Upstream;
 use crate::runtime::base::io::Stream;
-use crate::runtime::state::Snapshot;
 
 #[derive(Clone, Debug)]
 struct Peer {

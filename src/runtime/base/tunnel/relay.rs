@@ -222,7 +222,7 @@ fn pump(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::http::tunnel::side::Sock;
+    use crate::runtime::base::tunnel::side::Sock;
     use std::io::{Read, Write};
     use std::os::unix::net::UnixStream;
 
