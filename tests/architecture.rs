@@ -18,7 +18,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// The runtime's floors, from the ground up.
-const FLOORS: &[&str] = &["base", "state", "vars", "filters", "http", "serve"];
+const FLOORS: &[&str] = &[
+    "base", "state", "vars", "filters", "http", "stream", "serve",
+];
 const MAX_LINES: usize = 800;
 const MAX_PROXY_FN_LINES: usize = 120;
 
@@ -338,6 +340,12 @@ fn modules_import_one_way() {
         );
     }
     assert!(!floors.between("serve", "http").is_empty());
+    assert!(!floors.between("serve", "stream").is_empty());
+    // http and stream are siblings, as nginx's two modules are: what they share (the tunnel
+    // engine, the balancers, connecting to a peer, the access-log line) lives below both.
+    let refs = floors.between("stream", "http");
+    assert!(refs.is_empty(), "stream imports http: {refs:?}");
+    assert!(!floors.between("stream", "base").is_empty());
 }
 
 #[test]

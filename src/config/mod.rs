@@ -5,6 +5,7 @@
 //! directives through the table ([`registry`]), lowers them ([`lower`]), runs the lints, and
 //! returns the IR only if nothing is an error.
 
+pub mod builtins;
 pub mod defaults;
 pub mod diagnostic;
 pub mod directives;
@@ -120,10 +121,15 @@ pub fn load(options: &Options) -> Loaded {
     // The syntax trees are not needed any more: free them before the IR is built.
     l.release_syntax();
     let mut http = None;
+    let mut stream = None;
     if !l.stopped {
         if let Some(builder) = main.http.take() {
             http = Some(builder.finish(&mut l));
         }
+        if let Some(builder) = main.stream.take() {
+            stream = Some(builder.finish(&mut l));
+        }
+        shared_addresses(&mut l, http.as_ref(), stream.as_ref());
     }
     let syntax_ok = !l.diags.has_errors();
     let mut config = None;
@@ -132,17 +138,18 @@ pub fn load(options: &Options) -> Loaded {
         if main_ir.error_log.is_empty() {
             main_ir.error_log.push(default_error_log(&mut l, options));
         }
-        if let Some(h) = &http {
+        let sockets = http.as_ref().map_or(0, |h| h.sockets.len())
+            + stream.as_ref().map_or(0, |s| s.sockets.len());
+        if sockets > 0 {
             // ngx_event_init_conf: every worker needs a connection per listening socket
             // and one more for its channel.
-            if (main_ir.worker_connections as usize) < h.sockets.len() + 1 {
+            if (main_ir.worker_connections as usize) < sockets + 1 {
                 l.error(
                     Diagnostic::bare(
                         code::EVENTS,
                         format!(
                             "{} worker_connections are not enough for {} listening sockets",
-                            main_ir.worker_connections,
-                            h.sockets.len()
+                            main_ir.worker_connections, sockets
                         ),
                     )
                     .post()
@@ -159,6 +166,7 @@ pub fn load(options: &Options) -> Loaded {
                 paths: paths.clone(),
                 main: main_ir,
                 http,
+                stream,
                 log_files,
             });
         }
@@ -169,6 +177,29 @@ pub fn load(options: &Options) -> Loaded {
         config,
         dump: l.dump,
         paths,
+    }
+}
+
+/// An address both the http and the stream block listen on: nginx's `-t` passes it, then its
+/// start fails to bind the second socket; rginx says so at `-t`.
+fn shared_addresses(l: &mut Loader, http: Option<&ir::Http>, stream: Option<&ir::stream::Stream>) {
+    let (Some(h), Some(s)) = (http, stream) else {
+        return;
+    };
+    for st in &s.sockets {
+        if h.sockets.iter().any(|hs| hs.addr == st.addr) {
+            l.error(
+                Diagnostic::bare(
+                    code::LISTEN,
+                    format!(
+                        "bind() to {} failed (98: Address already in use)",
+                        st.addr
+                    ),
+                )
+                .post()
+                .help("the http block and the stream block both listen on this address; give one of them another port"),
+            );
+        }
     }
 }
 

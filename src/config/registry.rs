@@ -110,6 +110,11 @@ pub enum Build {
     Static,
     /// Known only after `load_module` of this file.
     Dynamic(&'static str),
+    /// A dynamic module in Debian's build (this file) that rginx has built in, as nginx
+    /// builds that configure with it statically (the noVNC images' nginx has `stream`
+    /// without a `load_module`): its directives are known either way, and a `load_module`
+    /// of the file is accepted.
+    Builtin(&'static str),
     /// Not compiled into Debian's nginx: nginx says `unknown directive`.
     Absent,
     /// Not in nginx 1.22.1 but in the later nginx named (`http2 on`, 1.25.1): rginx accepts
@@ -271,7 +276,7 @@ pub fn find(name: &[u8], context: u32, loaded: &dyn Fn(&str) -> bool) -> Found {
     let mut seen: Option<&'static Spec> = None;
     for spec in lookup(name) {
         let present = match spec.build {
-            Build::Static | Build::Newer(_) | Build::ThirdParty(_) => true,
+            Build::Static | Build::Newer(_) | Build::ThirdParty(_) | Build::Builtin(_) => true,
             Build::Dynamic(so) => loaded(so),
             Build::Absent => false,
         };
@@ -396,6 +401,7 @@ const OPTIONAL_MODULES: &[(&str, &str)] = &[
     ("http_perl_module", "ngx_http_perl_module"),
     ("mail", "ngx_mail_core_module"),
     ("stream", "ngx_stream_core_module"),
+    ("stream_ssl_module", "ngx_stream_ssl_module"),
 ];
 
 /// nginx's `configure` switches for modules it builds unless told not to (`--without-X`).
@@ -481,6 +487,7 @@ pub fn markdown() -> String {
             let build = match s.build {
                 Build::Static => "static".to_string(),
                 Build::Dynamic(so) => format!("dynamic ({so})"),
+                Build::Builtin(so) => format!("built in (Debian: {so})"),
                 Build::Absent => "absent".to_string(),
                 Build::Newer(v) => format!("nginx {v}+"),
                 Build::ThirdParty(m) => format!("third-party ({m})"),
@@ -599,6 +606,9 @@ mod tests {
             " --without-http_limit_req_module",
             " --without-http-cache",
             "--conf-path=",
+            // The stream module is built in (Debian builds it as a dynamic module).
+            " --with-stream ",
+            " --with-stream_ssl_module",
         ] {
             assert!(args.contains(present), "{present} missing from {args}");
         }
@@ -610,7 +620,7 @@ mod tests {
             "--without-http_rewrite_module",
             "--with-http_core_module",
             "--without-regex_module",
-            "--with-stream",
+            "--with-mail",
         ] {
             assert!(!args.contains(absent), "{absent} in {args}");
         }

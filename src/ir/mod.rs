@@ -12,6 +12,7 @@ pub mod proxy;
 pub mod regex;
 pub mod rewrite;
 pub mod server;
+pub mod stream;
 pub mod tls;
 pub mod upstream;
 pub mod url;
@@ -36,7 +37,39 @@ pub struct Config {
     pub paths: Paths,
     pub main: Main,
     pub http: Option<Http>,
+    pub stream: Option<stream::Stream>,
     pub log_files: LogFiles,
+}
+
+/// A socket to listen on, as the master binds it: the http block's sockets first, then the
+/// stream block's (a worker tells them apart by index).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listening {
+    pub addr: ListenAddr,
+    pub opts: server::SocketOpts,
+    /// The socket also serves specific addresses of its port (S2.3).
+    pub specifics: bool,
+}
+
+impl Config {
+    /// Every listening socket: http's, then stream's.
+    pub fn listening(&self) -> Vec<Listening> {
+        let http = self.http.iter().flat_map(|h| {
+            h.sockets.iter().map(|s| Listening {
+                addr: s.addr.clone(),
+                opts: s.opts.clone(),
+                specifics: s.addrs.len() > 1,
+            })
+        });
+        let stream = self.stream.iter().flat_map(|st| {
+            st.sockets.iter().map(|s| Listening {
+                addr: s.addr.clone(),
+                opts: s.opts.clone(),
+                specifics: s.addrs.len() > 1,
+            })
+        });
+        http.chain(stream).collect()
+    }
 }
 
 /// The prefix and configuration paths, as nginx computes them (`-p`, `-c`).

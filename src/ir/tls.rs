@@ -57,12 +57,13 @@ pub enum SessionCache {
     },
 }
 
-/// The rustls configurations a server's handshakes use: built once per configuration load,
-/// one for addresses without HTTP/2 (ALPN `http/1.1`) and one for `listen ... http2`
-/// (ALPN `h2`, `http/1.1`).
+/// The rustls configurations a server's handshakes use, built once per configuration load.
 #[derive(Clone)]
 pub struct Contexts {
-    pub http11: Arc<rustls::ServerConfig>,
+    /// For an http address without HTTP/2: ALPN `http/1.1`. For a stream server: ALPN as
+    /// `ssl_alpn` lists (none by default).
+    pub base: Arc<rustls::ServerConfig>,
+    /// For `listen ... http2`: ALPN `h2`, `http/1.1` (a stream server's is `base`).
     pub h2: Arc<rustls::ServerConfig>,
 }
 
@@ -74,7 +75,7 @@ impl std::fmt::Debug for Contexts {
 
 impl PartialEq for Contexts {
     fn eq(&self, other: &Contexts) -> bool {
-        Arc::ptr_eq(&self.http11, &other.http11) && Arc::ptr_eq(&self.h2, &other.h2)
+        Arc::ptr_eq(&self.base, &other.base) && Arc::ptr_eq(&self.h2, &other.h2)
     }
 }
 

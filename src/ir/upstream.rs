@@ -69,3 +69,41 @@ impl Upstream {
         self.peers.iter().filter(|p| !p.backup).count() == 1 && !self.peers.iter().any(|p| p.backup)
     }
 }
+
+impl Upstream {
+    /// The group of one address an evaluated target named: one peer, never marked failed,
+    /// no keep-alive (nginx's `ngx_http_upstream_create_round_robin_peer`, and stream's).
+    pub fn one_peer(addr: &PeerAddr) -> Upstream {
+        Upstream {
+            name: addr.to_string().into_bytes().into(),
+            implicit: true,
+            port: 0,
+            peers: vec![Peer {
+                addr: addr.clone(),
+                name: addr.to_string().into(),
+                weight: 1,
+                max_fails: 1,
+                fail_timeout: Duration::from_secs(10),
+                max_conns: 0,
+                backup: false,
+                down: false,
+            }],
+            keepalive: None,
+        }
+    }
+}
+
+/// `ngx_http_upstream_init_request`'s search for an evaluated target (stream's is the
+/// same): an `upstream {}` block (port 0) matches a name without a port, an implicit
+/// upstream the same port; names compare case-insensitively.
+pub fn find(
+    names: &std::collections::HashMap<Box<[u8]>, Vec<UpstreamId>>,
+    upstreams: &[Upstream],
+    url: &super::url::Url,
+) -> Option<UpstreamId> {
+    let ids = names.get(&*url.host.to_ascii_lowercase())?;
+    ids.iter().copied().find(|id| {
+        let u = &upstreams[id.0 as usize];
+        (u.port == 0 && url.no_port) || u.port == url.port
+    })
+}

@@ -101,6 +101,15 @@ pub enum Var {
     UpstreamResponseLength,
     UpstreamBytesReceived,
     UpstreamBytesSent,
+    // The stream module's own (a session rather than a request).
+    /// `$bytes_received`: bytes read from the client.
+    BytesReceived,
+    /// `$session_time`: seconds, with millisecond resolution.
+    SessionTime,
+    /// `$protocol`: `TCP`.
+    Protocol,
+    UpstreamFirstByteTime,
+    UpstreamSessionTime,
     /// `$upstream_cache_*`: rginx has no cache, so always empty.
     UpstreamCacheEmpty,
     /// `$upstream_http_NAME`.

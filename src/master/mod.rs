@@ -107,11 +107,7 @@ pub fn run(config: ir::Config, start: Start) -> i32 {
     };
 
     set_rlimit_nofile(config.main.worker_rlimit_nofile, &say);
-    let sockets = config
-        .http
-        .as_ref()
-        .map(|h| h.sockets.clone())
-        .unwrap_or_default();
+    let sockets = config.listening();
     let Ok(listeners) = listen::open_all(&sockets, &[], &mut |l, m| say(l, m)) else {
         return 1;
     };

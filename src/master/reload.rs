@@ -126,11 +126,7 @@ impl Master {
         let files = LogFiles::open(&config.log_files.paths).map_err(|msg| {
             self.log(Level::Emerg, &msg);
         })?;
-        let sockets = config
-            .http
-            .as_ref()
-            .map(|h| h.sockets.clone())
-            .unwrap_or_default();
+        let sockets = config.listening();
         let main_log = Arc::clone(&self.main_log);
         let listeners = listen::open_all(&sockets, &self.current.listeners, &mut |l, m| {
             main_log.load().line(l, m)

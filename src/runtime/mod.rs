@@ -18,22 +18,27 @@
 //!
 //! - [`serve`]: listening sockets, TLS handshakes, the worker threads and their accept
 //!   loops, a client connection (HTTP/1 keep-alive and pipelining, HTTP/2 streams).
+//! - [`stream`]: nginx's stream phases for one session (access, the TLS handshake, `return`
+//!   or `proxy_pass` with its upstream tries), beside `http` and sharing nothing with it but
+//!   the floors below; a proxied session goes to the worker's tunnel loop.
 //! - [`http`]: nginx's phases for one request (server and location, rewrite, access) and
 //!   the content handlers: static files, `proxy_pass` and its upstreams, request bodies,
 //!   WebSocket tunnels; `error_page` and the access log.
 //! - [`filters`]: nginx's header filters (not modified, headers, charset, gzip, range, the
 //!   head itself) and the one body writer every response leaves through.
 //! - [`vars`]: variables, maps and the root/alias mapping, evaluated from compiled templates.
-//! - [`state`]: what a request, a connection and a response are while served, the outcome
-//!   of a phase, the upstream tries, the error log.
-//! - [`base`]: byte streams and timers, the HTTP/1 codec (request and response heads, body
-//!   decoder and encoder), the clock, nginx's pages, temporary files, the gzip compressor.
+//! - [`state`]: what a request, a session, a connection and a response are while served,
+//!   the outcome of a phase, the upstream tries and the worker's balancers, the error log.
+//! - [`base`]: byte streams and timers, the tunnel engine, access rules, the HTTP/1 codec
+//!   (request and response heads, body decoder and encoder), the clock, nginx's pages,
+//!   temporary files, the gzip compressor.
 
 pub mod base;
 pub mod filters;
 pub mod http;
 pub mod serve;
 pub mod state;
+pub mod stream;
 #[cfg(test)]
 pub mod testing;
 pub mod vars;

@@ -62,6 +62,8 @@ pub struct Loader {
     reported_syntax: HashSet<FileId>,
     /// `log_format` names defined so far (nginx requires them before their use).
     pub log_formats: HashSet<Box<[u8]>>,
+    /// The stream block's `log_format` names (a namespace of their own).
+    pub stream_log_formats: HashSet<Box<[u8]>>,
     /// Every log file the configuration names.
     pub log_files: crate::ir::LogFiles,
     /// The upstreams of the http block being read (`proxy_pass` adds implicit ones).
@@ -127,6 +129,7 @@ impl Loader {
             loaded_modules: HashSet::new(),
             reported_syntax: HashSet::new(),
             log_formats: HashSet::new(),
+            stream_log_formats: HashSet::new(),
             log_files: crate::ir::LogFiles::default(),
             upstreams: None,
             scope: super::template::Scope::default(),

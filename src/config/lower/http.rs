@@ -72,21 +72,7 @@ impl HttpBuilder {
             }
             "map" => {
                 if let Some(m) = map::parse(l, d) {
-                    let bucket = or(&self.map_hash_bucket_size, 64);
-                    if let Some((len, span)) = m.longest_key {
-                        if !map::fits_bucket(len, bucket) {
-                            l.error(
-                                Diagnostic::error(
-                                    code::HASH,
-                                    format!("could not build map_hash, you should increase map_hash_bucket_size: {bucket}"),
-                                    span,
-                                )
-                                .place(Place::Nowhere)
-                                .label(format!("this key is {len} bytes long"))
-                                .help(format!("add \"map_hash_bucket_size {};\" to the http block", (len + 18).div_ceil(64) * 64)),
-                            );
-                        }
-                    }
+                    map::check_bucket(l, &m, or(&self.map_hash_bucket_size, 64), "http");
                     let id = MapId(self.maps.len() as u32);
                     l.scope.maps.insert(m.name.clone(), id);
                     self.maps.push(m);
@@ -197,6 +183,7 @@ impl HttpBuilder {
             });
         }
         let mut scope = fin.scope;
+        fin.logs.compile_all(l, &mut scope);
         let maps = self
             .maps
             .iter()

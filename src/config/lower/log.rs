@@ -84,6 +84,16 @@ pub fn parse_error_log(l: &mut Loader, d: &Directive) -> Option<ErrorLog> {
 
 /// `access_log`: `None` inside the result means `off`.
 pub fn parse_access_log(l: &mut Loader, d: &Directive) -> Option<Option<AccessLogRaw>> {
+    access_log_of(l, d, false)
+}
+
+/// The stream module's `access_log`: its formats are the stream block's own, and there is
+/// no predefined `combined`, so a format must be named.
+pub fn parse_stream_access_log(l: &mut Loader, d: &Directive) -> Option<Option<AccessLogRaw>> {
+    access_log_of(l, d, true)
+}
+
+fn access_log_of(l: &mut Loader, d: &Directive, stream: bool) -> Option<Option<AccessLogRaw>> {
     let a = &d.args[0];
     if a.is("off") {
         if let Some(extra) = d.args.get(1) {
@@ -98,6 +108,16 @@ pub fn parse_access_log(l: &mut Loader, d: &Directive) -> Option<Option<AccessLo
     } else {
         (template::parse(l, a, d.end)?, None)
     };
+    if stream && d.args.len() < 2 {
+        l.error(
+            Diagnostic::error(code::LOG, "log format is not specified", d.head_span())
+                .place(Place::At(d.end))
+                .help(
+                    "name a log_format of the stream block: stream has no predefined \"combined\"",
+                ),
+        );
+        return None;
+    }
     let format: Box<[u8]> = d
         .args
         .get(1)
@@ -144,8 +164,13 @@ pub fn parse_access_log(l: &mut Loader, d: &Directive) -> Option<Option<AccessLo
             return None;
         }
     }
-    if !l.log_format_known(&format) {
+    if !l.log_format_known(&format, stream) {
         let span = d.args.get(1).map(|f| f.span).unwrap_or(a.span);
+        let help = if stream {
+            "define it with log_format in the stream block, before this line"
+        } else {
+            "define it with log_format before this line, or use \"combined\""
+        };
         l.error(
             Diagnostic::error(
                 code::LOG,
@@ -156,7 +181,7 @@ pub fn parse_access_log(l: &mut Loader, d: &Directive) -> Option<Option<AccessLo
                 span,
             )
             .place(Place::At(d.end))
-            .help("define it with log_format before this line, or use \"combined\""),
+            .help(help),
         );
         return None;
     }
@@ -236,12 +261,30 @@ impl Loader {
         &mut self.log_files
     }
 
-    fn log_format_known(&self, name: &[u8]) -> bool {
-        name == b"combined" || self.log_formats.contains(name)
+    fn log_format_known(&self, name: &[u8], stream: bool) -> bool {
+        if stream {
+            self.stream_log_formats.contains(name)
+        } else {
+            name == b"combined" || self.log_formats.contains(name)
+        }
     }
 }
 
 impl LogCx {
+    /// Compiles every `log_format`, used or not: nginx resolves their variables when the
+    /// block is finished, so a format no `access_log` names still fails on an unknown one.
+    pub fn compile_all(&mut self, l: &mut Loader, scope: &mut Scope) {
+        let mut names: Vec<(Span, Box<[u8]>)> = self
+            .formats
+            .iter()
+            .map(|(n, f)| (f.span, n.clone()))
+            .collect();
+        names.sort_by_key(|(span, _)| (span.file.0, span.start));
+        for (_, n) in names {
+            self.format(l, scope, &n);
+        }
+    }
+
     fn format(&mut self, l: &mut Loader, scope: &mut Scope, name: &[u8]) -> Arc<LogFormat> {
         if let Some(f) = self.compiled.get(name) {
             return f.clone();

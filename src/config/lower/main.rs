@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::http::HttpBuilder;
 use super::log::parse_error_log;
+use super::stream::StreamBuilder;
 use super::{or, unreachable_directive, Set, Slot};
 use crate::config::diagnostic::{code, Diagnostic, Place};
 use crate::config::load::{full_name, Loader};
@@ -32,6 +33,8 @@ pub struct MainBuilder {
     modules_used: bool,
     pub http: Option<HttpBuilder>,
     http_span: Option<crate::source::Span>,
+    pub stream: Option<StreamBuilder>,
+    stream_span: Option<crate::source::Span>,
 }
 
 impl MainBuilder {
@@ -127,6 +130,16 @@ impl MainBuilder {
                 // What nginx does at the end of the http block runs once the whole
                 // configuration is read and its syntax trees are released (config::load).
                 self.http = Some(http);
+            }
+            "stream" => {
+                if let Some(first) = self.stream_span {
+                    l.error(crate::config::load::duplicate(d, "stream", first));
+                    return;
+                }
+                self.stream_span = Some(d.head_span());
+                self.modules_used = true;
+                // Finished with http's, once the whole configuration is read.
+                self.stream = Some(StreamBuilder::read(l, d));
             }
             _ => unreachable_directive(l, d, spec),
         }
@@ -323,7 +336,7 @@ fn load_module(l: &mut Loader, d: &Directive) {
         .map(|f| f.as_bytes().to_vec())
         .unwrap_or_default();
     let known = registry::all().iter().find_map(|s| match s.build {
-        Build::Dynamic(so) if so.as_bytes() == file.as_slice() => Some(so),
+        Build::Dynamic(so) | Build::Builtin(so) if so.as_bytes() == file.as_slice() => Some(so),
         _ => None,
     });
     // A module built for nginx's stream (or mail) core resolves that core's symbols when it

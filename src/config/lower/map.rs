@@ -43,7 +43,7 @@ pub fn parse(l: &mut Loader, d: &Directive) -> Option<MapRaw> {
         return None;
     }
     let var: Box<[u8]> = n[1..].to_ascii_lowercase().into();
-    if template::is_builtin(&var) {
+    if crate::config::builtins::is_builtin(&var, l.scope.stream) {
         l.error(
             Diagnostic::error(
                 code::MAP,
@@ -271,6 +271,28 @@ pub fn finish(l: &mut Loader, scope: &mut Scope, m: &MapRaw) -> Map {
 
 /// nginx's hash bucket check: an element of `len` bytes needs `align8(len + 10) + 8` bytes of
 /// a bucket (`NGX_HASH_ELT_SIZE` plus the terminating pointer).
+/// `could not build map_hash`: a key longer than a hash bucket holds (nginx checks it when
+/// the block that has the map, `http` or `stream`, is finished).
+pub fn check_bucket(l: &mut Loader, m: &MapRaw, bucket: u64, block: &str) {
+    if let Some((len, span)) = m.longest_key {
+        if !fits_bucket(len, bucket) {
+            l.error(
+                Diagnostic::error(
+                    code::HASH,
+                    format!("could not build map_hash, you should increase map_hash_bucket_size: {bucket}"),
+                    span,
+                )
+                .place(Place::Nowhere)
+                .label(format!("this key is {len} bytes long"))
+                .help(format!(
+                    "add \"map_hash_bucket_size {};\" to the {block} block",
+                    (len + 18).div_ceil(64) * 64
+                )),
+            );
+        }
+    }
+}
+
 pub fn fits_bucket(len: usize, bucket_size: u64) -> bool {
     let bucket = bucket_size.div_ceil(64) * 64;
     let elt = (len + 10).div_ceil(8) * 8 + 8;

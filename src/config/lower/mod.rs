@@ -25,6 +25,7 @@ pub mod server;
 pub mod shared;
 pub mod ssl;
 pub mod ssl_context;
+pub mod stream;
 pub mod upstream;
 pub mod websockify;
 

@@ -202,7 +202,9 @@ pub fn set(l: &mut Loader, d: &Directive) -> Option<RawOp> {
         b"args" | b"query_string" => RawSetVar::Args,
         b"limit_rate" => RawSetVar::LimitRate,
         n if l.scope.maps.contains_key(n) => RawSetVar::Named(n.into(), a.span),
-        n if template::builtin(n).is_some() || n.first().is_some_and(u8::is_ascii_digit) => {
+        n if crate::config::builtins::http(n).is_some()
+            || n.first().is_some_and(u8::is_ascii_digit) =>
+        {
             invalid(
                 l,
                 d,

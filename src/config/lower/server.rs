@@ -376,7 +376,7 @@ const LISTEN_PARAMS: &[&str] = &[
     "fastopen=",
 ];
 
-fn parse_so_keepalive(k: &[u8]) -> Option<SoKeepalive> {
+pub fn parse_so_keepalive(k: &[u8]) -> Option<SoKeepalive> {
     let mut parts = k.splitn(3, |b| *b == b':');
     let idle = parts.next().unwrap_or_default();
     let intvl = parts.next().unwrap_or_default();
@@ -561,7 +561,7 @@ fn listen_params(l: &mut Loader, d: &Directive) -> Option<ListenParams> {
 
 /// The addresses a `listen` names: a unix socket, an IP with a port range, or a host's
 /// addresses; `None` once a host was not found.
-fn listen_addrs(l: &mut Loader, d: &Directive, url: &Url) -> Option<Vec<ListenAddr>> {
+pub fn listen_addrs(l: &mut Loader, d: &Directive, url: &Url) -> Option<Vec<ListenAddr>> {
     let a = &d.args[0];
     let addrs: Vec<ListenAddr> = if let Some(path) = &url.unix {
         vec![ListenAddr::Unix(path.clone())]

@@ -242,6 +242,29 @@ impl SslBuilder {
         server: Span,
         server_end: Span,
     ) -> Option<Arc<ServerTls>> {
+        self.finish_for(l, needs_tls, server, server_end, None)
+    }
+
+    /// A stream server's TLS, loaded when a `listen` of it (at `listen`) has `ssl`, with
+    /// its `ssl_alpn` protocols.
+    pub fn finish_stream(
+        &self,
+        l: &mut Loader,
+        listen: Span,
+        listen_end: Span,
+        alpn: &[Vec<u8>],
+    ) -> Option<Arc<ServerTls>> {
+        self.finish_for(l, true, listen, listen_end, Some(alpn))
+    }
+
+    fn finish_for(
+        &self,
+        l: &mut Loader,
+        needs_tls: bool,
+        server: Span,
+        server_end: Span,
+        stream_alpn: Option<&[Vec<u8>]>,
+    ) -> Option<Arc<ServerTls>> {
         let certs = self.certificates.clone().unwrap_or_default();
         let keys = self.keys.clone().unwrap_or_default();
         if certs.is_empty() && !needs_tls {
@@ -256,7 +279,11 @@ impl SslBuilder {
                 )
                 .place(Place::At(server_end))
                 .label("this server accepts TLS")
-                .help("add ssl_certificate and ssl_certificate_key to this server or to the http block"),
+                .help(if stream_alpn.is_some() {
+                    "add ssl_certificate and ssl_certificate_key to this server or to the stream block"
+                } else {
+                    "add ssl_certificate and ssl_certificate_key to this server or to the http block"
+                }),
             );
             return None;
         }
@@ -462,6 +489,7 @@ impl SslBuilder {
             session_timeout,
             session_tickets,
             session_cache: &session_cache,
+            stream_alpn,
         }) {
             Ok(c) => c,
             Err(msg) => {

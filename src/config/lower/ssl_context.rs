@@ -25,9 +25,12 @@ pub struct Settings<'a> {
     pub session_timeout: std::time::Duration,
     pub session_tickets: bool,
     pub session_cache: &'a SessionCache,
+    /// A stream server's `ssl_alpn` protocols (none: no ALPN); `None` for an http server.
+    pub stream_alpn: Option<&'a [Vec<u8>]>,
 }
 
-/// Builds the two configurations of a server (without and with `h2` in ALPN).
+/// Builds the configurations of a server: for http, without and with `h2` in ALPN; for
+/// stream, the one with `ssl_alpn`'s protocols.
 pub fn build(s: &Settings<'_>) -> Result<Contexts, String> {
     let base = ring_provider();
     let mut suites: Vec<SupportedCipherSuite> = base
@@ -100,8 +103,16 @@ pub fn build(s: &Settings<'_>) -> Result<Contexts, String> {
         }
         Ok(Arc::new(cfg))
     };
+    if let Some(alpn) = s.stream_alpn {
+        let protocols: Vec<&[u8]> = alpn.iter().map(Vec::as_slice).collect();
+        let one = make(&protocols)?;
+        return Ok(Contexts {
+            base: Arc::clone(&one),
+            h2: one,
+        });
+    }
     Ok(Contexts {
-        http11: make(&[b"http/1.1"])?,
+        base: make(&[b"http/1.1"])?,
         h2: make(&[b"h2", b"http/1.1"])?,
     })
 }

@@ -58,22 +58,47 @@ pub struct Entry {
     /// An implicit upstream's own address, from the `proxy_pass` URL.
     url: Option<Url>,
     servers: Vec<ServerLine>,
+    /// `server` lines read, including refused ones (no "no servers" on top of them).
+    server_lines: u32,
+    /// An error about this upstream was reported: it is not resolved on top of it.
+    failed: bool,
     keepalive: Slot<u32>,
     keepalive_timeout: Slot<Duration>,
     keepalive_requests: Slot<u32>,
     keepalive_time: Slot<Duration>,
 }
 
-/// Every upstream of the http block, in the order nginx creates them.
+/// Every upstream of the http block (or of the stream block: a namespace of its own), in
+/// the order nginx creates them.
 #[derive(Default)]
 pub struct Upstreams {
     pub entries: Vec<Entry>,
+    /// The stream block's (`ngx_stream_upstream_add`): its addresses have no default port,
+    /// and its blocks take the stream upstream context's directives.
+    stream: bool,
     /// Entries by lowercased host, in creation order (nginx scans them all; a config with
     /// thousands of `proxy_pass` hosts must not be quadratic).
     by_host: std::collections::HashMap<Vec<u8>, Vec<usize>>,
 }
 
 impl Upstreams {
+    /// The stream block's upstreams.
+    pub fn stream() -> Upstreams {
+        Upstreams {
+            stream: true,
+            ..Upstreams::default()
+        }
+    }
+
+    /// The port an address without one gets: 80 in http, none (0) in stream.
+    fn default_port(&self) -> u16 {
+        if self.stream {
+            0
+        } else {
+            80
+        }
+    }
+
     /// `ngx_http_upstream_add` for `proxy_pass` (not creating): finds an upstream by host
     /// (case-insensitively) and port, or creates an implicit one.
     pub fn add_implicit(&mut self, l: &mut Loader, url: &Url, d: &Directive) -> Option<usize> {
@@ -111,6 +136,8 @@ impl Upstreams {
             end: d.end,
             url: Some(url.clone()),
             servers: Vec::new(),
+            server_lines: 0,
+            failed: false,
             keepalive: None,
             keepalive_timeout: None,
             keepalive_requests: None,
@@ -126,7 +153,7 @@ impl Upstreams {
     /// `upstream name { ... }`.
     pub fn block(&mut self, l: &mut Loader, d: &Directive) {
         let name = d.args[0].as_bytes().to_vec();
-        let url = match parse_url(&name, 80, false, false) {
+        let url = match parse_url(&name, self.default_port(), false, false) {
             Ok(u) => u,
             Err(e) => {
                 let err = l.arg_error(
@@ -172,6 +199,7 @@ impl Upstreams {
                     .also(d.args[0].span, "the upstream is defined here")
                     .help("an upstream's servers carry their own ports: name it without a port"),
                 );
+                self.entries[i].failed = true;
                 return;
             }
         }
@@ -195,6 +223,8 @@ impl Upstreams {
                     end: d.end,
                     url: None,
                     servers: Vec::new(),
+                    server_lines: 0,
+                    failed: false,
                     keepalive: None,
                     keepalive_timeout: None,
                     keepalive_requests: None,
@@ -218,16 +248,23 @@ impl Upstreams {
                 end: d.end,
                 url: None,
                 servers: Vec::new(),
+                server_lines: 0,
+                failed: false,
                 keepalive: None,
                 keepalive_timeout: None,
                 keepalive_requests: None,
                 keepalive_time: None,
             },
         );
-        l.walk(d, crate::config::registry::UPS, &mut |l, d, spec| {
-            entry.directive(l, d, spec)
+        let (context, default_port) = if self.stream {
+            (crate::config::registry::STREAM_UPS, 0)
+        } else {
+            (crate::config::registry::UPS, 80)
+        };
+        l.walk(d, context, &mut |l, d, spec| {
+            entry.directive(l, d, spec, default_port)
         });
-        if entry.servers.is_empty() && !l.stopped {
+        if entry.servers.is_empty() && entry.server_lines == 0 && !l.stopped {
             let close = d.block.as_ref().and_then(|b| b.close).unwrap_or(d.end);
             l.error(
                 Diagnostic::error(
@@ -244,7 +281,10 @@ impl Upstreams {
 
     /// Resolves every upstream into the IR, in creation order (their ids).
     pub fn finish(&self, l: &mut Loader) -> Vec<Upstream> {
-        self.entries.iter().map(|e| e.finish(l)).collect()
+        self.entries
+            .iter()
+            .map(|e| e.finish(l, self.stream))
+            .collect()
     }
 
     /// `ngx_http_upstream_init_request`'s search for an evaluated `proxy_pass` URL: the first
@@ -287,9 +327,9 @@ impl Entry {
         self.keepalive.as_ref().map(|k| k.span)
     }
 
-    fn directive(&mut self, l: &mut Loader, d: &Directive, spec: &'static Spec) {
+    fn directive(&mut self, l: &mut Loader, d: &Directive, spec: &'static Spec, default_port: u16) {
         match spec.name {
-            "server" => self.server(l, d),
+            "server" => self.server(l, d, default_port),
             "keepalive" => {
                 if l.is_dup(&self.keepalive, d) {
                     return;
@@ -338,7 +378,8 @@ impl Entry {
         }
     }
 
-    fn server(&mut self, l: &mut Loader, d: &Directive) {
+    fn server(&mut self, l: &mut Loader, d: &Directive, default_port: u16) {
+        self.server_lines += 1;
         let mut line = ServerLine {
             url: parse_url(b"0", 80, false, false).unwrap_or_else(|_| unreachable_url()),
             weight: 1,
@@ -383,7 +424,17 @@ impl Entry {
                 return;
             }
         }
-        match parse_url(d.args[0].as_bytes(), 80, false, false) {
+        match parse_url(d.args[0].as_bytes(), default_port, false, false) {
+            Ok(u) if u.no_port && u.unix.is_none() && default_port == 0 => {
+                // ngx_stream_upstream_server: a stream peer names its port.
+                let e = l.arg_error(
+                    d,
+                    &d.args[0],
+                    format!("no port in upstream \"{}\"", d.args[0].show()),
+                );
+                l.error(e.help("a stream upstream's server is address:port or unix:/path"));
+                return;
+            }
             Ok(u) => line.url = u,
             Err(e) => {
                 let err = l.arg_error(
@@ -413,7 +464,7 @@ impl Entry {
         self.servers.push(line);
     }
 
-    fn finish(&self, l: &mut Loader) -> Upstream {
+    fn finish(&self, l: &mut Loader, stream: bool) -> Upstream {
         let mut peers = Vec::new();
         let keepalive = self.keepalive.as_ref().map(|k| Keepalive {
             connections: k.value,
@@ -433,7 +484,27 @@ impl Entry {
                 .map(|s| s.value)
                 .unwrap_or(Duration::from_secs(3600)),
         });
-        if let Some(url) = &self.url {
+        if let Some(url) = self
+            .url
+            .as_ref()
+            .filter(|u| stream && u.no_port && u.unix.is_none())
+        {
+            // ngx_stream_upstream_init_round_robin: an implicit stream upstream needs a port.
+            l.error(
+                Diagnostic::error(
+                    code::UPSTREAM,
+                    format!(
+                        "no port in upstream \"{}\"",
+                        crate::source::show_bytes(&url.host)
+                    ),
+                    self.span,
+                )
+                .place(Place::At(self.end))
+                .help(
+                    "name the port, e.g. proxy_pass 127.0.0.1:5900; (stream has no default port)",
+                ),
+            );
+        } else if let Some(url) = self.url.as_ref().filter(|_| !self.failed) {
             // Implicit: the proxy_pass address, resolved now.
             let addrs = addrs_of(url);
             match addrs {

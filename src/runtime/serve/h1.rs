@@ -204,6 +204,9 @@ impl Connection {
         let Connection { mut c, open, .. } = self;
         let pipelined = c.buf.split().freeze();
         let (upstream, early, carry, meta) = tunnel::Meta::split(*up);
+        // nginx sets TCP_NODELAY on both connections of an upgraded one.
+        c.stream.set_nodelay();
+        upstream.set_nodelay();
         // Both are sockets (an HTTP/2 stream is never upgraded); should tokio not let one
         // go, the connection closes.
         if let (Some(client), Some(upstream)) = (tunnels::side(c.stream), tunnels::side(upstream)) {

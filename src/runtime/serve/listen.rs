@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockAddr, Socket as Sock, TcpKeepalive, Type};
 
-use crate::ir::server::{ListenAddr, SoKeepalive, Socket, SocketOpts};
+use crate::ir::server::{ListenAddr, SoKeepalive, SocketOpts};
+use crate::ir::Listening;
 
 /// nginx's default `backlog` on Linux (NGX_LISTEN_BACKLOG).
 const BACKLOG: i32 = 511;
@@ -32,7 +33,7 @@ pub struct Listener {
 /// use is tried five times, half a second apart, each failure logged at `emerg`, then
 /// `still could not bind()`; any other error fails at once. `log` receives nginx's messages.
 pub fn open_all(
-    sockets: &[Socket],
+    sockets: &[Listening],
     old: &[Arc<Listener>],
     log: &mut dyn FnMut(crate::ir::Level, &str),
 ) -> Result<Vec<Arc<Listener>>, NotBound> {
@@ -132,7 +133,7 @@ struct BindError {
     in_use: bool,
 }
 
-fn bind(s: &Socket) -> Result<Listener, BindError> {
+fn bind(s: &Listening) -> Result<Listener, BindError> {
     let fail = |what: &str, e: std::io::Error| BindError {
         message: format!(
             "{what} to {} failed {}",
@@ -190,7 +191,7 @@ fn bind(s: &Socket) -> Result<Listener, BindError> {
             in_use: false,
         })?;
     // `fastopen=` only changes how many TCP handshakes carry data: not observable, not set.
-    let wildcard_with_specifics = s.addrs.len() > 1;
+    let wildcard_with_specifics = s.specifics;
     Ok(Listener {
         fd: sock.into(),
         addr: s.addr.clone(),
@@ -199,13 +200,17 @@ fn bind(s: &Socket) -> Result<Listener, BindError> {
     })
 }
 
-/// The address configuration of a connection that arrived at `local` through socket `s`
-/// (the specific ones first, the socket's own last).
-pub fn addr_conf_index(s: &Socket, local: Option<SocketAddr>) -> usize {
-    if s.addrs.len() > 1 {
+/// The address configuration of a connection that arrived at `local` through a socket
+/// whose addresses are `addrs` (the specific ones first, the socket's own last).
+pub fn addr_conf_index<'a>(
+    addrs: impl ExactSizeIterator<Item = &'a ListenAddr>,
+    local: Option<SocketAddr>,
+) -> usize {
+    let n = addrs.len();
+    if n > 1 {
         if let Some(local) = local {
-            for (i, ac) in s.addrs.iter().enumerate() {
-                if let ListenAddr::Inet(a) = ac.addr {
+            for (i, addr) in addrs.enumerate() {
+                if let ListenAddr::Inet(a) = addr {
                     if a.ip() == local.ip() {
                         return i;
                     }
@@ -213,5 +218,5 @@ pub fn addr_conf_index(s: &Socket, local: Option<SocketAddr>) -> usize {
             }
         }
     }
-    s.addrs.len() - 1
+    n - 1
 }

@@ -292,7 +292,7 @@ fn successor(snap: &Snapshot, conn: &ConnInfo, next: &Snapshot) -> Option<ConnIn
         .iter()
         .enumerate()
         .find(|(_, s)| s.addr == sock.addr)?;
-    let a = listen::addr_conf_index(s, conn.local);
+    let a = listen::addr_conf_index(s.addrs.iter().map(|a| &a.addr), conn.local);
     let nac = &s.addrs[a];
     if (nac.ssl, nac.http2, nac.proxy_protocol) != (ac.ssl, ac.http2, ac.proxy_protocol) {
         return None;

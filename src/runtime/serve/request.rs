@@ -27,7 +27,11 @@ use crate::runtime::state::Snapshot;
 /// else the address's default, until a Host names another.
 pub fn first_server<'a>(snap: &'a Snapshot, conn: &ConnInfo) -> &'a Server {
     let ac = &snap.http().sockets[conn.socket].addrs[conn.addr];
-    let first = conn.tls.as_ref().map_or(ac.default_server, |t| t.server);
+    let first = conn
+        .tls
+        .as_ref()
+        .and_then(|t| t.server)
+        .unwrap_or(ac.default_server);
     &snap.http().servers[first.0 as usize]
 }
 

@@ -5,12 +5,10 @@
 //! The rustls configurations were built when the configuration was loaded (one per server,
 //! see `config::lower::ssl_context`); a handshake only picks one.
 
-use tokio_rustls::server::TlsStream;
-
-use crate::ir::{Level, ServerId};
+use crate::ir::Level;
 use crate::runtime::base::io::{self, Stream};
 use crate::runtime::http::route;
-use crate::runtime::state::conn::{group_name, ConnInfo, TlsInfo};
+use crate::runtime::state::conn::{ConnInfo, TlsInfo};
 use crate::runtime::state::log;
 use crate::runtime::state::Snapshot;
 
@@ -88,7 +86,7 @@ pub async fn accept(stream: Stream, snap: &Snapshot, conn: &ConnInfo) -> Accepte
     let config = if ac.http2 || snap.http().servers[server.0 as usize].http2 {
         tls.contexts.h2.clone()
     } else {
-        tls.contexts.http11.clone()
+        tls.contexts.base.clone()
     };
     let stream = match io::timed(timeout, start.into_stream(config)).await {
         Ok(Ok(s)) => s,
@@ -101,41 +99,14 @@ pub async fn accept(stream: Stream, snap: &Snapshot, conn: &ConnInfo) -> Accepte
             return Accepted::Closed;
         }
     };
-    let info = describe(&stream, server_name, server, ciphers, curves);
-    Accepted::Tls(Stream::Tls(Box::new(stream)), Box::new(info))
-}
-
-fn describe(
-    s: &TlsStream<Stream>,
-    server_name: Option<Box<str>>,
-    server: ServerId,
-    ciphers: Box<[rustls::CipherSuite]>,
-    curves: Box<[rustls::NamedGroup]>,
-) -> TlsInfo {
-    let c = s.get_ref().1;
-    let protocol = match c.protocol_version() {
-        Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
-        Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
-        _ => "",
-    };
-    let cipher = c
-        .negotiated_cipher_suite()
-        .map(|cs| crate::ir::tls::openssl_name(cs.suite()))
-        .unwrap_or_default();
-    let curve = c
-        .negotiated_key_exchange_group()
-        .map_or("", |g| group_name(g.name()));
-    TlsInfo {
-        protocol,
-        cipher,
-        offered_suites: ciphers,
-        curve,
-        offered_groups: curves,
-        reused: matches!(c.handshake_kind(), Some(rustls::HandshakeKind::Resumed)),
+    let info = TlsInfo::of(
+        stream.get_ref().1,
         server_name,
-        alpn: c.alpn_protocol().map(Into::into),
-        server,
-    }
+        Some(server),
+        ciphers,
+        curves,
+    );
+    Accepted::Tls(Stream::Tls(Box::new(stream)), Box::new(info))
 }
 
 fn timed_out(snap: &Snapshot, conn: &ConnInfo) {

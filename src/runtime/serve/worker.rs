@@ -19,9 +19,9 @@ use std::time::Instant;
 use arc_swap::ArcSwap;
 use tokio::sync::watch;
 
-use super::conn;
 use super::listen::{self, Listener};
 use super::open::{room_for_one_more, Local, Open};
+use super::{conn, session};
 use crate::ir;
 use crate::runtime::base::io::{self, Stream};
 use crate::runtime::state::conn::{next_connection_number, ConnInfo};
@@ -199,9 +199,11 @@ async fn follow(index: usize, mut orders: watch::Receiver<Orders>) {
     }
 }
 
-/// Starts an accept loop for each listening socket of `g`.
+/// Starts an accept loop for each listening socket of `g`: the http block's sockets first,
+/// then the stream block's (the order `ir::Config::listening` binds them in).
 fn accept_on(local: &Rc<Local>, g: &Arc<Generation>) -> Vec<tokio::task::JoinHandle<()>> {
     let mut accepts = Vec::with_capacity(g.listeners.len());
+    let http = g.snapshot.http().sockets.len();
     for (i, l) in g.listeners.iter().enumerate() {
         let fd = match l.fd.try_clone() {
             Ok(fd) => fd,
@@ -213,14 +215,15 @@ fn accept_on(local: &Rc<Local>, g: &Arc<Generation>) -> Vec<tokio::task::JoinHan
                 continue;
             }
         };
-        // The socket serves specific addresses too: each connection's local address picks
-        // its address configuration (S2.3).
-        let lookup_local = g.snapshot.http().sockets[i].addrs.len() > 1;
+        let serves = if i < http {
+            Serves::Http(i)
+        } else {
+            Serves::Stream(i - http)
+        };
         accepts.push(tokio::task::spawn_local(accept_loop(
             fd,
             l.unix,
-            lookup_local,
-            i,
+            serves,
             Arc::clone(&g.snapshot),
             Rc::clone(local),
         )));
@@ -228,11 +231,17 @@ fn accept_on(local: &Rc<Local>, g: &Arc<Generation>) -> Vec<tokio::task::JoinHan
     accepts
 }
 
+/// What a listening socket's connections are, by its index in the block's sockets.
+#[derive(Clone, Copy)]
+enum Serves {
+    Http(usize),
+    Stream(usize),
+}
+
 async fn accept_loop(
     fd: OwnedFd,
     unix: bool,
-    lookup_local: bool,
-    socket: usize,
+    serves: Serves,
     snap: Arc<Snapshot>,
     local: Rc<Local>,
 ) {
@@ -251,6 +260,19 @@ async fn accept_loop(
             Err(_) => return,
         }
     };
+    // The socket serves specific addresses too: each connection's local address picks its
+    // address configuration (S2.3).
+    let (listen_addr, addrs): (&ir::ListenAddr, Vec<&ir::ListenAddr>) = match serves {
+        Serves::Http(i) => {
+            let s = &snap.http().sockets[i];
+            (&s.addr, s.addrs.iter().map(|a| &a.addr).collect())
+        }
+        Serves::Stream(i) => {
+            let s = &snap.stream.sockets[i];
+            (&s.addr, s.addrs.iter().map(|a| &a.addr).collect())
+        }
+    };
+    let lookup_local = addrs.len() > 1;
     loop {
         let accepted = match &listener {
             L::Tcp(l) => l
@@ -276,8 +298,7 @@ async fn accept_loop(
             drop(stream);
             continue;
         }
-        let sock = &snap.http().sockets[socket];
-        let local_addr = match (&stream, &sock.addr) {
+        let local_addr = match (&stream, listen_addr) {
             (Stream::Tcp(s), ir::ListenAddr::Inet(a)) => {
                 if lookup_local || a.ip().is_unspecified() {
                     s.local_addr().ok()
@@ -287,33 +308,47 @@ async fn accept_loop(
             }
             _ => None,
         };
-        stream.set_nodelay();
-        let addr = listen::addr_conf_index(sock, local_addr);
-        let conn = ConnInfo {
-            number: next_connection_number(),
-            remote,
-            local: local_addr,
-            https: false,
-            tls: None,
-            http2: false,
-            accepted: Instant::now(),
-            socket,
-            addr,
-        };
+        let addr = listen::addr_conf_index(addrs.iter().copied(), local_addr);
         let open = Open::new(&local, &snap);
-        let kill = open.kill();
         let snap = Arc::clone(&snap);
-        // Boxed before the task takes it: the connection's state machine is some tens of KiB
-        // (TLS, HTTP/1 and HTTP/2 and the request phases inlined), and tokio moves a task's
-        // future by value when it spawns, polls to completion and drops it; a box moves as
-        // a pointer. Without it the `new` benchmark (one connection a request) spends more
-        // time in memcpy than in parsing.
-        let serve = Box::pin(conn::serve(stream, conn, snap, open));
-        tokio::task::spawn_local(async move {
-            tokio::select! {
-                _ = serve => {}
-                _ = kill => {}
+        match serves {
+            Serves::Http(socket) => {
+                stream.set_nodelay();
+                let conn = ConnInfo {
+                    number: next_connection_number(),
+                    remote,
+                    local: local_addr,
+                    https: false,
+                    tls: None,
+                    http2: false,
+                    accepted: Instant::now(),
+                    socket,
+                    addr,
+                };
+                let kill = open.kill();
+                // Boxed before the task takes it: the connection's state machine is some
+                // tens of KiB (TLS, HTTP/1 and HTTP/2 and the request phases inlined), and
+                // tokio moves a task's future by value when it spawns, polls to completion
+                // and drops it; a box moves as a pointer. Without it the `new` benchmark
+                // (one connection a request) spends more time in memcpy than in parsing.
+                let serve = Box::pin(conn::serve(stream, conn, snap, open));
+                tokio::task::spawn_local(async move {
+                    tokio::select! {
+                        _ = serve => {}
+                        _ = kill => {}
+                    }
+                });
             }
-        });
+            Serves::Stream(socket) => {
+                let at = session::Arrival {
+                    number: next_connection_number(),
+                    remote,
+                    local: local_addr,
+                    socket,
+                    addr,
+                };
+                tokio::task::spawn_local(Box::pin(session::serve(stream, at, snap, open)));
+            }
+        }
     }
 }

@@ -247,7 +247,10 @@ impl Balancer {
 /// Every upstream group's state in this worker, for one configuration snapshot.
 pub struct Balancers {
     pub generation: u64,
+    /// The http block's groups, by [`crate::ir::UpstreamId`].
     pub groups: Vec<RefCell<Balancer>>,
+    /// The stream block's.
+    pub stream: Vec<RefCell<Balancer>>,
 }
 
 thread_local! {
@@ -264,6 +267,12 @@ pub fn for_snapshot(snap: &Snapshot) -> Rc<Balancers> {
                 generation: snap.generation,
                 groups: snap
                     .http()
+                    .upstreams
+                    .iter()
+                    .map(|u| RefCell::new(Balancer::new(u)))
+                    .collect(),
+                stream: snap
+                    .stream
                     .upstreams
                     .iter()
                     .map(|u| RefCell::new(Balancer::new(u)))

@@ -74,9 +74,9 @@ pub struct TlsInfo {
     pub server_name: Option<Box<str>>,
     /// `$ssl_alpn_protocol`.
     pub alpn: Option<Box<[u8]>>,
-    /// The server SNI chose; its header buffers and timeout apply until a request names
-    /// another.
-    pub server: ServerId,
+    /// The http server SNI chose; its header buffers and timeout apply until a request
+    /// names another. `None` on a stream session.
+    pub server: Option<ServerId>,
 }
 
 /// OpenSSL's group names, as `$ssl_curve` shows them.
@@ -92,6 +92,39 @@ pub fn group_name(g: rustls::NamedGroup) -> &'static str {
 }
 
 impl TlsInfo {
+    /// What a finished handshake agreed, with what the client offered.
+    pub fn of(
+        c: &rustls::ServerConnection,
+        server_name: Option<Box<str>>,
+        server: Option<ServerId>,
+        ciphers: Box<[rustls::CipherSuite]>,
+        curves: Box<[rustls::NamedGroup]>,
+    ) -> TlsInfo {
+        let protocol = match c.protocol_version() {
+            Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
+            Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
+            _ => "",
+        };
+        let cipher = c
+            .negotiated_cipher_suite()
+            .map(|cs| crate::ir::tls::openssl_name(cs.suite()))
+            .unwrap_or_default();
+        let curve = c
+            .negotiated_key_exchange_group()
+            .map_or("", |g| group_name(g.name()));
+        TlsInfo {
+            protocol,
+            cipher,
+            offered_suites: ciphers,
+            curve,
+            offered_groups: curves,
+            reused: matches!(c.handshake_kind(), Some(rustls::HandshakeKind::Resumed)),
+            server_name,
+            alpn: c.alpn_protocol().map(Into::into),
+            server,
+        }
+    }
+
     /// `$ssl_ciphers`: the client's suites by OpenSSL's names, `:`-separated.
     pub fn write_ciphers(&self, out: &mut Vec<u8>) {
         join(

@@ -3,7 +3,7 @@
 //! response before the head is written ([`response::HeadersOut`]), the upstream tries
 //! ([`upstream`]) and this worker's state of each upstream group ([`balancer`]: round robin,
 //! failures, idle connections), the outcome of a phase ([`outcome::Next`]), the hand-over to a tunnel
-//! ([`upgraded`]); the configuration snapshot it runs on ([`snapshot`]); and the error log
+//! ([`upgraded`]); a stream session with its error-log lines ([`session`]); the configuration snapshot it runs on ([`snapshot`]); and the error log
 //! ([`log`]), which speaks about requests and connections.
 //!
 //! Types live here when a phase makes them and another reads them, so that no floor above
@@ -17,6 +17,7 @@ pub mod log;
 pub mod outcome;
 pub mod request;
 pub mod response;
+pub mod session;
 pub mod snapshot;
 pub mod upgraded;
 pub mod upstream;

@@ -13,6 +13,8 @@ pub struct Snapshot {
     pub config: ir::Config,
     /// An empty http block stands in when the configuration has none.
     pub http: ir::Http,
+    /// And an empty stream block.
+    pub stream: ir::stream::Stream,
     pub logs: Arc<LogFiles>,
     /// `$hostname`.
     pub hostname: String,
@@ -33,6 +35,7 @@ impl Snapshot {
             maps: Vec::new(),
             set_vars: Vec::new(),
         });
+        let stream = config.stream.take().unwrap_or_default();
         let hostname = nix::unistd::gethostname()
             .ok()
             .and_then(|h| h.into_string().ok())
@@ -40,6 +43,7 @@ impl Snapshot {
         Snapshot {
             config,
             http,
+            stream,
             logs,
             hostname,
             generation,

@@ -75,14 +75,14 @@ impl Request {
     }
 }
 
-enum Found<'m> {
+pub(super) enum Found<'m> {
     Value(&'m Template),
     Regex(&'m crate::ir::regex::Regex, &'m Template),
     Default,
 }
 
 /// The map entry for `source` (S8.2).
-fn lookup<'m>(map: &'m Map, source: &[u8]) -> Found<'m> {
+pub(super) fn lookup<'m>(map: &'m Map, source: &[u8]) -> Found<'m> {
     let mut key: &[u8] = source;
     if map.hostnames {
         key = key.strip_suffix(b".").unwrap_or(key);

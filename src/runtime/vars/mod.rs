@@ -9,6 +9,7 @@ pub mod headers;
 pub mod line;
 pub mod map;
 pub mod path;
+pub mod stream;
 
 use std::io::Write;
 
@@ -298,6 +299,12 @@ impl Request {
             Var::Pipe => out.push(if self.pipelined() { b'p' } else { b'.' }),
             Var::SentHttp(name) => return self.sent_header(name, out),
             Var::SentTrailerEmpty => return false,
+            // The stream module's variables: no http name resolves to them.
+            Var::BytesReceived
+            | Var::SessionTime
+            | Var::Protocol
+            | Var::UpstreamFirstByteTime
+            | Var::UpstreamSessionTime => return false,
             Var::GzipRatio => return false,
             Var::LimitRate => out.push(b'0'),
             Var::Msec => out.extend_from_slice(clock::msec().as_bytes()),

@@ -52,45 +52,51 @@ pub(super) fn finish(r: &Rest, shared: &mut Shared) -> Conf {
 
 impl LocBuilder {
     fn access_rule(&mut self, l: &mut Loader, d: &Directive, allow: bool) {
-        let a = &d.args[0];
-        let net = if a.is("all") {
-            Net::All
-        } else if a.is("unix:") {
-            Net::Unix
-        } else {
-            match parse_cidr(a.as_bytes()) {
-                Some((addr, prefix, exact)) => {
-                    if !exact {
-                        l.error(
-                            Diagnostic::warning(
-                                code::INVALID_VALUE,
-                                format!("low address bits of {} are meaningless", a.show()),
-                                a.span,
-                            )
-                            .place(Place::At(d.end)),
-                        );
-                    }
-                    Net::Cidr { addr, prefix }
-                }
-                None => {
-                    let e = l.arg_error(d, a, format!("invalid parameter \"{}\"", a.show()));
-                    l.error(e.help(
-                        "an address, a CIDR range like 192.168.0.0/16, \"unix:\" or \"all\"",
-                    ));
-                    return;
-                }
-            }
-        };
-        let rule = if allow {
-            AccessRule::Allow(net)
-        } else {
-            AccessRule::Deny(net)
-        };
-        self.rest_mut()
-            .access
-            .get_or_insert_with(Vec::new)
-            .push(rule);
+        if let Some(rule) = parse_rule(l, d, allow) {
+            self.rest_mut()
+                .access
+                .get_or_insert_with(Vec::new)
+                .push(rule);
+        }
     }
+}
+
+/// One `allow` or `deny` line (http's and stream's access modules read them alike).
+pub fn parse_rule(l: &mut Loader, d: &Directive, allow: bool) -> Option<AccessRule> {
+    let a = &d.args[0];
+    let net = if a.is("all") {
+        Net::All
+    } else if a.is("unix:") {
+        Net::Unix
+    } else {
+        match parse_cidr(a.as_bytes()) {
+            Some((addr, prefix, exact)) => {
+                if !exact {
+                    l.error(
+                        Diagnostic::warning(
+                            code::INVALID_VALUE,
+                            format!("low address bits of {} are meaningless", a.show()),
+                            a.span,
+                        )
+                        .place(Place::At(d.end)),
+                    );
+                }
+                Net::Cidr { addr, prefix }
+            }
+            None => {
+                let e = l.arg_error(d, a, format!("invalid parameter \"{}\"", a.show()));
+                l.error(
+                    e.help("an address, a CIDR range like 192.168.0.0/16, \"unix:\" or \"all\""),
+                );
+                return None;
+            }
+        }
+    };
+    Some(if allow {
+        AccessRule::Allow(net)
+    } else {
+        AccessRule::Deny(net)
+    })
 }
 
 /// `ngx_ptocidr`: an address or `addr/bits`; the bool says whether the host bits were zero.

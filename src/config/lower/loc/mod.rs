@@ -53,7 +53,7 @@ macro_rules! msec {
     }};
 }
 
-mod access;
+pub mod access;
 mod client;
 mod error_pages;
 mod files;

@@ -55,6 +55,20 @@ pub struct Relay {
     pub read_err: Option<io::Error>,
     /// Bytes read from the upstream (the early ones included).
     pub from_upstream: u64,
+    /// Bytes read from the client (the pipelined ones included).
+    pub from_client: u64,
+    /// The most one read takes from a side (`proxy_buffer_size` in stream; a whole
+    /// scratch buffer for an upgraded HTTP connection).
+    max_read: usize,
+    /// `proxy_half_close`: a side's end is passed on as a shutdown of the other side's
+    /// writing half (once per tunnel, as nginx's one `half_closed` flag), and the tunnel
+    /// lasts until both sides have ended.
+    half_close: bool,
+    half_closed: bool,
+    /// The side whose end was read last (a stream session's log line names it).
+    pub last_eof: Option<Which>,
+    /// When the upstream's first byte was read (`$upstream_first_byte_time`).
+    pub first_from_upstream: Option<std::time::Instant>,
 }
 
 impl Relay {
@@ -74,7 +88,20 @@ impl Relay {
             },
             read_err: None,
             from_upstream: early.len() as u64,
+            from_client: pipelined.len() as u64,
+            max_read: usize::MAX,
+            half_close: false,
+            half_closed: false,
+            last_eof: None,
+            first_from_upstream: None,
         }
+    }
+
+    /// A stream session's relay: reads of at most `buffer_size`, and `proxy_half_close`.
+    pub fn with_limits(mut self, buffer_size: usize, half_close: bool) -> Relay {
+        self.max_read = buffer_size.max(1);
+        self.half_close = half_close;
+        self
     }
 
     /// An event on side `which`: its flags are set and the directions it concerns pumped.
@@ -105,8 +132,15 @@ impl Relay {
         Ok(moved)
     }
 
-    /// ngx_http_upstream_process_upgraded's end: a side ended and what it sent went on.
+    /// ngx_http_upstream_process_upgraded's end (and ngx_stream_proxy_test_finalize's): a
+    /// side ended and what it sent went on. With half-close, both sides must have ended.
     pub fn over(&self) -> bool {
+        if self.half_close {
+            return self.upstream.eof
+                && self.client.eof
+                && self.down.is_clear()
+                && self.up.is_clear();
+        }
         (self.upstream.eof && self.down.is_clear())
             || (self.client.eof && self.up.is_clear())
             || (self.upstream.eof && self.client.eof)
@@ -125,33 +159,50 @@ impl Relay {
         self.down.left() as u64
     }
 
+    /// Bytes read from the client that the upstream was not given yet.
+    pub fn up_owed(&self) -> u64 {
+        self.up.left() as u64
+    }
+
     /// The two sides and the error of a read that ended a side, once the tunnel is over.
     pub fn into_parts(self) -> (Side, Side, Option<io::Error>) {
         (self.client, self.upstream, self.read_err)
     }
 
     fn pump(&mut self, dir: Dir, scratch: &mut [u8]) -> Result<bool, End> {
-        match dir {
-            Dir::Down => pump(
+        let limit = self.max_read.min(scratch.len());
+        let scratch = &mut scratch[..limit];
+        let (src, dst, owed, moved, which) = match dir {
+            Dir::Down => (
                 &mut self.upstream,
                 &mut self.client,
                 &mut self.down,
-                &mut self.read_err,
                 &mut self.from_upstream,
-                scratch,
+                Which::Upstream,
             ),
-            Dir::Up => {
-                let mut ignored = 0;
-                pump(
-                    &mut self.client,
-                    &mut self.upstream,
-                    &mut self.up,
-                    &mut self.read_err,
-                    &mut ignored,
-                    scratch,
-                )
-            }
+            Dir::Up => (
+                &mut self.client,
+                &mut self.upstream,
+                &mut self.up,
+                &mut self.from_client,
+                Which::Client,
+            ),
+        };
+        let (was_eof, before) = (src.eof, *moved);
+        let progress = pump(src, dst, owed, &mut self.read_err, moved, scratch)?;
+        if before == 0 && *moved > 0 && which == Which::Upstream {
+            self.first_from_upstream = Some(std::time::Instant::now());
         }
+        if src.eof && !was_eof {
+            self.last_eof = Some(which);
+        }
+        // ngx_stream_proxy_process: the end read from a side, once what it sent is
+        // written, is passed on as a shutdown of the other side's writing half.
+        if self.half_close && src.eof && !self.half_closed && owed.is_clear() && !dst.pending() {
+            self.half_closed = true;
+            dst.shut_write();
+        }
+        Ok(progress)
     }
 }
 

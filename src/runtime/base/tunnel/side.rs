@@ -178,6 +178,12 @@ impl Side {
         let _ = rustix::net::shutdown(&self.sock, rustix::net::Shutdown::Write);
     }
 
+    /// `proxy_half_close`: the socket's writing half is shut (no close_notify on a TLS
+    /// side: nginx shuts the descriptor down under its TLS).
+    pub fn shut_write(&mut self) {
+        let _ = rustix::net::shutdown(&self.sock, rustix::net::Shutdown::Write);
+    }
+
     /// Whether the client sent more (a byte of it is taken, as the connection closes anyway).
     pub fn data_ready(&self) -> bool {
         let mut b = [0u8; 1];

@@ -11,7 +11,7 @@
 use bytes::Bytes;
 
 use crate::ir::proxy::{Dest, Proxy, ProxyTarget, Scheme};
-use crate::ir::upstream::{Peer, PeerAddr, Upstream};
+use crate::ir::upstream::{PeerAddr, Upstream};
 use crate::ir::url::{self, Url};
 use crate::ir::{Level, UpstreamId};
 use crate::runtime::base::http1::request::escape_uri;
@@ -170,36 +170,15 @@ fn no_resolver(r: &Request, host: &[u8]) -> Next {
     Next::Status(502)
 }
 
-/// `ngx_http_upstream_init_request`'s search: an `upstream {}` block (port 0) matches a URL
-/// without a port, an implicit upstream the same port; names compare case-insensitively.
+/// `ngx_http_upstream_init_request`'s search (see [`crate::ir::upstream::find`]).
 pub fn find_upstream(r: &Request, url: &Url) -> Option<UpstreamId> {
     let http = r.snap.http();
-    let ids = http.upstream_names.get(&*url.host.to_ascii_lowercase())?;
-    ids.iter().copied().find(|id| {
-        let u = &http.upstreams[id.0 as usize];
-        (u.port == 0 && url.no_port) || u.port == url.port
-    })
+    crate::ir::upstream::find(&http.upstream_names, &http.upstreams, url)
 }
 
-/// The group of one address an evaluated URL named: one peer, never marked failed, no
-/// keep-alive (nginx's `ngx_http_upstream_create_round_robin_peer`).
+/// The group of one address an evaluated URL named (see [`Upstream::one_peer`]).
 pub fn one_peer_group(addr: &PeerAddr) -> Upstream {
-    Upstream {
-        name: addr.to_string().into_bytes().into(),
-        implicit: true,
-        port: 0,
-        peers: vec![Peer {
-            addr: addr.clone(),
-            name: addr.to_string().into(),
-            weight: 1,
-            max_fails: 1,
-            fail_timeout: std::time::Duration::from_secs(10),
-            max_conns: 0,
-            backup: false,
-            down: false,
-        }],
-        keepalive: None,
-    }
+    Upstream::one_peer(addr)
 }
 
 /// S4.2: the request-target sent upstream (`ngx_http_proxy_create_request`).

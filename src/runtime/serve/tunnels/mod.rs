@@ -31,16 +31,24 @@ use rustix::io::Errno;
 use tokio::io::unix::AsyncFd;
 use tokio::time::{Instant, Sleep};
 
+mod carrier;
+mod owner;
+
+pub use carrier::side;
+
 use super::open::{Changes, Local, Open};
 use crate::runtime::base::clock::Coarse;
-use crate::runtime::base::io::{close, Stream};
 use crate::runtime::base::tunnel::relay::{Readiness, Relay, Which};
-use crate::runtime::base::tunnel::side::{Side, Sock};
+use crate::runtime::base::tunnel::side::Side;
 use crate::runtime::base::tunnel::{End, SCRATCH};
-use crate::runtime::http::tunnel::{finish, Meta, Outcome};
+use crate::runtime::http::tunnel::Meta;
 use crate::runtime::http::websockify::bridge::Bridge;
 use crate::runtime::state::request::Request;
+use crate::runtime::state::session::Session;
 use crate::runtime::state::upgraded::Carry;
+use crate::runtime::stream;
+use carrier::Carrier;
+use owner::Owner;
 
 /// Events taken from the kernel at a time.
 const BATCH: usize = 256;
@@ -74,6 +82,44 @@ pub fn adopt(open: Open, r: Box<Request>, h: Handoff<'_>) {
         carry,
         meta,
     } = h;
+    let carrier = match carry {
+        Carry::Bytes => Carrier::Relay(Relay::new(client, upstream, pipelined, early)),
+        Carry::Bridge(mode) => Carrier::Bridge(Bridge::new(client, upstream, pipelined, mode)),
+    };
+    add(open, carrier, Owner::Http { r, meta });
+}
+
+/// Hands a connected stream session to this worker's loop (`ngx_stream_proxy_init_upstream`
+/// onwards): what the client sent while the upstream was connected goes first.
+pub fn adopt_session(open: Open, s: Box<Session>, t: stream::Tunnel) {
+    let stream::Tunnel {
+        client,
+        upstream,
+        pipelined,
+        client_eof,
+        read_err,
+        proxy,
+        release,
+    } = t;
+    let (Some(client), Some(upstream)) = (side(client), side(upstream)) else {
+        return;
+    };
+    let mut relay = Relay::new(client, upstream, &pipelined, &[])
+        .with_limits(proxy.buffer_size, proxy.half_close);
+    if client_eof {
+        relay.client.eof = true;
+        relay.last_eof = Some(Which::Client);
+        relay.read_err = read_err;
+    }
+    let owner = Owner::Stream {
+        s,
+        release,
+        timeout: proxy.timeout,
+    };
+    add(open, Carrier::Relay(relay), owner);
+}
+
+fn add(open: Open, relay: Carrier, owner: Owner) {
     let tunnels = match LOOP.with(|l| l.borrow().clone()) {
         Some(t) => t,
         None => match Tunnels::start(open.local()) {
@@ -89,14 +135,9 @@ pub fn adopt(open: Open, r: Box<Request>, h: Handoff<'_>) {
             }
         },
     };
-    let carrier = match carry {
-        Carry::Bytes => Carrier::Relay(Relay::new(client, upstream, pipelined, early)),
-        Carry::Bridge(mode) => Carrier::Bridge(Bridge::new(client, upstream, pipelined, mode)),
-    };
     tunnels.add(Tunnel {
-        relay: carrier,
-        r,
-        meta,
+        relay,
+        owner,
         open,
         last: Instant::now(),
         armed: Instant::now(),
@@ -104,71 +145,10 @@ pub fn adopt(open: Open, r: Box<Request>, h: Handoff<'_>) {
     });
 }
 
-/// What moves a tunnel's bytes.
-enum Carrier {
-    Relay(Relay),
-    Bridge(Bridge),
-}
-
-impl Carrier {
-    fn event(&mut self, which: Which, ready: Readiness, scratch: &mut [u8]) -> Result<bool, End> {
-        match self {
-            Carrier::Relay(r) => r.event(which, ready, scratch),
-            Carrier::Bridge(b) => b.event(which, ready, scratch),
-        }
-    }
-
-    fn over(&self) -> bool {
-        match self {
-            Carrier::Relay(r) => r.over(),
-            Carrier::Bridge(b) => b.over(),
-        }
-    }
-
-    fn blocked(&self) -> (bool, bool) {
-        match self {
-            Carrier::Relay(r) => r.blocked(),
-            Carrier::Bridge(b) => b.blocked(),
-        }
-    }
-
-    fn client(&self) -> &Side {
-        match self {
-            Carrier::Relay(r) => &r.client,
-            Carrier::Bridge(b) => b.client(),
-        }
-    }
-
-    fn upstream(&self) -> &Side {
-        match self {
-            Carrier::Relay(r) => &r.upstream,
-            Carrier::Bridge(b) => b.target(),
-        }
-    }
-
-    /// The sides, the read error that ended one, bytes from the upstream, bytes to the
-    /// client.
-    fn into_parts(self) -> (Side, Side, Option<std::io::Error>, u64, u64) {
-        match self {
-            Carrier::Relay(r) => {
-                let (from, owed) = (r.from_upstream, r.down_owed());
-                let (c, u, e) = r.into_parts();
-                (c, u, e, from, from - owed)
-            }
-            Carrier::Bridge(b) => {
-                let (from, to) = (b.from_target, b.to_client_bytes);
-                let (c, u, e) = b.into_parts();
-                (c, u, e, from, to)
-            }
-        }
-    }
-}
-
 /// A tunnel as the loop keeps it.
 struct Tunnel {
     relay: Carrier,
-    r: Box<Request>,
-    meta: Meta,
+    owner: Owner,
     /// The connection, counted on its worker and generation until the tunnel ends.
     open: Open,
     /// When it last moved anything: the base of its timers.
@@ -238,7 +218,7 @@ impl Tunnels {
         let mut inner = self.inner.borrow_mut();
         let now = inner.clock.now();
         t.last = now;
-        let (deadline, _) = t.meta.deadline(now, false, false);
+        let (deadline, _) = t.owner.deadline(now, false, false);
         t.armed = deadline;
         let index = match inner.free.pop() {
             Some(i) => i,
@@ -423,7 +403,7 @@ impl Inner {
                     // A blocked write may bring the deadline forward; traffic only moves it
                     // on, which the deadline's entry finds when it comes due.
                     let (up, down) = t.relay.blocked();
-                    let (deadline, _) = t.meta.deadline(t.last, up, down);
+                    let (deadline, _) = t.owner.deadline(t.last, up, down);
                     if deadline < t.armed {
                         t.armed = deadline;
                         self.timers.push(Reverse((deadline, index, generation)));
@@ -456,7 +436,7 @@ impl Inner {
                 continue;
             }
             let (up, down) = t.relay.blocked();
-            let (deadline, fired) = t.meta.deadline(t.last, up, down);
+            let (deadline, fired) = t.owner.deadline(t.last, up, down);
             if deadline <= now {
                 self.end(epoll, index, fired);
             } else {
@@ -490,77 +470,13 @@ impl Inner {
         self.free.push(index);
         let Tunnel {
             relay,
-            mut r,
-            meta,
+            owner,
             open,
             started,
             ..
         } = *t;
         let _ = epoll::delete(epoll, &relay.client().sock);
         let _ = epoll::delete(epoll, &relay.upstream().sock);
-        let (client, upstream, read_err, from_upstream, to_client) = relay.into_parts();
-        let out = Outcome {
-            end,
-            read_err,
-            from_upstream,
-            to_client,
-            started,
-        };
-        let mut client = client;
-        let linger = finish(&mut r, &meta, out) && client.data_ready();
-        drop(upstream);
-        drop(r);
-        client.shut();
-        if linger {
-            // Lingering waits for the client: a task of its own, still counted on the worker.
-            // What it reads is thrown away, so a TLS client's records are not even decrypted.
-            tokio::task::spawn_local(async move {
-                if let Some(mut s) = into_stream(client.sock) {
-                    close(&mut s, true).await;
-                }
-                drop(open);
-            });
-        } else {
-            drop(client);
-            drop(open);
-        }
-    }
-}
-
-/// A socket back in tokio's reactor, for a lingering close.
-fn into_stream(s: Sock) -> Option<Stream> {
-    match s {
-        Sock::Tcp(s) => tokio::net::TcpStream::from_std(s).ok().map(Stream::Tcp),
-        Sock::Unix(s) => tokio::net::UnixStream::from_std(s).ok().map(Stream::Unix),
-    }
-}
-
-/// A stream as a side of a tunnel: its socket out of tokio's reactor, with its TLS state if
-/// any. `None` for a stream that is no socket (an HTTP/2 stream's pipe: never upgraded), or
-/// a socket tokio would not let go (deregistering does not fail in practice).
-pub fn side(stream: Stream) -> Option<Side> {
-    match stream {
-        Stream::Tcp(s) => {
-            let _ = s.set_nodelay(true);
-            s.into_std().ok().map(|s| Side::new(Sock::Tcp(s), None))
-        }
-        Stream::Unix(s) => s.into_std().ok().map(|s| Side::new(Sock::Unix(s), None)),
-        Stream::Tls(t) => {
-            let (io, conn) = t.into_inner();
-            let inner = side(io)?;
-            Some(Side::new(
-                inner.sock,
-                Some(rustls::Connection::Server(conn)),
-            ))
-        }
-        Stream::TlsUpstream(t) => {
-            let (io, conn) = t.into_inner();
-            let inner = side(io)?;
-            Some(Side::new(
-                inner.sock,
-                Some(rustls::Connection::Client(conn)),
-            ))
-        }
-        Stream::Pipe(_) => None,
+        owner.end(relay, end, open, started);
     }
 }
