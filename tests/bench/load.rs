@@ -4,10 +4,11 @@
 //! load (`echo`), many idle WebSocket tunnels held open (`idle`), TLS handshakes on a new
 //! connection each (`handshake`), and a readiness check that speaks ws:// and https://
 //! (`check`); the chores shared with `runtime.sh` (ports, starting processes, sampling `/proc`
-//! from the script) are in `helper.py`. The load modes sample the proxy's CPU time or memory from `/proc` themselves, at the
-//! exact edges of their measured window, so nothing else (connecting, warm-up, the final
-//! in-flight messages) leaks into the figures. It is a benchmark tool, not a test: nothing here
-//! asserts timing, and CI only builds it. It does not compute ratios or goals: the script does.
+//! from the script) are in `helper.py`. The load modes sample the proxy's CPU time or memory
+//! from `/proc` themselves (`load_proc.rs`), at the exact edges of their measured window, so
+//! nothing else (connecting, warm-up, the final in-flight messages) leaks into the figures. It
+//! is a benchmark tool, not a test: nothing here asserts timing, and CI only builds it. It does
+//! not compute ratios or goals: the script does.
 //!
 //! WebSocket frames are written and parsed here (RFC 6455 §5.2, the few lines an echo needs)
 //! rather than with tungstenite: the client and the upstream share the load core, which
@@ -30,6 +31,9 @@ use clap::{Parser, Subcommand};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::rustls::{self, pki_types::ServerName};
+
+mod load_proc;
+use load_proc::{alive, sample};
 
 #[derive(Parser)]
 #[command(
@@ -134,9 +138,10 @@ struct Window {
     /// seconds measured
     #[arg(long, default_value_t = 5.0)]
     duration: f64,
-    /// the proxy whose CPU time (with its descendants) is sampled at the window's edges
+    /// the proxy whose CPU time (with its descendants) is sampled at the window's edges; given
+    /// more than once, their sum (nginx and websockify)
     #[arg(long)]
-    cpu_of: Option<u32>,
+    cpu_of: Vec<u32>,
     /// fail when no message completes for this many seconds
     #[arg(long, default_value_t = 10.0)]
     stall: f64,
@@ -211,90 +216,6 @@ fn err(what: impl Display) -> impl FnOnce(std::io::Error) -> String {
 }
 
 // ------------------------------------------------------------------ chores --
-
-/// One `/proc` reading of a process tree.
-#[derive(Clone, Copy, Default)]
-struct Sample {
-    ticks: u64,
-    /// The user part of `ticks` (utime + cutime).
-    user_ticks: u64,
-    rss_kib: u64,
-    hwm_kib: u64,
-    processes: u32,
-}
-
-/// The fields of `/proc/PID/stat` after the command name, from field 3 (state) on.
-fn stat_fields(pid: u32) -> Option<Vec<u64>> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &s[s.rfind(')')? + 2..];
-    let mut it = rest.split_ascii_whitespace();
-    let state = it.next()?;
-    if state == "Z" || state == "X" {
-        return None;
-    }
-    // Field 3 (the state letter) is not a number; keep the positions with a placeholder.
-    Some(
-        std::iter::once(0)
-            .chain(it.map(|x| x.parse().unwrap_or(0)))
-            .collect(),
-    )
-}
-
-fn alive(pid: u32) -> bool {
-    stat_fields(pid).is_some()
-}
-
-/// PID and its live descendants, found by scanning `/proc` for parent PIDs.
-fn tree(root: u32) -> Vec<u32> {
-    let mut children: Vec<(u32, u32)> = Vec::new();
-    if let Ok(dir) = std::fs::read_dir("/proc") {
-        for entry in dir.flatten() {
-            if let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse().ok()) {
-                if let Some(f) = stat_fields(pid) {
-                    children.push((f[1] as u32, pid));
-                }
-            }
-        }
-    }
-    let mut out = vec![root];
-    let mut i = 0;
-    while i < out.len() {
-        let parent = out[i];
-        out.extend(
-            children
-                .iter()
-                .filter(|(p, _)| *p == parent)
-                .map(|(_, c)| *c),
-        );
-        i += 1;
-    }
-    out
-}
-
-fn status_kib(pid: u32, key: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix(key))
-                .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-fn sample(pid: u32) -> Sample {
-    let mut s = Sample::default();
-    for p in tree(pid) {
-        let Some(f) = stat_fields(p) else { continue };
-        // fields 14-17 of /proc/PID/stat: utime, stime, cutime, cstime (f[0] is field 3)
-        s.ticks += f[11] + f[12] + f[13] + f[14];
-        s.user_ticks += f[11] + f[13];
-        s.rss_kib += status_kib(p, "VmRSS:");
-        s.hwm_kib += status_kib(p, "VmHWM:");
-        s.processes += 1;
-    }
-    s
-}
 
 /// `scheme://host:port/path` of `check`.
 struct Url {
@@ -683,7 +604,7 @@ async fn measure(
         tick(p).await?;
         watch(p)?;
     }
-    let cpu0 = w.cpu_of.map(sample);
+    let cpu0 = (!w.cpu_of.is_empty()).then(|| sample(&w.cpu_of));
     let (n0, t0) = (p.done.get(), Instant::now());
     let end = t0 + Duration::from_secs_f64(w.duration);
     while Instant::now() < end {
@@ -694,7 +615,7 @@ async fn measure(
         watch(p)?;
     }
     let (n1, t1) = (p.done.get(), Instant::now());
-    let cpu1 = w.cpu_of.map(sample);
+    let cpu1 = (!w.cpu_of.is_empty()).then(|| sample(&w.cpu_of));
     p.stop.set(true);
     let mut line = format!(
         "BENCH {unit}={} duration_us={} conns={conns}{extra}",
@@ -766,7 +687,7 @@ async fn idle(
     if !alive(rss_of) {
         return Err(format!("process {rss_of} is not running"));
     }
-    let before = sample(rss_of);
+    let before = sample(&[rss_of]);
     let t0 = Instant::now();
     let gate = Rc::new(tokio::sync::Semaphore::new(parallel.max(1)));
     let open: Rc<RefCell<Vec<TcpStream>>> = Rc::new(RefCell::new(Vec::with_capacity(conns)));
@@ -825,7 +746,7 @@ async fn idle(
             closed += 1;
         }
     }
-    let with = sample(rss_of);
+    let with = sample(&[rss_of]);
     if closed > 0 {
         return Err(format!(
             "{closed} of {conns} idle tunnels were closed or sent data"
