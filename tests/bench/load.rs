@@ -1,4 +1,5 @@
-//! `bench-load`: the load side of the WebSocket and TLS benchmarks (`tests/bench/ws_tls.sh`).
+//! `bench-load`: the load side of the WebSocket and TLS benchmarks (`tests/bench/ws_tls.sh`;
+//! the noVNC-shaped modes of `tests/bench/bridge.sh` are in `load_vnc.rs`).
 //!
 //! One program with a mode per job: a WebSocket echo upstream (`upstream`), the WebSocket echo
 //! load (`echo`), many idle WebSocket tunnels held open (`idle`), TLS handshakes on a new
@@ -33,12 +34,13 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::rustls::{self, pki_types::ServerName};
 
 mod load_proc;
+mod load_vnc;
 use load_proc::{alive, sample};
 
 #[derive(Parser)]
 #[command(
     name = "bench-load",
-    about = "load generator for tests/bench/ws_tls.sh"
+    about = "load generator for tests/bench/ws_tls.sh and tests/bench/bridge.sh"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -101,6 +103,8 @@ enum Mode {
         #[arg(long, default_value_t = 120.0)]
         timeout: f64,
     },
+    #[command(flatten)]
+    Vnc(load_vnc::VncMode),
     /// CONNS clients, each looping: new TCP connection, full TLS handshake (no resumption; only
     /// ECDSA P-256 SHA-256 signatures accepted, the certificate itself is not verified),
     /// `GET PATH` with `Connection: close`, the whole response up to the server's close
@@ -172,6 +176,7 @@ fn main() -> ExitCode {
             rss_of,
             timeout,
         } => run_local(idle(ws, conns, parallel, settle, hold, rss_of, timeout)),
+        Mode::Vnc(m) => load_vnc::run(m),
         Mode::Handshake {
             addr,
             path,

@@ -85,3 +85,37 @@ pub fn sample(roots: &[u32]) -> Sample {
     }
     s
 }
+
+/// The sum of `Pss:` (`/proc/PID/smaps_rollup`) over the trees of `roots`, in KiB, and the
+/// number of processes read. Proportional set size is the measure for forked processes:
+/// websockify's sessions share their parent's pages copy-on-write, which each child's RSS
+/// counts again in full.
+pub fn pss_kib(roots: &[u32]) -> (u64, u32) {
+    let (mut kib, mut n) = (0, 0);
+    for p in roots.iter().flat_map(|&r| tree(r)) {
+        let Ok(s) = std::fs::read_to_string(format!("/proc/{p}/smaps_rollup")) else {
+            continue;
+        };
+        if let Some(v) = s
+            .lines()
+            .find_map(|l| l.strip_prefix("Pss:"))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        {
+            kib += v;
+            n += 1;
+        }
+    }
+    (kib, n)
+}
+
+/// `MemAvailable` of `/proc/meminfo` in KiB (0 if unreadable).
+pub fn mem_available_kib() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("MemAvailable:"))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or(0)
+}
