@@ -560,9 +560,9 @@ for sc in env["SCENARIOS"].split():
         shares = [r["websockify_share"] for r in rs if "websockify_share" in r]
         if shares:
             print(f"  websockify's part of the pair's CPU (whole runs, median): {statistics.median(shares) * 100:.0f}%")
-        print("  a message is one client event or one server update; frames per answer counts the WebSocket")
-        print("  frames the client received per answer of " + env["UPDATES"] + " updates (a bridge sends each read from")
-        print("  its target as one message, so updates read together travel as one)")
+        print("  a message is one client event or one server update. Frames per answer: the WebSocket frames")
+        print(f"  that carried an answer of {env['UPDATES']} updates (a bridge sends each read from its target as one")
+        print("  message, so updates read together travel as one; the proxied path passes the upstream's on)")
     print(f"\n  {'goal':<52} {'ratio':>7}  {'target':<10} result")
     metrics, verdict = [], True
     for k, goals in GOALS[sc].items():
