@@ -1,9 +1,9 @@
 # Shell helpers shared by the benchmarks that run nginx and rginx side by side (runtime.sh,
-# ws_tls.sh). Sourced, not run: the script sets BENCH_NAME (for messages), NGINX, RGINX and
-# NICE first, then calls bench_workdir once from its top level.
+# ws_tls.sh, bridge.sh). Sourced, not run: the script sets BENCH_NAME (for messages), NGINX,
+# RGINX and NICE first, then calls bench_workdir once from its top level.
 #
 # Defines: die, as_root, apt_install, helper (helper.py), on_cpu, start_on_cpu, bench_workdir (work, pids,
-# cleanup traps), stop_pid, alive, forget_pid, field, proxy_bin.
+# cleanup traps), stop_pid, stop_tree, alive, forget_pid, field, proxy_bin.
 
 bench_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
@@ -65,6 +65,16 @@ stop_pid() {
     done
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
+}
+# stop_tree PID: stop_pid for a process that forks its own children (websockify: one per
+# session), then, by PID, the descendants it left behind (helper.py stop_listed: SIGTERM, up to
+# 5 s, SIGKILL; each checked by its start time, so a PID reused meanwhile is left alone)
+stop_tree() {
+    local pid=$1 kids
+    [ -n "$pid" ] || return 0
+    kids=$(helper tree "$pid" 2>/dev/null) || kids=""
+    stop_pid "$pid"
+    [ -z "$kids" ] || helper stop_listed <<< "$kids" || true
 }
 # alive PID: the process exists and is not a zombie (bash only, no fork)
 alive() {

@@ -1,8 +1,9 @@
-"""Small helpers for the benchmark scripts (runtime.sh, ws_tls.sh, via common.sh): free ports,
-readiness of an HTTP server, /proc sampling, starting a process in its own session at a priority.
+"""Small helpers for the benchmark scripts (runtime.sh, ws_tls.sh, bridge.sh, via common.sh): free
+ports, readiness of an HTTP server, /proc sampling, the descendants of a process, starting a
+process in its own session at a priority.
 
 Usage: python3 helper.py COMMAND ARGS... (the cmd_* functions below)."""
-import http.client, os, socket, sys, time
+import http.client, os, signal, socket, sys, time
 
 def state(pid):
     try:
@@ -63,6 +64,37 @@ def cmd_sample(pid):
         hwm += hwm_kib(p)
         n += 1
     print(ticks, hwm, n, user)
+
+def cmd_tree(pid):
+    """The live descendants of pid, one "PID STARTTIME" line each (field 22 of /proc/PID/stat,
+    so that a PID reused after the process is gone is not taken for it)."""
+    for p in tree(int(pid))[1:]:
+        st = state(p)
+        if st is not None:
+            print(p, st[19])
+
+def cmd_stop_listed():
+    """Stops the processes listed on stdin as cmd_tree prints them, those still alive with the
+    same start time: SIGTERM, up to 5 s, then SIGKILL. They are not the caller's children (their
+    parent is gone and init reaps them), so they are only watched."""
+    listed = [tuple(line.split()) for line in sys.stdin if line.strip()]
+    def left():
+        return [int(p) for p, t in listed if (st := state(p)) is not None
+                and st[0] not in ("Z", "X") and st[19] == t]
+    deadline = time.monotonic() + 5
+    sig = signal.SIGTERM
+    while (pids := left()):
+        if time.monotonic() > deadline:
+            sig = signal.SIGKILL
+        for p in pids:
+            try:
+                os.kill(p, sig)
+            except OSError:
+                pass
+        if sig == signal.SIGKILL:
+            break
+        sig = 0   # SIGTERM once, then only look
+        time.sleep(0.1)
 
 def cmd_rt(pid, on):
     """Switch pid to SCHED_RR priority 1 (on=1) or back to SCHED_OTHER (on=0)."""

@@ -1,13 +1,15 @@
-//! `bench-load`: the load side of the WebSocket and TLS benchmarks (`tests/bench/ws_tls.sh`).
+//! `bench-load`: the load side of the WebSocket and TLS benchmarks (`tests/bench/ws_tls.sh`;
+//! the noVNC-shaped modes of `tests/bench/bridge.sh` are in `load_vnc.rs`).
 //!
 //! One program with a mode per job: a WebSocket echo upstream (`upstream`), the WebSocket echo
 //! load (`echo`), many idle WebSocket tunnels held open (`idle`), TLS handshakes on a new
-//! connection each (`handshake`), and a readiness check that speaks ws:// and https://
-//! (`check`); the chores shared with `runtime.sh` (ports, starting processes, sampling `/proc`
-//! from the script) are in `helper.py`. The load modes sample the proxy's CPU time or memory from `/proc` themselves, at the
-//! exact edges of their measured window, so nothing else (connecting, warm-up, the final
-//! in-flight messages) leaks into the figures. It is a benchmark tool, not a test: nothing here
-//! asserts timing, and CI only builds it. It does not compute ratios or goals: the script does.
+//! connection each (`handshake`, in `load_tls.rs`), and a readiness check that speaks ws:// and
+//! https:// (`check`); the chores shared with `runtime.sh` (ports, starting processes, sampling `/proc`
+//! from the script) are in `helper.py`. The load modes sample the proxy's CPU time or memory
+//! from `/proc` themselves (`load_proc.rs`), at the exact edges of their measured window, so
+//! nothing else (connecting, warm-up, the final in-flight messages) leaks into the figures. It
+//! is a benchmark tool, not a test: nothing here asserts timing, and CI only builds it. It does
+//! not compute ratios or goals: the script does.
 //!
 //! WebSocket frames are written and parsed here (RFC 6455 §5.2, the few lines an echo needs)
 //! rather than with tungstenite: the client and the upstream share the load core, which
@@ -22,19 +24,23 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use clap::{Parser, Subcommand};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::rustls::{self, pki_types::ServerName};
+
+mod load_proc;
+mod load_tls;
+mod load_vnc;
+use load_proc::{alive, sample};
+use load_tls::{handshake, server_name, tls_connector};
 
 #[derive(Parser)]
 #[command(
     name = "bench-load",
-    about = "load generator for tests/bench/ws_tls.sh"
+    about = "load generator for tests/bench/ws_tls.sh and tests/bench/bridge.sh"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -97,6 +103,8 @@ enum Mode {
         #[arg(long, default_value_t = 120.0)]
         timeout: f64,
     },
+    #[command(flatten)]
+    Vnc(load_vnc::VncMode),
     /// CONNS clients, each looping: new TCP connection, full TLS handshake (no resumption; only
     /// ECDSA P-256 SHA-256 signatures accepted, the certificate itself is not verified),
     /// `GET PATH` with `Connection: close`, the whole response up to the server's close
@@ -134,9 +142,10 @@ struct Window {
     /// seconds measured
     #[arg(long, default_value_t = 5.0)]
     duration: f64,
-    /// the proxy whose CPU time (with its descendants) is sampled at the window's edges
+    /// the proxy whose CPU time (with its descendants) is sampled at the window's edges; given
+    /// more than once, their sum (nginx and websockify)
     #[arg(long)]
-    cpu_of: Option<u32>,
+    cpu_of: Vec<u32>,
     /// fail when no message completes for this many seconds
     #[arg(long, default_value_t = 10.0)]
     stall: f64,
@@ -167,6 +176,7 @@ fn main() -> ExitCode {
             rss_of,
             timeout,
         } => run_local(idle(ws, conns, parallel, settle, hold, rss_of, timeout)),
+        Mode::Vnc(m) => load_vnc::run(m),
         Mode::Handshake {
             addr,
             path,
@@ -211,90 +221,6 @@ fn err(what: impl Display) -> impl FnOnce(std::io::Error) -> String {
 }
 
 // ------------------------------------------------------------------ chores --
-
-/// One `/proc` reading of a process tree.
-#[derive(Clone, Copy, Default)]
-struct Sample {
-    ticks: u64,
-    /// The user part of `ticks` (utime + cutime).
-    user_ticks: u64,
-    rss_kib: u64,
-    hwm_kib: u64,
-    processes: u32,
-}
-
-/// The fields of `/proc/PID/stat` after the command name, from field 3 (state) on.
-fn stat_fields(pid: u32) -> Option<Vec<u64>> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &s[s.rfind(')')? + 2..];
-    let mut it = rest.split_ascii_whitespace();
-    let state = it.next()?;
-    if state == "Z" || state == "X" {
-        return None;
-    }
-    // Field 3 (the state letter) is not a number; keep the positions with a placeholder.
-    Some(
-        std::iter::once(0)
-            .chain(it.map(|x| x.parse().unwrap_or(0)))
-            .collect(),
-    )
-}
-
-fn alive(pid: u32) -> bool {
-    stat_fields(pid).is_some()
-}
-
-/// PID and its live descendants, found by scanning `/proc` for parent PIDs.
-fn tree(root: u32) -> Vec<u32> {
-    let mut children: Vec<(u32, u32)> = Vec::new();
-    if let Ok(dir) = std::fs::read_dir("/proc") {
-        for entry in dir.flatten() {
-            if let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse().ok()) {
-                if let Some(f) = stat_fields(pid) {
-                    children.push((f[1] as u32, pid));
-                }
-            }
-        }
-    }
-    let mut out = vec![root];
-    let mut i = 0;
-    while i < out.len() {
-        let parent = out[i];
-        out.extend(
-            children
-                .iter()
-                .filter(|(p, _)| *p == parent)
-                .map(|(_, c)| *c),
-        );
-        i += 1;
-    }
-    out
-}
-
-fn status_kib(pid: u32, key: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix(key))
-                .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-fn sample(pid: u32) -> Sample {
-    let mut s = Sample::default();
-    for p in tree(pid) {
-        let Some(f) = stat_fields(p) else { continue };
-        // fields 14-17 of /proc/PID/stat: utime, stime, cutime, cstime (f[0] is field 3)
-        s.ticks += f[11] + f[12] + f[13] + f[14];
-        s.user_ticks += f[11] + f[13];
-        s.rss_kib += status_kib(p, "VmRSS:");
-        s.hwm_kib += status_kib(p, "VmHWM:");
-        s.processes += 1;
-    }
-    s
-}
 
 /// `scheme://host:port/path` of `check`.
 struct Url {
@@ -683,7 +609,7 @@ async fn measure(
         tick(p).await?;
         watch(p)?;
     }
-    let cpu0 = w.cpu_of.map(sample);
+    let cpu0 = (!w.cpu_of.is_empty()).then(|| sample(&w.cpu_of));
     let (n0, t0) = (p.done.get(), Instant::now());
     let end = t0 + Duration::from_secs_f64(w.duration);
     while Instant::now() < end {
@@ -694,7 +620,7 @@ async fn measure(
         watch(p)?;
     }
     let (n1, t1) = (p.done.get(), Instant::now());
-    let cpu1 = w.cpu_of.map(sample);
+    let cpu1 = (!w.cpu_of.is_empty()).then(|| sample(&w.cpu_of));
     p.stop.set(true);
     let mut line = format!(
         "BENCH {unit}={} duration_us={} conns={conns}{extra}",
@@ -766,7 +692,7 @@ async fn idle(
     if !alive(rss_of) {
         return Err(format!("process {rss_of} is not running"));
     }
-    let before = sample(rss_of);
+    let before = sample(&[rss_of]);
     let t0 = Instant::now();
     let gate = Rc::new(tokio::sync::Semaphore::new(parallel.max(1)));
     let open: Rc<RefCell<Vec<TcpStream>>> = Rc::new(RefCell::new(Vec::with_capacity(conns)));
@@ -825,7 +751,7 @@ async fn idle(
             closed += 1;
         }
     }
-    let with = sample(rss_of);
+    let with = sample(&[rss_of]);
     if closed > 0 {
         return Err(format!(
             "{closed} of {conns} idle tunnels were closed or sent data"
@@ -842,139 +768,4 @@ async fn idle(
     let _ = std::io::stdout().flush();
     tokio::time::sleep(Duration::from_secs_f64(hold)).await;
     Ok(())
-}
-
-// --------------------------------------------------------------------- TLS --
-
-fn server_name(name: &str) -> Result<ServerName<'static>, String> {
-    ServerName::try_from(name.to_string()).map_err(|e| format!("server name {name}: {e}"))
-}
-
-/// A client that resumes nothing and checks nothing but the signature scheme. `only`: the one
-/// TLS version to offer (None: 1.2 and 1.3).
-fn tls_connector(only: Option<&str>) -> Result<tokio_rustls::TlsConnector, String> {
-    let versions: &[&rustls::SupportedProtocolVersion] = match only {
-        None => rustls::ALL_VERSIONS,
-        Some("1.3") => &[&rustls::version::TLS13],
-        Some("1.2") => &[&rustls::version::TLS12],
-        Some(v) => return Err(format!("--tls must be 1.2 or 1.3, got {v}")),
-    };
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_protocol_versions(versions)
-    .map_err(|e| format!("TLS versions: {e}"))?
-    .dangerous()
-    .with_custom_certificate_verifier(Arc::new(EcdsaP256Only))
-    .with_no_client_auth();
-    // A full handshake every time: that is what is measured.
-    config.resumption = rustls::client::Resumption::disabled();
-    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
-}
-
-/// Accepts any certificate without checking its signature, so the client spends as little as
-/// possible of the shared load core; offering only ECDSA P-256 with SHA-256 makes the server
-/// prove it signs with the benchmark's key type (it must pick an offered scheme or fail).
-#[derive(Debug)]
-struct EcdsaP256Only;
-
-impl rustls::client::danger::ServerCertVerifier for EcdsaP256Only {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &rustls::pki_types::CertificateDer<'_>,
-        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        _message: &[u8],
-        _cert: &rustls::pki_types::CertificateDer<'_>,
-        _dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        _message: &[u8],
-        _cert: &rustls::pki_types::CertificateDer<'_>,
-        _dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        vec![rustls::SignatureScheme::ECDSA_NISTP256_SHA256]
-    }
-}
-
-async fn handshake(
-    addr: SocketAddr,
-    path: String,
-    name: String,
-    tls: String,
-    conns: usize,
-    w: Window,
-) -> Result<(), String> {
-    let connector = tls_connector(Some(&tls))?;
-    let name = server_name(&name)?;
-    let request: Rc<[u8]> =
-        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-            .into_bytes()
-            .into();
-    let p = Rc::new(Progress::default());
-    for _ in 0..conns {
-        let (p, connector, name, request, path) = (
-            p.clone(),
-            connector.clone(),
-            name.clone(),
-            request.clone(),
-            path.clone(),
-        );
-        tokio::task::spawn_local(async move {
-            let mut response = Vec::with_capacity(1024);
-            let mut first = true;
-            while !p.stop.get() {
-                let run = async {
-                    let tcp = TcpStream::connect(addr)
-                        .await
-                        .map_err(err(format_args!("connecting to {addr}")))?;
-                    let _ = tcp.set_nodelay(true);
-                    let mut s = connector.connect(name.clone(), tcp).await.map_err(|e| {
-                        format!("TLS handshake with {addr} failed: {e} (does the proxy serve TLS on this port?)")
-                    })?;
-                    s.write_all(&request)
-                        .await
-                        .map_err(err("sending the request"))?;
-                    response.clear();
-                    match s.read_to_end(&mut response).await {
-                        Ok(_) => {}
-                        Err(e)
-                            if e.kind() == std::io::ErrorKind::UnexpectedEof
-                                && !response.is_empty() => {}
-                        Err(e) => return Err(format!("reading the response: {e}")),
-                    }
-                    match status_of(&response)? {
-                        200 => Ok(()),
-                        s => Err(format!("GET {path}: status {s}, expected 200")),
-                    }
-                };
-                if let Err(e) = run.await {
-                    p.fail(e);
-                    return;
-                }
-                if first {
-                    first = false;
-                    p.connected.set(p.connected.get() + 1);
-                }
-                p.done.set(p.done.get() + 1);
-            }
-        });
-    }
-    measure(&p, &w, conns, "handshakes", &format!(" tls={tls}")).await
 }
