@@ -37,7 +37,8 @@ pub async fn serve(client: Stream, at: Arrival, snap: Arc<Snapshot>, open: Open)
         addr: at.addr,
         tls: None,
         started: Instant::now(),
-        status: status::OK,
+        // `$status` is 000 until the session is finalized.
+        status: 0,
         received: 0,
         sent: 0,
         tries: Vec::new(),

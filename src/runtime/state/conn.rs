@@ -92,6 +92,39 @@ pub fn group_name(g: rustls::NamedGroup) -> &'static str {
 }
 
 impl TlsInfo {
+    /// What OpenSSL reports of a handshake that failed after the client's hello: the version
+    /// and the key-exchange group the server would have chosen, and no cipher (`(NONE)`).
+    pub fn of_hello(
+        config: &rustls::ServerConfig,
+        tls13_enabled: bool,
+        server_name: Option<Box<str>>,
+        ciphers: &[rustls::CipherSuite],
+        curves: &[rustls::NamedGroup],
+    ) -> TlsInfo {
+        let provider = config.crypto_provider();
+        let tls13 = tls13_enabled
+            && ciphers.iter().any(|c| {
+                provider.cipher_suites.iter().any(|s| {
+                    s.suite() == *c && s.version().version == rustls::ProtocolVersion::TLSv1_3
+                })
+            });
+        let curve = curves
+            .iter()
+            .find(|g| provider.kx_groups.iter().any(|k| k.name() == **g))
+            .map_or("", |g| group_name(*g));
+        TlsInfo {
+            protocol: if tls13 { "TLSv1.3" } else { "TLSv1.2" },
+            cipher: "(NONE)".into(),
+            offered_suites: ciphers.into(),
+            curve,
+            offered_groups: curves.into(),
+            reused: false,
+            server_name,
+            alpn: None,
+            server: None,
+        }
+    }
+
     /// What a finished handshake agreed, with what the client offered.
     pub fn of(
         c: &rustls::ServerConnection,

@@ -92,24 +92,34 @@ async fn handshake(client: Stream, s: &mut Session) -> Option<Stream> {
     let server = &snap.stream.servers[s.address().server.0 as usize];
     let tls = server.tls.as_ref()?;
     let config = Arc::clone(&tls.contexts.base);
+    let tls13 = tls.protocols.tls13;
     let work = async move {
         let acceptor =
             tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), client);
-        let start = acceptor.await?;
+        let start = acceptor.await.map_err(|e| (e, None))?;
         let hello = start.client_hello();
         let server_name: Option<Box<str>> = hello.server_name().map(Into::into);
         let ciphers: Box<[rustls::CipherSuite]> = hello.cipher_suites().into();
         let curves: Box<[rustls::NamedGroup]> = hello.named_groups().unwrap_or_default().into();
-        let stream = start.into_stream(config).await?;
-        let info = TlsInfo::of(stream.get_ref().1, server_name, None, ciphers, curves);
-        Ok::<_, std::io::Error>((stream, info))
+        // What OpenSSL knows once it has read the hello, should the rest fail (nginx's
+        // `$ssl_*` of a failed handshake): the version and key exchange it would pick, no
+        // cipher yet.
+        let partial = TlsInfo::of_hello(&config, tls13, server_name.clone(), &ciphers, &curves);
+        match start.into_stream(config).await {
+            Ok(stream) => {
+                let info = TlsInfo::of(stream.get_ref().1, server_name, None, ciphers, curves);
+                Ok((stream, info))
+            }
+            Err(e) => Err((e, Some(partial))),
+        }
     };
     match io::timed(server.handshake_timeout, work).await {
         Ok(Ok((stream, info))) => {
             s.tls = Some(Box::new(info));
             Some(Stream::Tls(Box::new(stream)))
         }
-        Ok(Err(e)) => {
+        Ok(Err((e, partial))) => {
+            s.tls = partial.map(Box::new);
             let msg = if e.kind() == std::io::ErrorKind::UnexpectedEof {
                 "peer closed connection in SSL handshake".to_string()
             } else {

@@ -3,9 +3,10 @@
 //! name, an address with its port, a `unix:` path), then the tries over the group as
 //! `ngx_stream_proxy_next_upstream` makes them (`proxy_next_upstream`, its tries and its
 //! timeout; only a failed connect counts, as nothing was sent yet), each under
-//! `proxy_connect_timeout`. Meanwhile the client is read, as nginx reads it while it connects
-//! (at most `proxy_buffer_size`); those bytes are the upstream's first. A connected session
-//! is handed over as a [`Tunnel`] for the worker's tunnel loop.
+//! `proxy_connect_timeout`. The client is not read meanwhile: nginx registers its read event
+//! only once the upstream is connected, so what the client sends waits in the socket (and a
+//! session that ends before, closing with those bytes unread, resets the client, as nginx's
+//! does). A connected session is handed over as a [`Tunnel`] for the worker's tunnel loop.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -13,7 +14,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use tokio::io::AsyncReadExt;
 
 use super::Phases;
 use crate::ir::stream::{StreamProxy, Target};
@@ -30,11 +30,6 @@ use crate::runtime::vars::Eval;
 pub struct Tunnel {
     pub client: Stream,
     pub upstream: Stream,
-    /// What the client sent while the upstream was being connected: the upstream's first.
-    pub pipelined: Vec<u8>,
-    /// The client's end was read already (it may have sent everything and closed).
-    pub client_eof: bool,
-    pub read_err: Option<std::io::Error>,
     pub proxy: Arc<StreamProxy>,
     /// The peer the session holds, given back to its group when the session ends.
     pub release: Release,
@@ -96,13 +91,6 @@ pub async fn start(client: Stream, s: &mut Session, p: Arc<StreamProxy>) -> Phas
     if p.next_upstream_tries != 0 && tries.left > p.next_upstream_tries {
         tries.left = p.next_upstream_tries;
     }
-    let mut c = Connecting {
-        client,
-        pipelined: Vec::new(),
-        client_eof: false,
-        read_err: None,
-        buffer_size: p.buffer_size,
-    };
     let started = Instant::now();
     loop {
         let picked = {
@@ -118,7 +106,7 @@ pub async fn start(client: Stream, s: &mut Session, p: Arc<StreamProxy>) -> Phas
                 Some("connecting to upstream"),
             );
             s.status = status::BAD_GATEWAY;
-            return Phases::Done(c.client);
+            return Phases::Done(client);
         };
         let (name, addr) = {
             let (ups, balancer) = group.parts();
@@ -127,15 +115,12 @@ pub async fn start(client: Stream, s: &mut Session, p: Arc<StreamProxy>) -> Phas
         s.tries.push(StreamTry::new(name));
         // An upstream connection takes a connection number, as nginx's do.
         next_connection_number();
-        match c.connect(s, &addr, &p).await {
+        match io::connect(&addr, p.connect_timeout).await {
             Ok(upstream) => {
                 connected(s, &upstream, &p);
                 return Phases::Proxy(Box::new(Tunnel {
-                    client: c.client,
+                    client,
                     upstream,
-                    pipelined: c.pipelined,
-                    client_eof: c.client_eof,
-                    read_err: c.read_err,
                     proxy: p,
                     release: Release { group, tries },
                 }));
@@ -162,7 +147,7 @@ pub async fn start(client: Stream, s: &mut Session, p: Arc<StreamProxy>) -> Phas
             || (!timeout.is_zero() && started.elapsed() >= timeout)
         {
             s.status = status::BAD_GATEWAY;
-            return Phases::Done(c.client);
+            return Phases::Done(client);
         }
     }
 }
@@ -223,59 +208,6 @@ fn group(s: &mut Session, p: &StreamProxy) -> Result<Group, u16> {
                 None,
             );
             Err(status::INTERNAL_SERVER_ERROR)
-        }
-    }
-}
-
-/// The client while an upstream is connected.
-struct Connecting {
-    client: Stream,
-    pipelined: Vec<u8>,
-    client_eof: bool,
-    read_err: Option<std::io::Error>,
-    buffer_size: usize,
-}
-
-impl Connecting {
-    /// One try: the connect under `proxy_connect_timeout`, reading the client meanwhile
-    /// (up to `proxy_buffer_size`; nginx reads it into the buffer it will send from).
-    async fn connect(
-        &mut self,
-        s: &mut Session,
-        addr: &PeerAddr,
-        p: &StreamProxy,
-    ) -> Result<Stream, ConnectError> {
-        let connect = io::connect(addr, p.connect_timeout);
-        tokio::pin!(connect);
-        // nginx reads the client when an event says it is readable, in the same batch of
-        // events as the connect's outcome, which it takes first: so a refused connect ends
-        // the session before a byte of the client's is read. One turn of the reactor first
-        // (a yield is woken after it), then the connect before the client each time.
-        tokio::select! {
-            biased;
-            r = &mut connect => return r,
-            _ = tokio::task::yield_now() => {}
-        }
-        let mut chunk = [0u8; 4096];
-        loop {
-            let room = self.buffer_size.saturating_sub(self.pipelined.len());
-            let reading = !self.client_eof && room > 0;
-            tokio::select! {
-                biased;
-                r = &mut connect => return r,
-                n = self.client.read(&mut chunk[..room.min(4096)]), if reading => match n {
-                    Ok(0) => self.client_eof = true,
-                    Ok(n) => {
-                        self.pipelined.extend_from_slice(&chunk[..n]);
-                        s.received += n as u64;
-                    }
-                    Err(e) => {
-                        // A failed read ends the client's side, as nginx treats it.
-                        self.client_eof = true;
-                        self.read_err = Some(e);
-                    }
-                },
-            }
         }
     }
 }

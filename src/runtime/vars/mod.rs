@@ -444,11 +444,13 @@ fn request_id() -> [u8; 16] {
     id
 }
 
-/// `$ssl_*` (S12): not found on a plain connection, as nginx.
+/// `$ssl_*` (S12): not found on a plain connection, and not found when empty, as nginx's
+/// `ngx_http_ssl_variable` (and stream's) say.
 fn ssl_var(tls: Option<&TlsInfo>, v: &Var, out: &mut Vec<u8>) -> bool {
     let Some(t) = tls else {
         return false;
     };
+    let start = out.len();
     match v {
         Var::SslProtocol => out.extend_from_slice(t.protocol.as_bytes()),
         Var::SslCipher => out.extend_from_slice(t.cipher.as_bytes()),
@@ -471,7 +473,7 @@ fn ssl_var(tls: Option<&TlsInfo>, v: &Var, out: &mut Vec<u8>) -> bool {
         }
         _ => {}
     }
-    true
+    out.len() > start
 }
 
 #[cfg(test)]

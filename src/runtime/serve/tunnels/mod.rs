@@ -90,27 +90,19 @@ pub fn adopt(open: Open, r: Box<Request>, h: Handoff<'_>) {
 }
 
 /// Hands a connected stream session to this worker's loop (`ngx_stream_proxy_init_upstream`
-/// onwards): what the client sent while the upstream was connected goes first.
+/// onwards).
 pub fn adopt_session(open: Open, s: Box<Session>, t: stream::Tunnel) {
     let stream::Tunnel {
         client,
         upstream,
-        pipelined,
-        client_eof,
-        read_err,
         proxy,
         release,
     } = t;
     let (Some(client), Some(upstream)) = (side(client), side(upstream)) else {
         return;
     };
-    let mut relay = Relay::new(client, upstream, &pipelined, &[])
-        .with_limits(proxy.buffer_size, proxy.half_close);
-    if client_eof {
-        relay.client.eof = true;
-        relay.last_eof = Some(Which::Client);
-        relay.read_err = read_err;
-    }
+    let relay =
+        Relay::new(client, upstream, &[], &[]).with_limits(proxy.buffer_size, proxy.half_close);
     let owner = Owner::Stream {
         s,
         release,
