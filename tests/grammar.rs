@@ -28,25 +28,38 @@ fn directives_md_is_in_sync() {
 }
 
 #[test]
-fn readme_directive_list_is_in_sync() {
+fn readme_directive_lists_are_in_sync() {
     let path = root().join("README.md");
-    let readme = std::fs::read_to_string(&path).unwrap();
-    let (begin, end) = (
-        "<!-- implemented-directives:begin -->\n",
-        "\n<!-- implemented-directives:end -->",
-    );
-    let b = readme
-        .find(begin)
-        .expect("README has the implemented-directives markers")
-        + begin.len();
-    let e = readme.find(end).expect("end marker");
-    let want = rginx::config::registry::implemented_list();
-    if std::env::var_os("RGINX_BLESS").is_some() {
-        let updated = format!("{}{}{}", &readme[..b], want, &readme[e..]);
-        std::fs::write(&path, updated).unwrap();
-        return;
+    for (marker, want) in [
+        (
+            "implemented-directives",
+            rginx::config::registry::implemented_list(),
+        ),
+        (
+            "implemented-stream-directives",
+            rginx::config::registry::implemented_stream_list(),
+        ),
+    ] {
+        let readme = std::fs::read_to_string(&path).unwrap();
+        let (begin, end) = (
+            format!("<!-- {marker}:begin -->\n"),
+            format!("\n<!-- {marker}:end -->"),
+        );
+        let b = readme
+            .find(&begin)
+            .unwrap_or_else(|| panic!("README has the {marker} markers"))
+            + begin.len();
+        let e = readme.find(&end).expect("end marker");
+        if std::env::var_os("RGINX_BLESS").is_some() {
+            let updated = format!("{}{}{}", &readme[..b], want, &readme[e..]);
+            std::fs::write(&path, updated).unwrap();
+            continue;
+        }
+        assert!(
+            readme[b..e] == want,
+            "README's {marker} are out of date: run RGINX_BLESS=1 cargo test --test grammar"
+        );
     }
-    assert!(readme[b..e] == want, "README's implemented directives are out of date: run RGINX_BLESS=1 cargo test --test grammar");
 }
 
 #[test]

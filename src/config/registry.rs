@@ -511,15 +511,22 @@ pub fn markdown() -> String {
     out
 }
 
-/// The implemented directives, comma-separated, for the README.
+/// The implemented directives of the main, events and http contexts, comma-separated, for
+/// the README.
 pub fn implemented_list() -> String {
+    implemented_of(|m| !m.starts_with("ngx_mail") && !m.starts_with("ngx_stream"))
+}
+
+/// The implemented directives of the stream module, for the README.
+pub fn implemented_stream_list() -> String {
+    implemented_of(|m| m.starts_with("ngx_stream"))
+}
+
+fn implemented_of(module: impl Fn(&str) -> bool) -> String {
     let mut names: Vec<&str> = DIRECTIVES
         .iter()
         .filter(|s| {
-            s.support == Support::Implemented
-                && s.build != Build::Absent
-                && !s.module.starts_with("ngx_mail")
-                && !s.module.starts_with("ngx_stream")
+            s.support == Support::Implemented && s.build != Build::Absent && module(s.module)
         })
         .map(|s| s.name)
         .collect();
